@@ -1,0 +1,48 @@
+"""Every problem a person must act on is a PipelineError: file, line, column and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A position in a source file; line and col are 1-based, as editors show them."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineError:
+    """One problem found in a pipeline file, printed as `file:line:col: message`."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    @classmethod
+    def at(cls, mark: Mark | None, message: str, file: str = "<unknown>") -> PipelineError:
+        if mark is None:
+            return cls(file, 1, 1, message)
+        return cls(mark.file, mark.line, mark.col, message)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class PipelineInvalid(Exception):
+    """Raised by the loader with every problem found in one pass."""
+
+    def __init__(self, errors: list[PipelineError]):
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.col))
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class UsageError(Exception):
+    """A bad command line or run request (exit code 2), not tied to a position in a file."""

@@ -1,0 +1,152 @@
+"""Typed engine events and the EventSink protocol.
+
+Events are frozen, slotted and made of plain values, so a front end in another process can get
+them over a socket: `to_dict()` gives JSON-ready data, `event_from_dict()` rebuilds the event.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Protocol
+
+from .model import TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """What a front end needs to draw a task before it has run."""
+
+    name: str
+    depends_on: tuple[str, ...]
+    group: str | None = None
+    parent: str | None = None
+    virtual: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    time: float  # time.time() when it happened
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["event"] = self.kind
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_id: str
+    pipeline: str
+    file: str
+    run_dir: str
+    max_parallel: int
+    tasks: tuple[TaskInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TasksAdded(Event):
+    """Tasks that joined a running plan (foreach instances); `changed` are existing tasks whose deps changed."""
+
+    kind: ClassVar[str] = "tasks_added"
+    tasks: tuple[TaskInfo, ...]
+    changed: tuple[TaskInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStateChanged(Event):
+    kind: ClassVar[str] = "task_state"
+    task: str
+    state: TaskState
+    attempt: int
+    reason: str = ""            # `exit 3`, `killed by SIGKILL`, `timed out after 30s`, `cancelled`
+    exit_code: int | None = None
+    pid: int | None = None
+    started: float | None = None   # start of the current attempt (time.time())
+    ended: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutput(Event):
+    """A batch of a task's combined output, already masked; never one event per line."""
+
+    kind: ClassVar[str] = "task_output"
+    task: str
+    attempt: int
+    data: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, "time": self.time, "task": self.task, "attempt": self.attempt,
+                "data": base64.b64encode(self.data).decode("ascii")}
+
+
+@dataclass(frozen=True, slots=True)
+class LimitChanged(Event):
+    kind: ClassVar[str] = "limit_changed"
+    max_parallel: int
+
+
+@dataclass(frozen=True, slots=True)
+class Paused(Event):
+    kind: ClassVar[str] = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Event):
+    kind: ClassVar[str] = "resumed"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlApplied(Event):
+    """A control was called (recorded in events.jsonl); `applied` is False when it changed nothing."""
+
+    kind: ClassVar[str] = "control"
+    control: str
+    task: str | None = None
+    applied: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EtaChanged(Event):
+    kind: ClassVar[str] = "eta"
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    state: str                  # succeeded | failed | cancelled
+    exit_code: int
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (RunStarted, TasksAdded, TaskStateChanged, TaskOutput, LimitChanged,
+                              Paused, Resumed, ControlApplied, EtaChanged, RunFinished)
+}
+
+
+def event_from_dict(d: dict[str, Any]) -> Event:
+    """Rebuild an event sent as `to_dict()` (over a socket, or read back from events.jsonl)."""
+    cls = EVENT_TYPES[d["event"]]
+    kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+    if cls is TaskOutput:
+        kw["data"] = base64.b64decode(kw["data"])
+    if cls is TaskStateChanged:
+        kw["state"] = TaskState(kw["state"])
+    for key in ("tasks", "changed"):
+        if key in kw:
+            kw[key] = tuple(TaskInfo(**{**t, "depends_on": tuple(t["depends_on"])}) for t in kw[key])
+    return cls(**kw)
+
+
+class EventSink(Protocol):
+    """A front end (TUI bridge, headless printer, run store, socket server) subscribed to a run.
+
+    `handle` is called on the scheduler's event loop, in order, and must not block.
+    """
+
+    def handle(self, event: Event) -> None: ...

@@ -1,0 +1,119 @@
+"""The pipeline model: frozen, validated, fully resolved. Everything after the loader reads only this."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .errors import Mark
+
+
+
+class TaskState(str, Enum):
+    PENDING = "pending"        # waiting for upstreams
+    READY = "ready"            # waiting for a slot
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    RETRYING = "retrying"      # waiting for the retry delay
+    BLOCKED = "blocked"        # an upstream failed; a retry of it can release this task
+    SKIPPED = "skipped"        # trigger rule unmeetable, precondition unmet, or skipped by a person
+    HELD = "held"              # a person holds it back
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED
+
+    @property
+    def failed(self) -> bool:
+        return self in FAILURES
+
+
+FINISHED = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT,
+                      TaskState.CANCELLED, TaskState.SKIPPED})
+FAILURES = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED})
+
+
+class TriggerRule(str, Enum):
+    ALL_SUCCESS = "all_success"
+    ALL_DONE = "all_done"
+    ANY_SUCCESS = "any_success"
+    ANY_FAILED = "any_failed"
+    ALL_FAILED = "all_failed"
+    NONE_FAILED = "none_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 0          # automatic retries after a failure
+    delay: float = 0.0        # seconds before the first retry
+    backoff: float = 1.0      # delay multiplier per attempt
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before starting `attempt` (2 = first retry)."""
+        return self.delay * self.backoff ** max(0, attempt - 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Precondition:
+    """Dagu precondition: `condition` (a command or a value) must produce `expected`."""
+
+    condition: str
+    expected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One runnable unit after matrix expansion and sub-pipeline inclusion.
+
+    `name` is unique in the run: `extract`, `extract[region=us]`, `caller/step`.
+    A task with `command is None` is virtual (a fan-in node for a matrix, a foreach or a
+    sub-pipeline caller): it succeeds as soon as its trigger rule is met, without a process.
+    """
+
+    name: str
+    command: str | tuple[str, ...] | None
+    depends_on: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)          # params + pipeline env + task env + instance variables
+    cwd: str = "."                          # absolute
+    shell: str = "sh"
+    timeout: float | None = None
+    retry: RetryPolicy = RetryPolicy()
+    continue_on_failure: bool = False
+    when: TriggerRule = TriggerRule.ALL_SUCCESS
+    pool: str | None = None
+    output: str | None = None               # trimmed stdout exported downstream as $output
+    foreach: str | tuple[str, ...] | None = None   # upstream task name (dynamic) or a static list
+    script: str | None = None               # Dagu `script:` run by `command` as interpreter
+    preconditions: tuple[Precondition, ...] = ()
+    log_limit: int = 100 * 1024 * 1024
+    group: str | None = None                # folder in the tree (`groups:` / Dagu `group`)
+    parent: str | None = None               # the virtual task this one belongs to (tree nesting)
+    template: str | None = None             # name before matrix/foreach expansion
+    variables: Mapping[str, str] = field(default_factory=dict)    # matrix/foreach variables ($region, $ITEM)
+    description: str = ""
+    mark: Mark | None = None
+
+    @property
+    def virtual(self) -> bool:
+        return self.command is None
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    name: str
+    file: str                               # absolute path of the YAML file
+    tasks: tuple[TaskSpec, ...]             # file order; names unique
+    description: str = ""
+    max_parallel: int = 1
+    fail_fast: bool = False
+    kill_grace: float = 5.0
+    pools: Mapping[str, int] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)
+    workdir: str = "."                      # absolute
+    source_digest: str = ""                 # sha256 of the file(s) read, for resume checks
+    task_digests: Mapping[str, str] = field(default_factory=dict)  # per-task spec digest, for resume
