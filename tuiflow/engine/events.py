@@ -67,6 +67,7 @@ class TaskStateChanged(Event):
     pid: int | None = None
     started: float | None = None   # start of the current attempt (time.time())
     ended: float | None = None
+    output: str | None = None      # the task's `output` value once it succeeded (masked)
 
 
 @dataclass(frozen=True, slots=True)
