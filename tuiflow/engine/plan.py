@@ -1,0 +1,485 @@
+"""The run's state machine: pure and synchronous, so every interleaving is testable without processes.
+
+Every mutating method returns the tasks whose state it changed, in order, so the scheduler can
+publish one event per change. A control that does not apply changes nothing and returns [].
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .graph import remaining_path
+from .model import FAILURES, FINISHED, TaskSpec, TaskState, TriggerRule
+
+S = TaskState
+# Upstream classes for trigger rules: a BLOCKED upstream counts as failed (its failure is final
+# until someone retries), a HELD one as not done.
+_WAITING = frozenset({S.PENDING, S.READY, S.RUNNING, S.RETRYING, S.HELD})
+_RESTARTABLE = FAILURES | {S.SKIPPED}
+_NOT_STARTED = frozenset({S.PENDING, S.READY, S.BLOCKED})
+
+
+@dataclass(slots=True)
+class TaskRecord:
+    spec: TaskSpec
+    state: TaskState = S.PENDING
+    attempt: int = 0                # attempts started so far
+    auto_retries: int = 0           # automatic retries used since the last manual retry
+    reason: str = ""
+    exit_code: int | None = None
+    started: float | None = None
+    ended: float | None = None
+    retry_at: float | None = None
+    queued: bool = False            # an entry for it sits in the ready heap
+    cancelling: bool = False        # a cancel was sent to its process
+    restart: bool = False           # rerun asked while it ran: back to pending when it ends
+    output: str | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    tasks: Iterable[TaskSpec]
+    max_parallel: int = 1
+    pools: Mapping[str, int] = field(default_factory=dict)
+    fail_fast: bool = False
+    weights: Mapping[str, float] | None = None
+    records: dict[str, TaskRecord] = field(init=False)
+    deps: dict[str, tuple[str, ...]] = field(init=False)
+    down: dict[str, list[str]] = field(init=False)
+    priority: dict[str, float] = field(init=False)
+    paused: bool = False
+    stopped: bool = False           # cancel_run or fail_fast: start nothing new
+    running: int = 0
+    pool_running: dict[str | None, int] = field(init=False)
+    _heap: list[tuple[float, int, str]] = field(init=False)
+    _seq: int = 0
+
+    def __post_init__(self) -> None:
+        specs = list(self.tasks)
+        self.records = {t.name: TaskRecord(t) for t in specs}
+        self.deps = {t.name: t.depends_on for t in specs}
+        self.down = {t.name: [] for t in specs}
+        for t in specs:
+            for up in t.depends_on:
+                self.down[up].append(t.name)
+        self.priority = remaining_path(self.deps, self.weights)
+        self.pool_running = {}
+        self._heap = []
+        self.tasks = ()
+        self.max_parallel = max(1, int(self.max_parallel))
+
+    # ------------------------------------------------------------------ start-up
+
+    def initial(self) -> list[str]:
+        """Settle every task once: roots become ready, virtual roots succeed."""
+        return self._settle(list(self.records))
+
+    # ------------------------------------------------------------------ queries
+
+    def state(self, name: str) -> TaskState:
+        return self.records[name].state
+
+    def counts(self) -> dict[TaskState, int]:
+        out = dict.fromkeys(TaskState, 0)
+        for r in self.records.values():
+            out[r.state] += 1
+        return out
+
+    def next_retry_at(self) -> float | None:
+        times = [r.retry_at for r in self.records.values() if r.state is S.RETRYING and r.retry_at is not None]
+        return min(times, default=None)
+
+    def finished(self) -> bool:
+        """True when nothing can make progress without a person."""
+        if self.running:
+            return False
+        for r in self.records.values():
+            if r.state is S.RETRYING and not self.stopped:
+                return False
+            if r.state is S.READY and not self.stopped:
+                return False
+            if r.state is S.HELD and not self.stopped:
+                return False
+        return True
+
+    def succeeded(self) -> bool:
+        """The run's result: every task succeeded or was skipped (or failed with continue_on_failure)."""
+        return all(r.state in (S.SUCCEEDED, S.SKIPPED) or (r.state in FAILURES and r.spec.continue_on_failure)
+                   for r in self.records.values())
+
+    def why(self, name: str, now: float) -> str:
+        """Why a task is in its state, in the words the UI shows."""
+        r = self.records[name]
+        st = r.state
+        if st is S.RUNNING:
+            return "cancelling" if r.cancelling else "running"
+        if st is S.HELD:
+            return "held"
+        if st is S.RETRYING:
+            left = max(0.0, (r.retry_at or now) - now)
+            total = r.spec.retry.retries + 1
+            return f"retry {r.attempt + 1}/{total} in {left:.0f}s"
+        if st is S.BLOCKED:
+            return f"blocked: upstream {self._root_failure(name)} failed"
+        if st is S.PENDING:
+            if self.stopped:
+                return "run cancelled"
+            waiting = [u for u in self.deps[name] if self.records[u].state in _WAITING]
+            held = [u for u in waiting if self.records[u].state is S.HELD]
+            shown = ", ".join(waiting[:3]) + (f" and {len(waiting) - 3} more" if len(waiting) > 3 else "")
+            return f"waiting for {shown}" + (" (held)" if held and len(held) == len(waiting) else "")
+        if st is S.READY:
+            if self.stopped:
+                return "run cancelled"
+            if self.paused:
+                return "run paused"
+            pool = r.spec.pool
+            if pool is not None and self.pool_running.get(pool, 0) >= self.pools.get(pool, 1):
+                return f"pool {pool} full ({self.pool_running.get(pool, 0)}/{self.pools.get(pool, 1)})"
+            if self.running >= self.max_parallel:
+                return f"no free slot ({self.running}/{self.max_parallel} running)"
+            return "starting"
+        if st is S.SUCCEEDED:
+            return "succeeded"
+        return r.reason or st.value
+
+    def _root_failure(self, name: str) -> str:
+        seen = set()
+        node = name
+        while node not in seen:
+            seen.add(node)
+            ups = self.deps[node]
+            failed = [u for u in ups if self.records[u].state in FAILURES]
+            if failed:
+                return failed[0]
+            blocked = [u for u in ups if self.records[u].state is S.BLOCKED]
+            if not blocked:
+                return node
+            node = blocked[0]
+        return node
+
+    # ------------------------------------------------------------------ the ready queue
+
+    def startable(self) -> list[str]:
+        """Ready tasks to start now, critical path first, within the limit and the pools.
+
+        Marks them RUNNING; the caller starts a process (or expands a foreach) for each.
+        """
+        if self.paused or self.stopped:
+            return []
+        out: list[str] = []
+        skipped: list[tuple[float, int, str]] = []
+        heap = self._heap
+        while heap and self.running < self.max_parallel:
+            item = heapq.heappop(heap)
+            name = item[2]
+            r = self.records.get(name)
+            if r is None or r.state is not S.READY:
+                if r is not None:
+                    r.queued = False
+                continue
+            pool = r.spec.pool
+            if pool is not None and self.pool_running.get(pool, 0) >= self.pools.get(pool, 1):
+                skipped.append(item)
+                continue
+            r.queued = False
+            self._mark_running(r)
+            out.append(name)
+        for item in skipped:
+            heapq.heappush(heap, item)
+        return out
+
+    def _mark_running(self, r: TaskRecord) -> None:
+        r.state = S.RUNNING
+        r.attempt += 1
+        r.reason = ""
+        r.exit_code = None
+        r.ended = None
+        r.started = None
+        self.running += 1
+        pool = r.spec.pool
+        self.pool_running[pool] = self.pool_running.get(pool, 0) + 1
+
+    def _enqueue(self, r: TaskRecord) -> None:
+        if not r.queued:
+            r.queued = True
+            self._seq += 1
+            heapq.heappush(self._heap, (-self.priority.get(r.spec.name, 1.0), self._seq, r.spec.name))
+
+    # ------------------------------------------------------------------ completions
+
+    def started(self, name: str, now: float) -> None:
+        self.records[name].started = now
+
+    def finish(self, name: str, state: TaskState, now: float, reason: str = "",
+               exit_code: int | None = None, output: str | None = None) -> tuple[list[str], list[str]]:
+        """A running task ended with `state`. Returns (changed tasks, running tasks to cancel)."""
+        r = self.records[name]
+        if r.state is not S.RUNNING:
+            return [], []
+        self.running -= 1
+        self.pool_running[r.spec.pool] -= 1
+        r.ended = now
+        r.cancelling = False
+        r.exit_code = exit_code
+        if r.restart:
+            r.restart = False
+            r.state = S.PENDING
+            r.reason = ""
+            return [name, *self._settle([name])], []
+        r.reason = reason
+        if state is S.SUCCEEDED:
+            r.output = output
+        if state in (S.FAILED, S.TIMED_OUT) and not self.stopped and r.auto_retries < r.spec.retry.retries:
+            r.auto_retries += 1
+            r.state = S.RETRYING
+            r.retry_at = now + r.spec.retry.delay_before(r.attempt + 1)
+            return [name], []
+        r.state = state
+        to_cancel: list[str] = []
+        if state in FAILURES and self.fail_fast and not r.spec.continue_on_failure and not self.stopped:
+            self.stopped = True
+            to_cancel = self._cancel_running("cancelled (fail_fast)")
+        return [name, *self._settle(self.down[name])], to_cancel
+
+    def due_retries(self, now: float) -> list[str]:
+        """Retry delays that have run out: those tasks are ready again."""
+        changed: list[str] = []
+        for r in self.records.values():
+            if r.state is S.RETRYING and r.retry_at is not None and r.retry_at <= now and not self.stopped:
+                r.retry_at = None
+                r.state = S.PENDING
+                changed += self._settle([r.spec.name])
+        return changed
+
+    # ------------------------------------------------------------------ controls
+
+    def set_max_parallel(self, n: int) -> bool:
+        n = max(1, int(n))
+        if n == self.max_parallel:
+            return False
+        self.max_parallel = n
+        return True
+
+    def cancel(self, name: str, now: float) -> tuple[list[str], list[str]]:
+        """Cancel one task: a running one is signalled (returned to cancel); a waiting one ends now."""
+        r = self.records.get(name)
+        if r is None:
+            return [], []
+        if r.state is S.RUNNING:
+            r.restart = False
+            if r.cancelling:
+                return [], []
+            r.cancelling = True
+            return [], [name]
+        if r.state in (S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED):
+            self._end(r, S.CANCELLED, now, "cancelled")
+            return [name, *self._settle(self.down[name])], []
+        return [], []
+
+    def cancel_run(self, now: float) -> tuple[list[str], list[str]]:
+        """Start nothing more; cancel what runs and what waits for a retry delay."""
+        changed: list[str] = []
+        was = self.stopped
+        self.stopped = True
+        for r in self.records.values():
+            if r.state is S.RETRYING:
+                self._end(r, S.CANCELLED, now, "cancelled")
+                changed.append(r.spec.name)
+        to_cancel = self._cancel_running("cancelled")
+        if not (changed or to_cancel) and was:
+            return [], []
+        for name in list(changed):
+            changed += self._settle(self.down[name])
+        return changed, to_cancel
+
+    def _cancel_running(self, reason: str) -> list[str]:
+        out = []
+        for r in self.records.values():
+            if r.state is S.RUNNING:
+                r.restart = False
+                if not r.cancelling:
+                    r.cancelling = True
+                    out.append(r.spec.name)
+        return out
+
+    def retry(self, name: str) -> list[str]:
+        """A failed, timed-out, cancelled or skipped task runs again; its blocked downstream waits for it."""
+        r = self.records.get(name)
+        if r is None or r.state not in _RESTARTABLE:
+            return []
+        self.stopped = False
+        r.auto_retries = 0
+        r.state = S.PENDING
+        r.reason = ""
+        r.exit_code = None
+        changed = [name, *self._settle([name])]
+        changed += self._settle([d for d in self.down[name] if self.records[d].state in (S.BLOCKED, S.PENDING)])
+        return _unique(changed)
+
+    def retry_failed(self) -> list[str]:
+        changed: list[str] = []
+        for name in [n for n, r in self.records.items() if r.state in FAILURES]:
+            changed += self.retry(name)
+        return _unique(changed)
+
+    def rerun(self, name: str) -> tuple[list[str], list[str]]:
+        """Run a finished task again and everything downstream of it.
+
+        Downstream tasks that are running are cancelled and go back to pending when they end.
+        """
+        r = self.records.get(name)
+        if r is None or r.state not in FINISHED:
+            return [], []
+        self.stopped = False
+        changed: list[str] = []
+        to_cancel: list[str] = []
+        family = [name, *self._descendants(name)]
+        for n in family:
+            rec = self.records[n]
+            if rec.state is S.RUNNING:
+                rec.restart = True
+                if not rec.cancelling:
+                    rec.cancelling = True
+                    to_cancel.append(n)
+            elif rec.state is not S.PENDING:
+                rec.state = S.PENDING
+                rec.reason = ""
+                rec.exit_code = None
+                rec.auto_retries = 0
+                rec.retry_at = None
+                changed.append(n)
+        changed += self._settle(family)
+        return _unique(changed), to_cancel
+
+    def skip(self, name: str, now: float) -> list[str]:
+        """Mark a task that has not succeeded (and is not running) as skipped; downstream treats it as success."""
+        r = self.records.get(name)
+        if r is None or r.state in (S.SUCCEEDED, S.SKIPPED, S.RUNNING):
+            return []
+        self._end(r, S.SKIPPED, now, "skipped by user")
+        return [name, *self._settle(self.down[name])]
+
+    def hold(self, name: str) -> list[str]:
+        r = self.records.get(name)
+        if r is None or r.state not in _NOT_STARTED:
+            return []
+        r.state = S.HELD
+        return [name]
+
+    def release(self, name: str) -> list[str]:
+        r = self.records.get(name)
+        if r is None or r.state is not S.HELD:
+            return []
+        r.state = S.PENDING
+        return [name, *self._settle([name])]
+
+    def can(self, control: str, name: str | None) -> bool:
+        """Whether a control would change anything now (for the UI's enabled keys)."""
+        if control == "pause":
+            return not self.paused
+        if control == "resume":
+            return self.paused
+        if control == "retry_failed":
+            return any(r.state in FAILURES for r in self.records.values())
+        if control == "cancel_run":
+            return not self.stopped and not self.finished()
+        r = self.records.get(name) if name is not None else None
+        if r is None:
+            return False
+        st = r.state
+        return {
+            "cancel": st in (S.RUNNING, S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED) and not r.cancelling,
+            "retry": st in _RESTARTABLE,
+            "rerun": st in FINISHED,
+            "skip": st not in (S.SUCCEEDED, S.SKIPPED, S.RUNNING),
+            "hold": st in _NOT_STARTED,
+            "release": st is S.HELD,
+        }.get(control, False)
+
+    # ------------------------------------------------------------------ internals
+
+    def _end(self, r: TaskRecord, state: TaskState, now: float, reason: str) -> None:
+        r.state = state
+        r.reason = reason
+        r.retry_at = None
+        r.ended = now
+
+    def _descendants(self, name: str) -> list[str]:
+        seen = {name}
+        out: list[str] = []
+        stack = [name]
+        while stack:
+            for d in self.down[stack.pop()]:
+                if d not in seen:
+                    seen.add(d)
+                    out.append(d)
+                    stack.append(d)
+        return out
+
+    def _verdict(self, r: TaskRecord) -> TaskState:
+        """What a pending/blocked task should be given its upstreams and trigger rule."""
+        ok = bad = waiting = 0
+        records = self.records
+        for u in self.deps[r.spec.name]:
+            ur = records[u]
+            st = ur.state
+            if st is S.SUCCEEDED or st is S.SKIPPED:
+                ok += 1
+            elif st in FAILURES:
+                if ur.spec.continue_on_failure:
+                    ok += 1
+                else:
+                    bad += 1
+            elif st is S.BLOCKED:
+                bad += 1
+            else:
+                waiting += 1
+        rule = r.spec.when
+        if rule is TriggerRule.ALL_SUCCESS:
+            return S.BLOCKED if bad else (S.PENDING if waiting else S.READY)
+        if rule is TriggerRule.NONE_FAILED:
+            return S.BLOCKED if bad else (S.PENDING if waiting else S.READY)
+        if rule is TriggerRule.ALL_DONE:
+            return S.PENDING if waiting else S.READY
+        if rule is TriggerRule.ANY_SUCCESS:
+            return S.READY if ok else (S.PENDING if waiting else S.BLOCKED)
+        if rule is TriggerRule.ANY_FAILED:
+            return S.READY if bad else (S.PENDING if waiting else S.SKIPPED)
+        if rule is TriggerRule.ALL_FAILED:
+            return S.SKIPPED if ok else (S.PENDING if waiting else S.READY)
+        raise ValueError(rule)
+
+    def _settle(self, names: Iterable[str]) -> list[str]:
+        """Re-evaluate pending/blocked tasks (and, through changes, their downstream)."""
+        changed: list[str] = []
+        stack = list(reversed(list(names)))
+        records = self.records
+        while stack:
+            name = stack.pop()
+            r = records[name]
+            if r.state is not S.PENDING and r.state is not S.BLOCKED and r.state is not S.READY:
+                continue
+            new = self._verdict(r)
+            if new is S.READY and r.spec.virtual:
+                new = S.SUCCEEDED
+            if new is r.state:
+                continue
+            old = r.state
+            r.state = new
+            if new is S.SKIPPED:
+                r.reason = f"trigger rule {r.spec.when.value} can no longer be met"
+            elif new is S.SUCCEEDED:
+                r.reason = ""
+            changed.append(name)
+            if new is S.READY:
+                self._enqueue(r)
+            if new is not S.READY or old is S.BLOCKED:
+                stack.extend(reversed(self.down[name]))
+        return changed
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
