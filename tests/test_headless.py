@@ -1,0 +1,352 @@
+"""The headless printers, fed engine events directly: exact lines, as a CI log shows them."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+
+import pytest
+
+from tuiflow.engine.events import (
+    ControlApplied,
+    LimitChanged,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    TaskInfo,
+    TaskOutput,
+    TasksAdded,
+    TaskStateChanged,
+)
+from tuiflow.engine.model import Pipeline, RetryPolicy, TaskSpec, TaskState
+from tuiflow.headless import (
+    HELD_LINE_LIMIT,
+    HeadlessPrinter,
+    JsonlPrinter,
+    event_from_json,
+    fmt_duration,
+    make_printer,
+    task_colour,
+    use_colour,
+)
+
+S = TaskState
+T0 = 1_700_000_000.0
+
+
+def hms(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+H0 = hms(T0)
+
+
+def printer(pipeline: Pipeline | None = None, colour: bool = False) -> tuple[HeadlessPrinter, io.BytesIO]:
+    buf = io.BytesIO()
+    return HeadlessPrinter(buf, colour=colour, pipeline=pipeline), buf
+
+
+def lines(buf: io.BytesIO) -> list[str]:
+    return buf.getvalue().decode().splitlines()
+
+
+def out(task: str, data: bytes, t: float = T0, attempt: int = 1) -> TaskOutput:
+    return TaskOutput(time=t, task=task, attempt=attempt, data=data)
+
+
+def st(task: str, state: TaskState, attempt: int = 1, reason: str = "", t: float = T0,
+       started: float | None = None, ended: float | None = None, pid: int | None = None) -> TaskStateChanged:
+    return TaskStateChanged(time=t, task=task, state=state, attempt=attempt, reason=reason,
+                            started=started, ended=ended, pid=pid)
+
+
+def pipeline(*specs: TaskSpec) -> Pipeline:
+    return Pipeline(name="demo", file="/x/demo.yaml", tasks=specs)
+
+
+# ----------------------------------------------------------------------------- output lines
+
+
+def test_each_output_line_is_prefixed_with_time_and_task() -> None:
+    p, buf = printer()
+    p.handle(out("extract", b"fetched 10 rows\nfetched 20 rows\n"))
+    assert lines(buf) == [f"{H0} extract │ fetched 10 rows", f"{H0} extract │ fetched 20 rows"]
+
+
+def test_partial_line_waits_for_its_newline_and_takes_that_chunks_time() -> None:
+    p, buf = printer()
+    p.handle(out("a", b"hel"))
+    assert buf.getvalue() == b""
+    p.handle(out("a", b"lo\nwor", t=T0 + 5))
+    assert lines(buf) == [f"{hms(T0 + 5)} a │ hello"]
+    p.handle(out("a", b"ld\n", t=T0 + 9))
+    assert lines(buf)[-1] == f"{hms(T0 + 9)} a │ world"
+
+
+def test_partial_line_is_printed_when_the_attempt_ends() -> None:
+    p, buf = printer()
+    p.handle(out("a", b"no newline at the end", t=T0 + 1))
+    p.handle(st("a", S.SUCCEEDED, started=T0, ended=T0 + 1.25, t=T0 + 2))
+    assert lines(buf) == [f"{hms(T0 + 1)} a │ no newline at the end", f"{hms(T0 + 2)} ✓ a 1.2s"]
+
+
+def test_partial_line_of_an_earlier_attempt_is_not_glued_to_the_next() -> None:
+    p, buf = printer()
+    p.handle(out("a", b"first", attempt=1))
+    p.handle(out("a", b"second\n", attempt=2))
+    assert lines(buf) == [f"{H0} a │ first", f"{H0} a │ second"]
+
+
+def test_tasks_keep_their_partial_lines_apart() -> None:
+    p, buf = printer()
+    p.handle(out("a", b"a1 "))
+    p.handle(out("b", b"b1 "))
+    p.handle(out("a", b"a2\n"))
+    p.handle(out("b", b"b2\n"))
+    assert lines(buf) == [f"{H0} a │ a1 a2", f"{H0} b │ b1 b2"]
+
+
+@pytest.mark.parametrize(("chunks", "expected"), [
+    ([b"10%\r20%\r30%\n"], ["30%"]),
+    ([b"10%\r", b"20%\r", b"100%\n"], ["100%"]),
+    ([b"one\r\ntwo\r\n"], ["one", "two"]),
+    ([b"one\r", b"\ntwo\r\n"], ["one", "two"]),
+    ([b"a\r\nb 1%\rb 2%\r\nc\n"], ["a", "b 2%", "c"]),
+    ([b"x\n\n\ny\n"], ["x", "", "", "y"]),
+])
+def test_carriage_return_redraws_keep_only_the_last_text(chunks: list[bytes], expected: list[str]) -> None:
+    p, buf = printer()
+    for c in chunks:
+        p.handle(out("t", c))
+    assert [line.split(" │ ", 1)[1] if " │ " in line else line for line in lines(buf)] == expected
+
+
+def test_held_progress_line_does_not_grow_with_each_redraw() -> None:
+    p, _ = printer()
+    for i in range(1000):
+        p.handle(out("t", b"\r%d%% " % i + b"#" * 100))
+    assert len(p._partial["t"].data) < 200
+
+
+def test_a_line_over_the_hold_limit_is_printed_without_waiting() -> None:
+    p, buf = printer()
+    p.handle(out("t", b"x" * (HELD_LINE_LIMIT + 1)))
+    assert buf.getvalue() == f"{H0} t │ ".encode() + b"x" * (HELD_LINE_LIMIT + 1) + b"\n"
+    assert "t" not in p._partial
+
+
+def test_output_bytes_pass_through_unchanged_whatever_the_chunking() -> None:
+    data = b"".join(b"%099d\n" % i for i in range(3000)) + "é ünïcode \x1b[31mred\x1b[0m\n".encode() + b"\xff\xfe raw\n"
+    whole, whole_buf = printer()
+    whole.handle(out("t", data))
+    rnd = random.Random(7)
+    for _ in range(20):
+        p, buf = printer()
+        i = 0
+        while i < len(data):
+            n = rnd.choice([1, 2, 7, 100, 4096, 65536])
+            p.handle(out("t", data[i:i + n]))
+            i += n
+        assert buf.getvalue() == whole_buf.getvalue()
+    body = [line.split(b" \xe2\x94\x82 ", 1)[1] for line in whole_buf.getvalue().split(b"\n")[:-1]]
+    assert body == data.split(b"\n")[:-1]
+
+
+# ----------------------------------------------------------------------------- colour
+
+
+class FakeTty(io.BytesIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
+    assert use_colour(FakeTty(), {}) is True
+    assert use_colour(FakeTty(), {"NO_COLOR": "1"}) is False
+    assert use_colour(FakeTty(), {"TERM": "dumb"}) is False
+    assert use_colour(io.BytesIO(), {}) is False
+    assert HeadlessPrinter(io.BytesIO()).colour is False
+
+
+def test_no_color_env_turns_colour_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert HeadlessPrinter(FakeTty()).colour is False
+    monkeypatch.delenv("NO_COLOR")
+    assert HeadlessPrinter(FakeTty()).colour is True
+
+
+def test_coloured_prefix_uses_basic_ansi_and_a_stable_colour_per_task() -> None:
+    p, buf = printer(colour=True)
+    p.handle(out("extract", b"row\n"))
+    code = task_colour("extract")
+    assert buf.getvalue() == b"\x1b[" + code + b"m" + f"{H0} extract │".encode() + b"\x1b[0m row\n"
+    assert int(code) in set(range(30, 38)) | set(range(90, 98))
+    assert task_colour("extract") == code  # stable across calls and runs (crc32, not order)
+    assert len({task_colour(f"t{i}") for i in range(50)}) > 5
+
+
+def test_coloured_state_line_colours_only_the_symbol() -> None:
+    p, buf = printer(colour=True)
+    p.handle(st("load", S.FAILED, reason="exit 1"))
+    assert buf.getvalue() == f"{H0} ".encode() + b"\x1b[31m\xe2\x9c\x97\x1b[0m load exit 1\n"
+
+
+# ----------------------------------------------------------------------------- state lines
+
+
+def test_state_lines() -> None:
+    p, buf = printer(pipeline(TaskSpec("load", "x", retry=RetryPolicy(retries=2, delay=2, backoff=2.0)),
+                              TaskSpec("extract", "x")))
+    p.handle(st("extract", S.RUNNING, started=T0, pid=42))
+    p.handle(st("extract", S.SUCCEEDED, started=T0, ended=T0 + 1.2))
+    p.handle(st("load", S.RUNNING, started=T0))
+    p.handle(st("load", S.RETRYING, attempt=1, reason="exit 1", started=T0, ended=T0 + 1))
+    p.handle(st("load", S.PENDING, attempt=1))
+    p.handle(st("load", S.READY, attempt=1))
+    p.handle(st("load", S.RUNNING, attempt=2, started=T0 + 3))
+    p.handle(st("load", S.RETRYING, attempt=2, reason="timed out after 30s"))
+    p.handle(st("load", S.RUNNING, attempt=3, started=T0 + 3))
+    p.handle(st("load", S.FAILED, attempt=3, reason="exit 1", started=T0 + 3, ended=T0 + 4))
+    p.handle(st("report", S.BLOCKED, reason="upstream load failed"))
+    p.handle(st("y", S.CANCELLED, reason="cancelled"))
+    p.handle(st("w", S.SKIPPED, reason="precondition not met"))
+    p.handle(st("x", S.TIMED_OUT, reason="timed out after 30s"))
+    assert lines(buf) == [
+        f"{H0} ● extract started pid 42",
+        f"{H0} ✓ extract 1.2s",
+        f"{H0} ● load started (attempt 1/3)",
+        f"{H0} ✗ load exit 1 (attempt 1/3)",
+        f"{H0} ↻ load retrying in 2s (attempt 2/3)",
+        f"{H0} ● load started (attempt 2/3)",
+        f"{H0} ⏱ load timed out after 30s (attempt 2/3)",
+        f"{H0} ↻ load retrying in 4s (attempt 3/3)",
+        f"{H0} ● load started (attempt 3/3)",
+        f"{H0} ✗ load exit 1 (attempt 3/3)",
+        f"{H0} ■ report blocked: upstream load failed",
+        f"{H0} ⊘ y cancelled",
+        f"{H0} - w skipped: precondition not met",
+        f"{H0} ⏱ x timed out after 30s",
+    ]
+
+
+def test_hold_release_and_manual_retry_lines() -> None:
+    p, buf = printer()
+    p.handle(st("a", S.HELD))
+    p.handle(st("a", S.PENDING))
+    p.handle(st("a", S.READY))
+    p.handle(st("b", S.FAILED, reason="exit 2"))
+    p.handle(st("b", S.PENDING, attempt=2))
+    p.handle(st("b", S.RUNNING, attempt=2))
+    assert lines(buf) == [f"{H0} ‖ a held", f"{H0} ◌ a released", f"{H0} ✗ b exit 2",
+                          f"{H0} ◌ b pending again", f"{H0} ● b started (attempt 2)"]
+
+
+def test_run_header_controls_and_limit_lines() -> None:
+    p, buf = printer()
+    p.handle(RunStarted(time=T0, run_id="r1", pipeline="demo", file="/x/demo.yaml", run_dir="/x/.tuiflow/runs/r1",
+                        max_parallel=4, tasks=(TaskInfo("a", ()),)))
+    p.handle(LimitChanged(time=T0, max_parallel=8))
+    p.handle(Paused(time=T0))
+    p.handle(Resumed(time=T0))
+    p.handle(ControlApplied(time=T0, control="pause"))
+    p.handle(ControlApplied(time=T0, control="cancel", task="a"))
+    p.handle(ControlApplied(time=T0, control="retry", task="a", applied=False))
+    p.handle(TasksAdded(time=T0, tasks=(TaskInfo("p[x]", ("l",), parent="p"), TaskInfo("p[y]", ("l",), parent="p"))))
+    assert lines(buf) == [
+        f"{H0} ▶ demo · run r1 · 1 tasks · limit 4 · /x/.tuiflow/runs/r1",
+        f"{H0} ⚙ limit 4 → 8",
+        f"{H0} ⚙ run paused: nothing new starts",
+        f"{H0} ⚙ run resumed",
+        f"{H0} ⚙ cancel a",
+        f"{H0} ⚙ retry a (no effect)",
+        f"{H0} + 2 tasks added: p[x], p[y]",
+    ]
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def test_summary_table_lists_every_task_then_totals() -> None:
+    p, buf = printer(pipeline(TaskSpec("extract", "x"), TaskSpec("load", "x", retry=RetryPolicy(retries=2)),
+                              TaskSpec("report", "x"), TaskSpec("all", None)))
+    p.handle(RunStarted(time=T0, run_id="r1", pipeline="demo", file="f", run_dir="d", max_parallel=2,
+                        tasks=(TaskInfo("extract", ()), TaskInfo("load", ("extract",)),
+                               TaskInfo("report", ("load",)), TaskInfo("all", ("report",), virtual=True))))
+    p.handle(st("extract", S.SUCCEEDED, started=T0, ended=T0 + 0.4))
+    p.handle(st("load", S.FAILED, attempt=3, reason="exit 1", started=T0 + 1, ended=T0 + 73))
+    p.handle(st("report", S.BLOCKED, attempt=0, reason="upstream load failed"))
+    p.handle(out("extract", b"dangling"))
+    buf.seek(0)
+    buf.truncate()
+    p.handle(RunFinished(time=T0 + 75, state="failed", exit_code=1))
+    assert lines(buf) == [
+        f"{H0} extract │ dangling",
+        "",
+        "── summary: demo FAILED in 1m15s",
+        "task     result     duration  attempts  reason",
+        "extract  succeeded      0.4s         1",
+        "load     failed        1m12s       3/3  exit 1",
+        "report   blocked                     -  upstream load failed",
+        "all      pending                     -",
+        "4 tasks: 1 pending, 1 succeeded, 1 failed, 1 blocked · 1m15s · exit 1",
+    ]
+
+
+def test_fmt_duration() -> None:
+    assert [fmt_duration(x) for x in (0, 0.04, 1.25, 59.9, 60, 123, 3600, 3725)] == [
+        "0.0s", "0.0s", "1.2s", "59.9s", "1m00s", "2m03s", "1h00m", "1h02m"]
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+class ClosedPipe(io.BytesIO):
+    def write(self, b: object) -> int:
+        raise BrokenPipeError
+
+    def flush(self) -> None:
+        raise BrokenPipeError
+
+
+def test_a_closed_pipe_stops_printing_but_never_raises() -> None:
+    for p in (HeadlessPrinter(ClosedPipe(), colour=False), JsonlPrinter(ClosedPipe())):
+        p.handle(out("a", b"x\n"))
+        p.handle(st("a", S.SUCCEEDED))
+        p.handle(RunFinished(time=T0, state="succeeded", exit_code=0))
+        assert p._dead
+
+
+def test_make_printer() -> None:
+    assert isinstance(make_printer(None, io.BytesIO()), HeadlessPrinter)
+    assert isinstance(make_printer("jsonl", io.BytesIO()), JsonlPrinter)
+    with pytest.raises(ValueError, match="jsonl"):
+        make_printer("xml", io.BytesIO())
+
+
+# ----------------------------------------------------------------------------- JSON lines
+
+
+def test_jsonl_one_object_per_event_with_text_for_output() -> None:
+    buf = io.BytesIO()
+    p = JsonlPrinter(buf)
+    events = [
+        RunStarted(time=T0, run_id="r1", pipeline="demo", file="f", run_dir="d", max_parallel=2,
+                   tasks=(TaskInfo("a", ()),)),
+        st("a", S.RUNNING, pid=7),
+        out("a", "héllo\n".encode()),
+        out("a", b"\xff\xfebad\n"),
+        st("a", S.SUCCEEDED, started=T0, ended=T0 + 1),
+        RunFinished(time=T0 + 1, state="succeeded", exit_code=0),
+    ]
+    for e in events:
+        p.handle(e)
+    rows = [json.loads(line) for line in buf.getvalue().decode().splitlines()]
+    assert [r["event"] for r in rows] == ["run_started", "task_state", "task_output", "task_output",
+                                          "task_state", "run_finished"]
+    assert rows[1]["state"] == "running" and rows[1]["pid"] == 7
+    assert rows[2]["text"] == "héllo\n" and "data" not in rows[2]
+    assert rows[3]["text"] == "\ufffd\ufffdbad\n" and "data" in rows[3]
+    assert [event_from_json(r) for r in rows] == events

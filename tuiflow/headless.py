@@ -1,0 +1,623 @@
+"""The headless front end (SPEC §4): plain prefixed lines for people and CI, or JSON lines for machines.
+
+Both printers are EventSinks: `handle` runs on the scheduler's loop, so it stays synchronous and
+cheap. Task output is the hot path (a task may print 100 MB), so lines are prefixed a chunk at a
+time with bytes operations, never formatted one by one. See docs/headless.md for the format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import sys
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+from .engine.events import (
+    ControlApplied,
+    Event,
+    LimitChanged,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    TaskInfo,
+    TaskOutput,
+    TasksAdded,
+    TaskStateChanged,
+    event_from_dict,
+)
+from .engine.model import FINISHED, Pipeline, TaskSpec, TaskState
+
+if TYPE_CHECKING:
+    from .engine.scheduler import Scheduler
+
+# --------------------------------------------------------------------------- format pieces
+
+SEP = " │ "
+"""Between the task name and its output line: `HH:MM:SS task │ line`."""
+
+HELD_LINE_LIMIT = 1024 * 1024
+"""A partial line longer than this is printed without waiting for its newline, so memory stays bounded."""
+
+# Basic ANSI (SGR 30-37 / 90-97) so it reads on 16-colour terminals. Red is left out of the task
+# palette: it means failure in the state lines.
+TASK_PALETTE = (b"36", b"32", b"33", b"34", b"35", b"96", b"92", b"93", b"94", b"95")
+RESET = b"\x1b[0m"
+DIM = b"2"
+BOLD = b"1"
+
+STATE_STYLE: dict[TaskState, tuple[str, bytes]] = {
+    TaskState.RUNNING: ("●", b"36"),
+    TaskState.SUCCEEDED: ("✓", b"32"),
+    TaskState.FAILED: ("✗", b"31"),
+    TaskState.TIMED_OUT: ("⏱", b"31"),
+    TaskState.CANCELLED: ("⊘", b"33"),
+    TaskState.RETRYING: ("↻", b"33"),
+    TaskState.BLOCKED: ("■", b"33"),
+    TaskState.SKIPPED: ("-", DIM),
+    TaskState.HELD: ("‖", b"33"),
+    TaskState.PENDING: ("◌", DIM),
+    TaskState.READY: ("◌", DIM),
+}
+"""Symbol and colour of each state line; one symbol per outcome so `grep '^.* ✗ '` finds failures."""
+
+CONTROL_MARK = "⚙"
+RUN_MARK = "▶"
+
+# Controls that already show as their own event (Paused, Resumed, LimitChanged).
+_CONTROLS_SHOWN_BY_EVENT = frozenset({"pause", "resume", "set_max_parallel"})
+
+
+def use_colour(stream: BinaryIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set to a non-empty value (no-color.org)."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):
+        return False
+
+
+def task_colour(name: str) -> bytes:
+    """A stable colour per task name (the same in every run and on every machine)."""
+    return TASK_PALETTE[zlib.crc32(name.encode()) % len(TASK_PALETTE)]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`0.4s`, `12.3s`, `2m03s`, `1h02m`: short enough for a state line and a table column."""
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        m, s = divmod(int(seconds), 60)
+        return f"{m}m{s:02d}s"
+    h, m = divmod(int(seconds) // 60, 60)
+    return f"{h}h{m:02d}m"
+
+
+def fmt_delay(seconds: float) -> str:
+    """A configured delay as people write it: `2s`, `0.5s`, `1m30s`."""
+    if seconds < 60:
+        return f"{seconds:g}s"
+    return fmt_duration(seconds)
+
+
+def _sgr(code: bytes, text: bytes) -> bytes:
+    return b"\x1b[" + code + b"m" + text + RESET
+
+
+class _Clock:
+    """`HH:MM:SS` of an event time, cached per second: state lines and chunks come in bursts."""
+
+    __slots__ = ("_sec", "_text")
+
+    def __init__(self) -> None:
+        self._sec = -1
+        self._text = b""
+
+    def __call__(self, t: float) -> bytes:
+        sec = int(t)
+        if sec != self._sec:
+            self._sec = sec
+            self._text = time.strftime("%H:%M:%S", time.localtime(sec)).encode()
+        return self._text
+
+
+def _clean_cr(line: bytes) -> bytes:
+    """What a terminal would show of a line redrawn with `\\r`: the text after the last one.
+
+    A trailing `\\r` is a CRLF line end, not a redraw.
+    """
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    i = line.rfind(b"\r")
+    return line if i < 0 else line[i + 1:]
+
+
+# --------------------------------------------------------------------------- the plain printer
+
+
+@dataclass(slots=True)
+class _TaskRecord:
+    """What the summary needs about one task; updated from its state events."""
+
+    info: TaskInfo
+    state: TaskState = TaskState.PENDING
+    attempt: int = 0
+    reason: str = ""
+    started: float | None = None
+    ended: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.info.virtual:
+            return None
+        end = self.ended if self.ended is not None else self.started
+        return end - self.started
+
+
+class _Partial:
+    """A task's unfinished last line, held until its newline or the end of the attempt."""
+
+    __slots__ = ("attempt", "data", "time")
+
+    def __init__(self, attempt: int, data: bytes, t: float) -> None:
+        self.attempt = attempt
+        self.data = data
+        self.time = t
+
+
+class _StreamSink:
+    """Writing to a binary stream: flushed once per loop iteration, silenced when the reader leaves."""
+
+    def __init__(self, stream: BinaryIO | None) -> None:
+        self._stream: BinaryIO = sys.stdout.buffer if stream is None else stream
+        self._dead = False
+        self._flush_pending = False
+
+    def _schedule_flush(self) -> None:
+        """Flush once per loop iteration: a burst of events costs one write, yet lines show live."""
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        if self._dead:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._broken()
+
+    def _broken(self) -> None:
+        """The reader went away (`| head`): stop printing; the run goes on and its logs are on disk."""
+        self._dead = True
+        _silence(self._stream)
+
+
+class HeadlessPrinter(_StreamSink):
+    """Prints a run for people: `HH:MM:SS task │ line` output, one line per state change, a summary.
+
+    `pipeline` (optional) tells how many attempts each task may make, for `(attempt 2/3)` and
+    the retry delay; without it attempts show as `(attempt 2)`.
+    """
+
+    def __init__(self, stream: BinaryIO | None = None, *, colour: bool | None = None,
+                 pipeline: Pipeline | None = None) -> None:
+        super().__init__(stream)
+        self.colour = use_colour(self._stream) if colour is None else colour
+        self._specs: dict[str, TaskSpec] = {t.name: t for t in pipeline.tasks} if pipeline else {}
+        self._clock = _Clock()
+        self._prefix_cache: dict[tuple[str, int], bytes] = {}
+        self._partial: dict[str, _Partial] = {}
+        self._tasks: dict[str, _TaskRecord] = {}
+        self._pipeline_name = pipeline.name if pipeline else ""
+        self._run_started: float | None = None
+        self._limit: int | None = None
+
+    # -- EventSink
+
+    def handle(self, event: Event) -> None:
+        if self._dead:
+            return
+        try:
+            if type(event) is TaskOutput:
+                self._output(event)
+            elif type(event) is TaskStateChanged:
+                self._state(event)
+            elif isinstance(event, RunStarted):
+                self._run_start(event)
+            elif isinstance(event, TasksAdded):
+                self._added(event)
+            elif isinstance(event, LimitChanged):
+                old = self._limit
+                self._limit = event.max_parallel
+                change = f"{old} → {event.max_parallel}" if old is not None else str(event.max_parallel)
+                self._line(event.time, f"{CONTROL_MARK} limit {change}")
+            elif isinstance(event, Paused):
+                self._line(event.time, f"{CONTROL_MARK} run paused: nothing new starts")
+            elif isinstance(event, Resumed):
+                self._line(event.time, f"{CONTROL_MARK} run resumed")
+            elif isinstance(event, ControlApplied):
+                self._control(event)
+            elif isinstance(event, RunFinished):
+                self._finish(event)
+                self._flush()
+                return
+            self._schedule_flush()
+        except BrokenPipeError:
+            self._broken()
+
+    def note(self, text: str, t: float | None = None) -> None:
+        """A line from the front end itself (a signal arrived, ...), in the same form as state lines."""
+        if not self._dead:
+            try:
+                self._line(time.time() if t is None else t, text)
+                self._flush()
+            except BrokenPipeError:
+                self._broken()
+
+    # -- output (hot path)
+
+    def _prefix(self, task: str, t: float) -> bytes:
+        key = (task, int(t))
+        p = self._prefix_cache.get(key)
+        if p is None:
+            if len(self._prefix_cache) > 4096:
+                self._prefix_cache.clear()
+            head = self._clock(t) + b" " + task.encode() + SEP.rstrip().encode()
+            p = (_sgr(task_colour(task), head) if self.colour else head) + b" "
+            self._prefix_cache[key] = p
+        return p
+
+    def _output(self, ev: TaskOutput) -> None:
+        data = ev.data
+        held = self._partial.pop(ev.task, None)
+        if held is not None:
+            if held.attempt != ev.attempt:
+                self._emit_lines(ev.task, held.time, held.data)
+            else:
+                data = held.data + data
+        nl = data.rfind(b"\n")
+        if nl < 0:
+            rest, complete = data, b""
+        else:
+            complete, rest = data[:nl], data[nl + 1:]
+        if rest:
+            # keep only the last redraw of a progress line (a final `\r` may start a CRLF)
+            cr = rest.rfind(b"\r", 0, len(rest) - 1)
+            if cr >= 0:
+                rest = rest[cr + 1:]
+            if len(rest) > HELD_LINE_LIMIT:
+                complete = rest if nl < 0 else complete + b"\n" + rest
+                nl, rest = 0, b""
+            else:
+                self._partial[ev.task] = _Partial(ev.attempt, rest, ev.time)
+        if nl >= 0:
+            self._emit_lines(ev.task, ev.time, complete)
+
+    def _emit_lines(self, task: str, t: float, complete: bytes) -> None:
+        """Write `complete` (lines joined by \\n, no final newline) with every line prefixed."""
+        if b"\r" in complete:
+            unix = complete.replace(b"\r\n", b"\n").removesuffix(b"\r")
+            if b"\r" not in unix:  # only CRLF line ends: no per-line work
+                complete = unix
+            else:
+                complete = b"\n".join([_clean_cr(line) for line in complete.split(b"\n")])
+        prefix = self._prefix(task, t)
+        self._stream.write(prefix + complete.replace(b"\n", b"\n" + prefix) + b"\n")
+
+    def _flush_partial(self, task: str) -> None:
+        held = self._partial.pop(task, None)
+        if held is not None and held.data:
+            self._emit_lines(task, held.time, held.data)
+
+    # -- state lines
+
+    def _record(self, name: str) -> _TaskRecord:
+        rec = self._tasks.get(name)
+        if rec is None:
+            rec = self._tasks[name] = _TaskRecord(TaskInfo(name, ()))
+        return rec
+
+    def _spec(self, rec: _TaskRecord) -> TaskSpec | None:
+        spec = self._specs.get(rec.info.name)
+        if spec is None and rec.info.parent:
+            spec = self._specs.get(rec.info.parent)
+        return spec
+
+    def _attempts(self, rec: _TaskRecord, attempt: int) -> str:
+        """`2/3` when the task may retry, `2` when the limit is unknown or already passed by hand."""
+        spec = self._spec(rec)
+        if spec is not None and spec.retry.retries:
+            total = spec.retry.retries + 1
+            if attempt <= total:
+                return f"{attempt}/{total}"
+        return str(attempt)
+
+    def _attempt_note(self, rec: _TaskRecord, attempt: int) -> str:
+        spec = self._spec(rec)
+        if attempt <= 1 and (spec is None or spec.retry.retries == 0):
+            return ""
+        return f" (attempt {self._attempts(rec, attempt)})"
+
+    def _state(self, ev: TaskStateChanged) -> None:
+        rec = self._record(ev.task)
+        prev = rec.state
+        rec.state, rec.attempt = ev.state, ev.attempt
+        if ev.reason or ev.state in FINISHED:
+            rec.reason = ev.reason
+        if ev.started is not None:
+            rec.started = ev.started
+        if ev.ended is not None:
+            rec.ended = ev.ended
+        elif ev.state is TaskState.RUNNING:
+            rec.ended = None
+        if ev.state is not TaskState.RUNNING:
+            self._flush_partial(ev.task)
+        for state, text in self._state_texts(rec, prev, ev):
+            self._state_line(ev.time, state, text)
+
+    def _state_texts(self, rec: _TaskRecord, prev: TaskState,
+                     ev: TaskStateChanged) -> list[tuple[TaskState, str]]:
+        """The state lines of one change (none for transitions nobody needs to read).
+
+        A failed attempt that will be retried arrives as one change (running -> retrying) but
+        prints two lines, so `grep ✗` finds every failed attempt.
+        """
+        name, st, reason = ev.task, ev.state, ev.reason
+        if st is TaskState.RUNNING:
+            pid = f" pid {ev.pid}" if ev.pid else ""
+            return [(st, f"{name} started{self._attempt_note(rec, ev.attempt)}{pid}")]
+        if st is TaskState.SUCCEEDED:
+            dur = rec.duration
+            return [(st, name if dur is None else f"{name} {fmt_duration(dur)}")]
+        if st in (TaskState.FAILED, TaskState.TIMED_OUT):
+            default = "failed" if st is TaskState.FAILED else "timed out"
+            return [(st, f"{name} {reason or default}{self._attempt_note(rec, ev.attempt)}")]
+        if st is TaskState.CANCELLED:
+            return [(st, f"{name} {reason or 'cancelled'}")]
+        if st is TaskState.RETRYING:
+            lines: list[tuple[TaskState, str]] = []
+            nxt = ev.attempt
+            if prev is TaskState.RUNNING:  # the attempt that just failed, then the wait
+                failed = TaskState.TIMED_OUT if reason.startswith("timed out") else TaskState.FAILED
+                lines.append((failed, f"{name} {reason or 'failed'}{self._attempt_note(rec, ev.attempt)}"))
+                nxt = ev.attempt + 1
+            spec = self._spec(rec)
+            delay = f" in {fmt_delay(spec.retry.delay_before(nxt))}" if spec is not None else ""
+            lines.append((st, f"{name} retrying{delay} (attempt {self._attempts(rec, nxt)})"))
+            return lines
+        if st is TaskState.BLOCKED:
+            return [(st, f"{name} blocked" + (f": {reason}" if reason else ""))]
+        if st is TaskState.SKIPPED:
+            return [(st, f"{name} skipped" + (f": {reason}" if reason else ""))]
+        if st is TaskState.HELD:
+            return [(st, f"{name} held")]
+        # pending / ready: silent, except when a task comes back (released, retried, rerun)
+        if prev is TaskState.HELD:
+            return [(st, f"{name} released")]
+        if prev in FINISHED or prev in (TaskState.BLOCKED, TaskState.RUNNING):
+            return [(st, f"{name} pending again" + (f": {reason}" if reason else ""))]
+        return []
+
+    def _state_line(self, t: float, state: TaskState, text: str) -> None:
+        symbol, code = STATE_STYLE[state]
+        head = self._clock(t) + b" "
+        mark = symbol.encode()
+        if self.colour:
+            mark = _sgr(code, mark)
+        self._stream.write(head + mark + b" " + text.encode() + b"\n")
+
+    def _line(self, t: float, text: str) -> None:
+        self._stream.write(self._clock(t) + b" " + text.encode() + b"\n")
+
+    # -- run-level events
+
+    def _run_start(self, ev: RunStarted) -> None:
+        self._run_started = ev.time
+        self._limit = ev.max_parallel
+        self._pipeline_name = ev.pipeline
+        for info in ev.tasks:
+            self._tasks[info.name] = _TaskRecord(info)
+        self._line(ev.time, f"{RUN_MARK} {ev.pipeline} · run {ev.run_id} · {len(ev.tasks)} tasks · "
+                            f"limit {ev.max_parallel} · {ev.run_dir}")
+
+    def _added(self, ev: TasksAdded) -> None:
+        for info in (*ev.tasks, *ev.changed):
+            rec = self._tasks.get(info.name)
+            if rec is None:
+                self._tasks[info.name] = _TaskRecord(info)
+            else:
+                rec.info = info
+        if ev.tasks:
+            names = [t.name for t in ev.tasks]
+            shown = ", ".join(names[:8]) + (f", … ({len(names) - 8} more)" if len(names) > 8 else "")
+            self._line(ev.time, f"+ {len(names)} tasks added: {shown}")
+
+    def _control(self, ev: ControlApplied) -> None:
+        if ev.control in _CONTROLS_SHOWN_BY_EVENT:
+            return
+        target = f" {ev.task}" if ev.task else ""
+        detail = f": {ev.detail}" if ev.detail else ""
+        effect = "" if ev.applied else " (no effect)"
+        self._line(ev.time, f"{CONTROL_MARK} {ev.control}{target}{effect}{detail}")
+
+    # -- the summary
+
+    def _finish(self, ev: RunFinished) -> None:
+        for task in list(self._partial):
+            self._flush_partial(task)
+        self._stream.write(self.summary(ev).encode())
+
+    def summary(self, ev: RunFinished) -> str:
+        """The end-of-run table: each task's result, duration, attempts and reason, then totals."""
+        recs = list(self._tasks.values())
+        rows = [(r.info.name, r.state, fmt_duration(r.duration),
+                 self._attempts(r, r.attempt) if r.attempt else "-", r.reason) for r in recs]
+        header = ("task", "result", "duration", "attempts", "reason")
+        wname = max([len(header[0])] + [len(r[0]) for r in rows])
+        wres = max([len(header[1])] + [len(r[1].value) for r in rows])
+        wdur = max([len(header[2])] + [len(r[2]) for r in rows])
+        watt = max([len(header[3])] + [len(r[3]) for r in rows])
+        elapsed = ev.time - self._run_started if self._run_started is not None else None
+        title = f"── summary: {self._pipeline_name or 'run'} {ev.state.upper()}"
+        if elapsed is not None:
+            title += f" in {fmt_duration(elapsed)}"
+        out = ["", self._bold(title),
+               self._bold(f"{header[0]:<{wname}}  {header[1]:<{wres}}  {header[2]:>{wdur}}  "
+                          f"{header[3]:>{watt}}  {header[4]}").rstrip()]
+        for name, st, dur, att, reason in rows:
+            res = f"{st.value:<{wres}}"
+            if self.colour:
+                res = _sgr(STATE_STYLE[st][1], res.encode()).decode()
+            out.append(f"{name:<{wname}}  {res}  {dur:>{wdur}}  {att:>{watt}}  {reason}".rstrip())
+        counts: dict[str, int] = {}
+        for r in recs:
+            counts[r.state.value] = counts.get(r.state.value, 0) + 1
+        order = [s.value for s in TaskState]
+        parts = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
+        total = f"{len(recs)} tasks: {parts}" if recs else "0 tasks"
+        if elapsed is not None:
+            total += f" · {fmt_duration(elapsed)}"
+        out.append(self._bold(f"{total} · exit {ev.exit_code}"))
+        return "\n".join(out) + "\n"
+
+    def _bold(self, text: str) -> str:
+        return _sgr(BOLD, text.encode()).decode() if self.colour else text
+
+
+def _silence(stream: BinaryIO) -> None:
+    """Point a closed pipe's fd at /dev/null so the interpreter's exit flush does not complain."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- JSON lines
+
+
+class JsonlPrinter(_StreamSink):
+    """`--events jsonl`: one JSON object per event, `event.to_dict()` on one line.
+
+    Output events get a `text` field (UTF-8, invalid bytes replaced) instead of base64 `data`,
+    so `jq` can read them; `data` (base64) is added only when `text` would not give the bytes back.
+    `event_from_json` rebuilds the event either way.
+    """
+
+    def __init__(self, stream: BinaryIO | None = None) -> None:
+        super().__init__(stream)
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def handle(self, event: Event) -> None:
+        if self._dead:
+            return
+        if type(event) is TaskOutput:
+            d: dict[str, Any] = {"event": event.kind, "time": event.time, "task": event.task,
+                                 "attempt": event.attempt}
+            try:
+                d["text"] = event.data.decode("utf-8")
+            except UnicodeDecodeError:
+                d["text"] = event.data.decode("utf-8", errors="replace")
+                d["data"] = base64.b64encode(event.data).decode("ascii")
+        else:
+            d = event.to_dict()
+        try:
+            self._stream.write(self._encode(d).encode("utf-8", errors="surrogateescape") + b"\n")
+            if isinstance(event, RunFinished):
+                self._flush()
+            else:
+                self._schedule_flush()
+        except BrokenPipeError:
+            self._broken()
+
+    def note(self, text: str, t: float | None = None) -> None:
+        """Front-end messages go to stderr: stdout stays pure JSON lines."""
+        print(text, file=sys.stderr, flush=True)
+
+
+def event_from_json(d: dict[str, Any]) -> Event:
+    """Rebuild an event from one `--events jsonl` line (output events carry `text`, maybe `data`)."""
+    if d.get("event") == TaskOutput.kind and "data" not in d:
+        d = {**d, "data": base64.b64encode(d.get("text", "").encode("utf-8")).decode("ascii")}
+    return event_from_dict(d)
+
+
+# --------------------------------------------------------------------------- running
+
+
+class _Printer(Protocol):
+    def handle(self, event: Event) -> None: ...
+
+    def note(self, text: str, t: float | None = None) -> None: ...
+
+
+SIGNAL_EXIT = {signal.SIGHUP: 129, signal.SIGINT: 130, signal.SIGTERM: 143}
+"""A run ended by a signal exits 128 + its number, as shells report it."""
+
+
+def make_printer(events: str | None, stream: BinaryIO | None = None,
+                 pipeline: Pipeline | None = None) -> _Printer:
+    """The sink for `--events FORMAT` (None: the plain printer)."""
+    if events is None or events == "text":
+        return HeadlessPrinter(stream, pipeline=pipeline)
+    if events == "jsonl":
+        return JsonlPrinter(stream)
+    raise ValueError(f"unknown events format {events!r} (expected jsonl)")
+
+
+async def run_headless(scheduler: Scheduler, *, events: str | None, stream: BinaryIO | None = None) -> int:
+    """Run `scheduler` to the end with a printer subscribed; return the process exit code.
+
+    SIGINT, SIGTERM and SIGHUP cancel the run (every task's process group ends, state and logs
+    are flushed by the scheduler) and make the exit code 130, 143 or 129.
+    """
+    printer = make_printer(events, stream, getattr(scheduler, "pipeline", None))
+    scheduler.subscribe(printer)
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not received:
+            printer.note(f"{CONTROL_MARK} {sig.name} received: cancelling the run")
+        received.append(sig)
+        scheduler.cancel_run()
+
+    installed: list[signal.Signals] = []
+    for sig in SIGNAL_EXIT:
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or no signals here: the run still works
+    try:
+        code = await scheduler.run()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return SIGNAL_EXIT[received[0]] if received else code
