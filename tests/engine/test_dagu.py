@@ -1,0 +1,358 @@
+"""Dagu files -> native tuiflow data: the translation, its positions, and the real corpus."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tuiflow.engine.dagu import translate
+from tuiflow.engine.errors import PipelineError
+from tuiflow.engine.yamlsource import Source, parse
+
+COMPAT = Path(__file__).resolve().parents[2].parent / "shared" / "compat" / "dagu"
+COMPAT_FILES = sorted(COMPAT.glob("*.yaml")) if COMPAT.is_dir() else []
+
+
+def dagu(tmp_path: Path, text: str, name: str = "dag.yaml") -> tuple[Source, list[PipelineError]]:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return translate(parse(str(path)))
+
+
+def tasks_by_name(src: Source) -> dict[str, dict]:
+    return {t["name"]: t for t in src.data["tasks"]}
+
+
+def messages(errors: list[PipelineError]) -> list[str]:
+    return [f"{e.line}:{e.col}: {e.message}" for e in errors]
+
+
+# --- the shapes -------------------------------------------------------------------------
+
+
+def test_graph_is_the_default_steps_without_depends_start_at_once(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        steps:
+          - name: a
+            command: echo a
+          - name: b
+            command: echo b
+          - name: c
+            command: echo c
+            depends: [a, b]
+        """)
+    assert errors == []
+    t = tasks_by_name(src)
+    assert "depends_on" not in t["a"] and "depends_on" not in t["b"]
+    assert t["c"]["depends_on"] == ["a", "b"]
+
+
+def test_chain_links_each_step_to_the_one_before_unless_it_says_otherwise(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        type: chain
+        steps:
+          - name: one
+            command: "true"
+          - name: two
+            command: "true"
+          - name: side
+            command: "true"
+            depends: []
+          - name: four
+            command: "true"
+            depends: one
+        """)
+    assert errors == []
+    t = tasks_by_name(src)
+    assert "depends_on" not in t["one"]
+    assert t["two"]["depends_on"] == ["one"]
+    assert t["side"]["depends_on"] == []
+    assert t["four"]["depends_on"] == ["one"]
+    # a generated dependency points at the step that got it
+    assert src.mark(("tasks", 1, "depends_on", 0)).line == 5
+
+
+def test_unsupported_type_is_an_error(tmp_path: Path) -> None:
+    _, errors = dagu(tmp_path, "type: chian\nsteps:\n  - name: a\n    command: x\n")
+    assert messages(errors) == [
+        "1:7: type 'chian' is not supported: use 'graph' (the default) or 'chain' (did you mean 'chain'?)"]
+
+
+def test_camel_and_snake_case_spellings_mean_the_same(tmp_path: Path) -> None:
+    camel, e1 = dagu(tmp_path, """\
+        maxActiveSteps: 3
+        maxCleanUpTimeSec: 7
+        steps:
+          - name: a
+            command: exit 1
+            dir: /tmp
+            continueOn: {failure: true}
+            retryPolicy: {limit: 2, intervalSec: 5}
+            timeoutSec: 30
+          - name: b
+            command: "true"
+            depends: a
+        """, "camel.yaml")
+    snake, e2 = dagu(tmp_path, """\
+        max_active_steps: 3
+        max_clean_up_time_sec: 7
+        steps:
+          - name: a
+            command: exit 1
+            working_dir: /tmp
+            continue_on: {failure: true}
+            retry_policy: {limit: 2, interval_sec: 5}
+            timeout_sec: 30
+          - name: b
+            command: "true"
+            depends_on: a
+        """, "snake.yaml")
+    assert e1 == e2 == []
+    assert camel.data == snake.data
+    assert camel.data["max_parallel"] == 3 and camel.data["kill_grace"] == 7
+    a = tasks_by_name(camel)["a"]
+    assert a["cwd"] == "/tmp" and a["continue_on_failure"] is True
+    assert a["retries"] == 2 and a["retry_delay"] == 5 and a["timeout"] == 30
+
+
+def test_env_as_list_of_one_key_maps_as_mapping_and_as_strings(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        env:
+          - DATA_DIR: /data
+          - COUNT: 3
+          - LOG=$HOME/log
+        steps:
+          - name: a
+            command: echo $DATA_DIR
+            env:
+              LEVEL: debug
+        """)
+    assert errors == []
+    assert src.data["env"] == {"DATA_DIR": "/data", "COUNT": "3", "LOG": "${HOME}/log"}
+    assert src.data["tasks"][0]["env"] == {"LEVEL": "debug"}
+    assert src.mark(("env", "COUNT")).line == 3
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ('"FOO=foo BAR=bar"', {"FOO": "foo", "BAR": "bar"}),
+    ('FOO="a b" baz', {"FOO": "a b", "ARG2": "baz"}),
+    ("foo", {"ARG1": "foo"}),
+    ("one two", {"ARG1": "one", "ARG2": "two"}),
+    ("{DATE: 2026-11-23, N: 4}", {"DATE": "2026-11-23", "N": "4"}),
+    ("[{A: x}, {B: y}]", {"A": "x", "B": "y"}),
+    ('["A=x", "y"]', {"A": "x", "ARG2": "y"}),
+])
+def test_params_in_every_dagu_shape(tmp_path: Path, params: str, expected: dict) -> None:
+    src, errors = dagu(tmp_path, f"params: {params}\nsteps:\n  - name: a\n    command: echo\n")
+    assert errors == []
+    assert src.data["params"] == expected
+
+
+def test_positional_params_become_the_shells_own_positional_args(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        params: first "second one"
+        steps:
+          - name: uses
+            command: echo "[$1] [$2]"
+          - name: plain
+            command: echo nothing positional
+          - name: script
+            command: bash
+            script: echo "script got $1"
+        """)
+    assert errors == []
+    t = tasks_by_name(src)
+    assert t["plain"]["command"] == "echo nothing positional"
+    assert t["uses"]["command"].endswith('echo "[$1] [$2]"')
+    assert src.data["params"] == {"ARG1": "first", "ARG2": "second one"}
+    # what the runner does: params exported as environment variables, command through sh -c
+    env = {**os.environ, "ARG1": "first", "ARG2": "second one"}
+    out = subprocess.run(["sh", "-c", t["uses"]["command"]], env=env, capture_output=True, text=True)
+    assert out.stdout == "[first] [second one]\n"
+    out = subprocess.run(["bash", "-c", t["script"]["script"]], env=env, capture_output=True, text=True)
+    assert out.stdout == "script got first\n"
+
+
+def test_ids_resolve_to_names_in_depends(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        steps:
+          - name: fetch data
+            id: fetch
+            command: echo
+          - name: use
+            command: echo
+            depends: fetch
+        """)
+    assert errors == []
+    assert tasks_by_name(src)["use"]["depends_on"] == ["fetch data"]
+    assert "id" not in tasks_by_name(src)["fetch data"]
+
+
+def test_script_without_command_runs_with_the_shell(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        shell: bash
+        steps:
+          - name: s
+            script: |
+              echo hi
+        """)
+    assert errors == []
+    assert src.data["shell"] == "bash"
+    assert src.data["tasks"][0] == {"name": "s", "script": "echo hi\n"}
+
+
+def test_preconditions_keep_conditions_for_run_time(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        steps:
+          - name: a
+            command: echo
+            preconditions:
+              - condition: "$OUT"
+                expected: "yes"
+              - test -f /etc/passwd
+          - name: b
+            command: echo
+            precondition:
+              condition: "`date +%u`"
+              expected: 7
+        """)
+    assert errors == []
+    t = tasks_by_name(src)
+    assert t["a"]["preconditions"] == [{"condition": "$OUT", "expected": "yes"},
+                                       {"condition": "test -f /etc/passwd"}]
+    assert t["b"]["preconditions"] == [{"condition": "`date +%u`", "expected": "7"}]
+    assert src.mark(("tasks", 0, "preconditions", 1, "condition")).line == 7
+
+
+def test_run_names_a_sub_dag_beside_the_file(tmp_path: Path) -> None:
+    (tmp_path / "child.yml").write_text("steps:\n  - name: x\n    command: echo\n")
+    src, errors = dagu(tmp_path, """\
+        steps:
+          - name: sub
+            run: child
+            params: "REGION=eu"
+          - name: other
+            call: other.yaml
+            params: {A: 1}
+          - name: missing
+            run: nowhere
+        """)
+    assert errors == []
+    t = tasks_by_name(src)
+    assert t["sub"] == {"name": "sub", "pipeline": "child.yml", "params": {"REGION": "eu"}}
+    assert t["other"]["pipeline"] == "other.yaml" and t["other"]["params"] == {"A": "1"}
+    assert t["missing"]["pipeline"] == "nowhere.yaml"  # the loader reports it missing, here
+
+
+def test_top_level_group_is_the_folder_of_every_step(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        group: nightly
+        steps:
+          - name: a
+            command: echo
+          - name: b
+            command: echo
+            group: special
+        """)
+    assert errors == []
+    assert [t["group"] for t in src.data["tasks"]] == ["nightly", "special"]
+
+
+def test_steps_as_a_mapping(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        steps:
+          first:
+            command: echo 1
+          second:
+            command: echo 2
+            depends: first
+        """)
+    assert errors == []
+    assert tasks_by_name(src)["second"]["depends_on"] == ["first"]
+    assert src.mark(("tasks", 1, "name")).line == 4
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def test_unsupported_and_unknown_keys_are_named_with_positions(tmp_path: Path) -> None:
+    _, errors = dagu(tmp_path, """\
+        schedule: "0 * * * *"
+        maxActivSteps: 2
+        steps:
+          - name: a
+            command: echo
+            signalOnStop: SIGINT
+            dependz: [b]
+            continueOn: {exitCode: [1]}
+            retryPolicy: {limit: 1, exitCode: [2]}
+        """)
+    assert messages(errors) == [
+        "1:1: Dagu key 'schedule' is not supported by tuiflow; remove it",
+        "2:1: unknown key 'maxActivSteps' (did you mean 'maxActiveSteps'?)",
+        "6:5: step 'a': Dagu key 'signalOnStop' is not supported by tuiflow; remove it",
+        "7:5: step 'a': unknown key 'dependz' (did you mean 'depends'?)",
+        "8:18: step 'a': continueOn: Dagu key 'exitCode' is not supported by tuiflow; remove it",
+        "9:29: step 'a': retryPolicy: Dagu key 'exitCode' is not supported by tuiflow; remove it",
+    ]
+
+
+def test_wrong_shapes_are_errors_not_crashes(tmp_path: Path) -> None:
+    _, errors = dagu(tmp_path, """\
+        env: 3
+        params: 4
+        steps:
+          - just a string
+          - name: b
+          - name: c
+            command: echo
+            continueOn: true
+            retryPolicy: 3
+            preconditions: [5]
+            params: X=1
+        """)
+    assert messages(errors) == [
+        "1:6: 'env' must be a mapping or a list of KEY: value, not a number",
+        "2:9: 'params' must be a mapping, a list or a 'KEY=value' string, not a number",
+        "4:5: step 1 must be a mapping with name and command, not a string",
+        "5:5: step 'b': a step needs 'command', 'script' or 'run'",
+        "8:17: step 'c': 'continueOn' must be a mapping like {failure: true}, not a boolean",
+        "9:18: step 'c': 'retryPolicy' must be a mapping like {limit: 3, intervalSec: 5}, not a number",
+        "10:21: step 'c': a precondition is a string or {condition, expected}, not a number",
+        "11:5: step 'c': 'params' on a step needs 'run' (a sub-DAG)",
+    ]
+
+
+def test_steps_missing_is_an_error(tmp_path: Path) -> None:
+    _, errors = dagu(tmp_path, "steps: nope\n")
+    assert messages(errors) == ["1:8: 'steps' must be a list of steps, not a string"]
+
+
+def test_command_substitution_in_values_is_refused(tmp_path: Path) -> None:
+    _, errors = dagu(tmp_path, "env:\n  - TODAY: \"`date`\"\nsteps:\n  - name: a\n    command: echo\n")
+    assert len(errors) == 1 and "command substitution" in errors[0].message
+    assert (errors[0].line, errors[0].col) == (2, 12)
+
+
+def test_duplicate_ids_are_errors(tmp_path: Path) -> None:
+    _, errors = dagu(tmp_path, """\
+        steps:
+          - {name: a, id: x, command: echo}
+          - {name: b, id: x, command: echo}
+        """)
+    assert messages(errors) == ["3:19: step 'b': id 'x' is already used by step 'a'"]
+
+
+# --- the real Dagu corpus ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(not COMPAT_FILES, reason=f"Dagu corpus not found at {COMPAT}")
+@pytest.mark.parametrize("path", COMPAT_FILES, ids=lambda p: p.name)
+def test_every_compat_file_translates_without_errors(path: Path) -> None:
+    src, errors = translate(parse(str(path)))
+    assert errors == []
+    assert src.data["tasks"]
