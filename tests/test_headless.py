@@ -350,3 +350,14 @@ def test_jsonl_one_object_per_event_with_text_for_output() -> None:
     assert rows[2]["text"] == "héllo\n" and "data" not in rows[2]
     assert rows[3]["text"] == "\ufffd\ufffdbad\n" and "data" in rows[3]
     assert [event_from_json(r) for r in rows] == events
+
+
+def test_a_repeated_state_prints_once() -> None:
+    p, buf = printer()
+    p.handle(st("a", S.FAILED, reason="exit 1"))
+    p.handle(st("a", S.PENDING, attempt=1))
+    p.handle(st("a", S.RUNNING, attempt=2))
+    p.handle(st("a", S.RUNNING, attempt=2, pid=99))
+    p.handle(st("a", S.SUCCEEDED, attempt=2))
+    assert lines(buf) == [f"{H0} ✗ a exit 1", f"{H0} ◌ a pending again", f"{H0} ● a started (attempt 2)",
+                          f"{H0} ✓ a"]

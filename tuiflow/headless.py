@@ -362,6 +362,8 @@ class HeadlessPrinter(_StreamSink):
     def _state(self, ev: TaskStateChanged) -> None:
         rec = self._record(ev.task)
         prev = rec.state
+        if prev is ev.state and rec.attempt == ev.attempt:
+            return  # the same state again with more detail (the scheduler re-announces a start with its pid)
         rec.state, rec.attempt = ev.state, ev.attempt
         if ev.reason or ev.state in FINISHED:
             rec.reason = ev.reason

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""The scheduler's own cost, without processes: an instant runner drives the real Scheduler.
+
+    .venv/bin/python benchmarks/scheduler_only.py [wide|chain|layers] N [--profile]
+
+Every command "runs" in no time, so the figure is the plan, the loop and the events alone; it
+must grow linearly (10 000 tasks <= 10x 1 000). A quadratic step anywhere shows here first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import workloads  # noqa: E402
+
+from tuiflow.engine.events import Event  # noqa: E402
+from tuiflow.engine.model import Pipeline, TaskSpec  # noqa: E402
+from tuiflow.engine.runner import CommandRequest, CommandResult, OutputCallback  # noqa: E402
+
+
+class _Done:
+    pid = None
+
+    async def wait(self) -> CommandResult:
+        return CommandResult(exit_code=0)
+
+    def cancel(self) -> None:
+        pass
+
+
+class InstantRunner:
+    """A CommandRunner whose commands succeed at once with no output."""
+
+    async def start(self, request: CommandRequest, on_output: OutputCallback) -> _Done:
+        return _Done()
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _CountingSink:
+    def __init__(self) -> None:
+        self.events = 0
+
+    def handle(self, event: Event) -> None:
+        self.events += 1
+
+
+def pipeline_for(kind: str, n: int, max_parallel: int = 8) -> Pipeline:
+    sizes = (n // 10, 10) if kind == "layers" else (n,)
+    tasks = tuple(TaskSpec(name=name, command=cmd, depends_on=tuple(deps))
+                  for name, cmd, deps in workloads.build(kind, *sizes))
+    return Pipeline(name=f"{kind}_{n}", file="/dev/null", tasks=tasks, max_parallel=max_parallel)
+
+
+def time_scheduler(kind: str, n: int) -> float:
+    """Seconds for one whole run of `kind` with `n` instant tasks (pipeline built outside the timing)."""
+    from tuiflow.engine.scheduler import Scheduler
+
+    pipeline = pipeline_for(kind, n)
+
+    async def go() -> float:
+        sink = _CountingSink()
+        t0 = time.perf_counter()
+        sched = Scheduler(pipeline, runner=InstantRunner(), sinks=[sink])
+        code = await sched.run()
+        elapsed = time.perf_counter() - t0
+        if code != 0:
+            raise RuntimeError(f"{kind} {n}: exit {code}")
+        return elapsed
+
+    return asyncio.run(go())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("kind", choices=["wide", "chain", "layers"])
+    ap.add_argument("n", type=int)
+    ap.add_argument("--profile", action="store_true", help="print the top of a cProfile of one run")
+    a = ap.parse_args()
+    if a.profile:
+        import cProfile
+        import pstats
+        prof = cProfile.Profile()
+        prof.enable()
+        t = time_scheduler(a.kind, a.n)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+    else:
+        t = time_scheduler(a.kind, a.n)
+    print(f"{a.kind} {a.n}: {t:.3f} s ({t / a.n * 1e6:.0f} µs a task)")
+
+
+if __name__ == "__main__":
+    main()
