@@ -1,6 +1,6 @@
 """Test doubles for the engine: a scripted CommandRunner and a recording EventSink.
 
-Commands the FakeRunner understands (`;` joins several, run in order):
+Commands the FakeRunner understands (`&&` joins several, run in order):
   ok | fail | fail:N (exit N) | sleep:SECONDS | flaky:N (fails until attempt N) |
   spam:LINES | echo:TEXT (stdout) | err:TEXT (stderr)
 """
@@ -37,7 +37,7 @@ class FakeCommand:
     async def _run(self) -> CommandResult:
         t0 = time.monotonic()
         command = self.request.command
-        steps = command.split(";") if isinstance(command, str) else list(command)
+        steps = command.split("&&") if isinstance(command, str) else list(command)
         for step in steps:
             op, _, arg = step.strip().partition(":")
             if op == "ok" or op == "":

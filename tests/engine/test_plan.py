@@ -264,3 +264,63 @@ def test_ten_thousand_tasks_are_linear_enough():
             done += 1
     assert done == 10_000 and p.succeeded()
     assert time.perf_counter() - t0 < 5  # generous: catches quadratic behaviour only
+
+
+def test_random_interleavings_keep_the_books_straight():
+    """Any sequence of controls and completions keeps counts, slots and pools consistent."""
+    import random
+    from collections import Counter
+
+    rng = random.Random(7)
+    for _round in range(60):
+        specs = []
+        for i in range(12):
+            deps = tuple(f"t{j}" for j in range(i) if rng.random() < 0.25)
+            specs.append(t(f"t{i}", *deps, pool="db" if rng.random() < 0.3 else None,
+                           when=rng.choice(list(TriggerRule)),
+                           retry=RetryPolicy(retries=rng.choice([0, 1]), delay=1)))
+        p = plan_of(*specs, limit=rng.randint(1, 4), pools={"db": 1}, fail_fast=rng.random() < 0.2)
+        now = 0.0
+        for _step in range(80):
+            now += 0.5
+            name = f"t{rng.randrange(12)}"
+            op = rng.choice(["start", "finish", "finish", "cancel", "cancel_run", "retry", "retry_failed",
+                             "rerun", "skip", "hold", "release", "pause", "resume", "limit", "due"])
+            if op == "start":
+                p.startable()
+            elif op == "finish":
+                running = [n for n, r in p.records.items() if r.state is S.RUNNING]
+                if running:
+                    p.finish(rng.choice(running), rng.choice([S.SUCCEEDED, S.FAILED, S.TIMED_OUT, S.CANCELLED]), now)
+            elif op == "cancel":
+                p.cancel(name, now)
+            elif op == "cancel_run":
+                p.cancel_run(now)
+            elif op == "retry":
+                p.retry(name)
+            elif op == "retry_failed":
+                p.retry_failed()
+            elif op == "rerun":
+                p.rerun(name)
+            elif op == "skip":
+                p.skip(name, now)
+            elif op == "hold":
+                p.hold(name)
+            elif op == "release":
+                p.release(name)
+            elif op == "pause":
+                p.paused = True
+            elif op == "resume":
+                p.paused = False
+            elif op == "limit":
+                p.set_max_parallel(rng.randint(1, 4))
+            else:
+                p.due_retries(now)
+            actual = Counter(r.state for r in p.records.values())
+            assert {k: v for k, v in p.counts().items() if v} == dict(actual)
+            running = [r for r in p.records.values() if r.state is S.RUNNING]
+            assert p.running == len(running)
+            assert p.pool_running.get("db", 0) == sum(1 for r in running if r.spec.pool == "db") <= 1
+            for n, r in p.records.items():
+                if r.state is S.READY:
+                    assert any(item[2] == n for item in p._heap), f"{n} ready but not queued"

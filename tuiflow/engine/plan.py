@@ -53,6 +53,8 @@ class Plan:
     stopped: bool = False           # cancel_run or fail_fast: start nothing new
     running: int = 0
     pool_running: dict[str | None, int] = field(init=False)
+    _counts: dict[TaskState, int] = field(init=False)
+    _retrying: set[str] = field(init=False)
     _heap: list[tuple[float, int, str]] = field(init=False)
     _seq: int = 0
 
@@ -66,6 +68,9 @@ class Plan:
                 self.down[up].append(t.name)
         self.priority = remaining_path(self.deps, self.weights)
         self.pool_running = {}
+        self._counts = dict.fromkeys(TaskState, 0)
+        self._counts[S.PENDING] = len(specs)
+        self._retrying = set()
         self._heap = []
         self.tasks = ()
         self.max_parallel = max(1, int(self.max_parallel))
@@ -82,27 +87,33 @@ class Plan:
         return self.records[name].state
 
     def counts(self) -> dict[TaskState, int]:
-        out = dict.fromkeys(TaskState, 0)
-        for r in self.records.values():
-            out[r.state] += 1
-        return out
+        return dict(self._counts)
 
     def next_retry_at(self) -> float | None:
-        times = [r.retry_at for r in self.records.values() if r.state is S.RETRYING and r.retry_at is not None]
-        return min(times, default=None)
+        times = [self.records[n].retry_at for n in self._retrying]
+        return min((t for t in times if t is not None), default=None)
 
     def finished(self) -> bool:
         """True when nothing can make progress without a person."""
         if self.running:
             return False
-        for r in self.records.values():
-            if r.state is S.RETRYING and not self.stopped:
-                return False
-            if r.state is S.READY and not self.stopped:
-                return False
-            if r.state is S.HELD and not self.stopped:
-                return False
-        return True
+        if self.stopped:
+            return True
+        c = self._counts
+        return not (c[S.RETRYING] or c[S.READY] or c[S.HELD])
+
+    def _set(self, r: TaskRecord, state: TaskState) -> None:
+        old = r.state
+        if old is state:
+            return
+        c = self._counts
+        c[old] -= 1
+        c[state] += 1
+        r.state = state
+        if state is S.RETRYING:
+            self._retrying.add(r.spec.name)
+        elif old is S.RETRYING:
+            self._retrying.discard(r.spec.name)
 
     def succeeded(self) -> bool:
         """The run's result: every task succeeded or was skipped (or failed with continue_on_failure)."""
@@ -192,7 +203,7 @@ class Plan:
         return out
 
     def _mark_running(self, r: TaskRecord) -> None:
-        r.state = S.RUNNING
+        self._set(r, S.RUNNING)
         r.attempt += 1
         r.reason = ""
         r.exit_code = None
@@ -226,7 +237,7 @@ class Plan:
         r.exit_code = exit_code
         if r.restart:
             r.restart = False
-            r.state = S.PENDING
+            self._set(r, S.PENDING)
             r.reason = ""
             return [name, *self._settle([name])], []
         r.reason = reason
@@ -234,23 +245,27 @@ class Plan:
             r.output = output
         if state in (S.FAILED, S.TIMED_OUT) and not self.stopped and r.auto_retries < r.spec.retry.retries:
             r.auto_retries += 1
-            r.state = S.RETRYING
+            self._set(r, S.RETRYING)
             r.retry_at = now + r.spec.retry.delay_before(r.attempt + 1)
             return [name], []
-        r.state = state
+        self._set(r, state)
         to_cancel: list[str] = []
         if state in FAILURES and self.fail_fast and not r.spec.continue_on_failure and not self.stopped:
             self.stopped = True
             to_cancel = self._cancel_running("cancelled (fail_fast)")
+            retrying = self._cancel_retrying(now)
+            return [name, *retrying, *self._settle([*self.down[name], *(d for n in retrying for d in self.down[n])])], to_cancel
         return [name, *self._settle(self.down[name])], to_cancel
 
     def due_retries(self, now: float) -> list[str]:
         """Retry delays that have run out: those tasks are ready again."""
         changed: list[str] = []
-        for r in self.records.values():
-            if r.state is S.RETRYING and r.retry_at is not None and r.retry_at <= now and not self.stopped:
+        if self.stopped:
+            return changed
+        for r in [self.records[n] for n in sorted(self._retrying)]:
+            if r.retry_at is not None and r.retry_at <= now:
                 r.retry_at = None
-                r.state = S.PENDING
+                self._set(r, S.PENDING)
                 changed += self._settle([r.spec.name])
         return changed
 
@@ -281,19 +296,21 @@ class Plan:
 
     def cancel_run(self, now: float) -> tuple[list[str], list[str]]:
         """Start nothing more; cancel what runs and what waits for a retry delay."""
-        changed: list[str] = []
         was = self.stopped
         self.stopped = True
-        for r in self.records.values():
-            if r.state is S.RETRYING:
-                self._end(r, S.CANCELLED, now, "cancelled")
-                changed.append(r.spec.name)
+        changed = self._cancel_retrying(now)
         to_cancel = self._cancel_running("cancelled")
         if not (changed or to_cancel) and was:
             return [], []
         for name in list(changed):
             changed += self._settle(self.down[name])
         return changed, to_cancel
+
+    def _cancel_retrying(self, now: float) -> list[str]:
+        names = sorted(self._retrying)
+        for n in names:
+            self._end(self.records[n], S.CANCELLED, now, "cancelled")
+        return names
 
     def _cancel_running(self, reason: str) -> list[str]:
         out = []
@@ -312,7 +329,7 @@ class Plan:
             return []
         self.stopped = False
         r.auto_retries = 0
-        r.state = S.PENDING
+        self._set(r, S.PENDING)
         r.reason = ""
         r.exit_code = None
         changed = [name, *self._settle([name])]
@@ -345,7 +362,7 @@ class Plan:
                     rec.cancelling = True
                     to_cancel.append(n)
             elif rec.state is not S.PENDING:
-                rec.state = S.PENDING
+                self._set(rec, S.PENDING)
                 rec.reason = ""
                 rec.exit_code = None
                 rec.auto_retries = 0
@@ -366,14 +383,14 @@ class Plan:
         r = self.records.get(name)
         if r is None or r.state not in _NOT_STARTED:
             return []
-        r.state = S.HELD
+        self._set(r, S.HELD)
         return [name]
 
     def release(self, name: str) -> list[str]:
         r = self.records.get(name)
         if r is None or r.state is not S.HELD:
             return []
-        r.state = S.PENDING
+        self._set(r, S.PENDING)
         return [name, *self._settle([name])]
 
     def can(self, control: str, name: str | None) -> bool:
@@ -402,7 +419,7 @@ class Plan:
     # ------------------------------------------------------------------ internals
 
     def _end(self, r: TaskRecord, state: TaskState, now: float, reason: str) -> None:
-        r.state = state
+        self._set(r, state)
         r.reason = reason
         r.retry_at = None
         r.ended = now
@@ -468,7 +485,7 @@ class Plan:
             if new is r.state:
                 continue
             old = r.state
-            r.state = new
+            self._set(r, new)
             if new is S.SKIPPED:
                 r.reason = f"trigger rule {r.spec.when.value} can no longer be met"
             elif new is S.SUCCEEDED:

@@ -1,0 +1,422 @@
+"""The async run loop and the control API: owns the plan, the runner and the sinks.
+
+Front ends call only the public methods here; every control is synchronous, idempotent, safe in
+any state, and published as a ControlApplied event so no front end has to infer what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+from .events import (
+    ControlApplied,
+    Event,
+    EventSink,
+    LimitChanged,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    TaskInfo,
+    TaskOutput,
+    TaskStateChanged,
+)
+from .masking import Masker
+from .model import FAILURES, Pipeline, TaskSpec, TaskState
+from .plan import Plan
+from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand
+
+S = TaskState
+OUTPUT_LIMIT = 1024 * 1024  # bytes of stdout kept for a task's `output` variable
+
+
+def task_info(spec: TaskSpec) -> TaskInfo:
+    return TaskInfo(name=spec.name, depends_on=spec.depends_on, group=spec.group, parent=spec.parent,
+                    virtual=spec.virtual, description=spec.description)
+
+
+class Scheduler:
+    def __init__(self, pipeline: Pipeline, *, runner: CommandRunner | None = None,
+                 store: object | None = None, max_parallel: int | None = None,
+                 sinks: Iterable[EventSink] = (), clock: Callable[[], float] = time.time,
+                 weights: Mapping[str, float] | None = None,
+                 environ: Mapping[str, str] | None = None, run_id: str = "") -> None:
+        if runner is None:
+            from .runner import LocalRunner
+            runner = LocalRunner()
+        self.pipeline = pipeline
+        self.runner = runner
+        self.store = store
+        self.clock = clock
+        self.run_id = run_id or getattr(store, "run_id", "")
+        self.run_dir = getattr(store, "run_dir", "")
+        self.plan = Plan(pipeline.tasks, max_parallel=max_parallel or pipeline.max_parallel,
+                         pools=pipeline.pools, fail_fast=pipeline.fail_fast, weights=weights)
+        self.specs = {t.name: t for t in pipeline.tasks}
+        self._sinks: list[EventSink] = []
+        if store is not None:
+            self._sinks.append(store)  # type: ignore[arg-type]
+        self._sinks.extend(sinks)
+        self._environ = dict(os.environ if environ is None else environ)
+        self._secrets = self._secret_values()
+        self._text_masker = Masker(self._secrets)
+        self._handles: dict[str, RunningCommand] = {}
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._outputs: dict[str, str] = {}
+        self._wake: asyncio.Event | None = None
+        self._closed = False
+        self._finished_announced = False
+        self.started_at: float | None = None
+        self.exit_code = 0
+
+    # ------------------------------------------------------------------ sinks and events
+
+    def subscribe(self, sink: EventSink) -> None:
+        self._sinks.append(sink)
+
+    def _emit(self, event: Event) -> None:
+        for sink in self._sinks:
+            sink.handle(event)
+
+    def _emit_changes(self, names: Iterable[str]) -> None:
+        now = self.clock()
+        for name in names:
+            r = self.plan.records[name]
+            self._emit(TaskStateChanged(time=now, task=name, state=r.state, attempt=r.attempt,
+                                        reason=r.reason, exit_code=r.exit_code,
+                                        pid=getattr(self._handles.get(name), "pid", None),
+                                        started=r.started, ended=r.ended,
+                                        output=r.output if r.state is S.SUCCEEDED else None))
+
+    def _control(self, control: str, task: str | None, changed: list[str], applied: bool | None = None,
+                 detail: str = "") -> None:
+        self._emit(ControlApplied(time=self.clock(), control=control, task=task,
+                                  applied=bool(changed) if applied is None else applied, detail=detail))
+        self._emit_changes(changed)
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ queries
+
+    def state(self, task: str) -> TaskState:
+        return self.plan.records[task].state
+
+    def attempt(self, task: str) -> int:
+        return self.plan.records[task].attempt
+
+    def why(self, task: str) -> str:
+        return self.plan.why(task, self.clock())
+
+    def can(self, control: str, task: str | None = None) -> bool:
+        if control == "set_max_parallel":
+            return True
+        return self.plan.can(control, task)
+
+    def counts(self) -> dict[TaskState, int]:
+        return self.plan.counts()
+
+    @property
+    def paused(self) -> bool:
+        return self.plan.paused
+
+    @property
+    def max_parallel(self) -> int:
+        return self.plan.max_parallel
+
+    @property
+    def running_count(self) -> int:
+        return self.plan.running
+
+    @property
+    def run_state(self) -> str:
+        plan = self.plan
+        if self._finished_announced and plan.finished():
+            if plan.stopped and not plan.succeeded() and any(
+                    r.state is S.CANCELLED for r in plan.records.values()):
+                return "CANCELLED"
+            return "SUCCEEDED" if plan.succeeded() else "FAILED"
+        if plan.stopped:
+            return "CANCELLING"
+        if plan.paused:
+            return "PAUSED"
+        return "RUNNING"
+
+    def log_path(self, task: str, attempt: int) -> str | None:
+        if self.store is None or attempt < 1:
+            return None
+        return self.store.log_path(task, attempt)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ controls
+
+    def pause(self) -> None:
+        applied = not self.plan.paused
+        self.plan.paused = True
+        self._control("pause", None, [], applied)
+        if applied:
+            self._emit(Paused(time=self.clock()))
+
+    def resume(self) -> None:
+        applied = self.plan.paused
+        self.plan.paused = False
+        self._control("resume", None, [], applied)
+        if applied:
+            self._emit(Resumed(time=self.clock()))
+
+    def set_max_parallel(self, n: int) -> None:
+        applied = self.plan.set_max_parallel(n)
+        self._control("set_max_parallel", None, [], applied, detail=str(self.plan.max_parallel))
+        if applied:
+            self._emit(LimitChanged(time=self.clock(), max_parallel=self.plan.max_parallel))
+
+    def cancel(self, task: str) -> None:
+        changed, to_cancel = self.plan.cancel(task, self.clock())
+        self._control("cancel", task, changed, bool(changed or to_cancel))
+        self._signal(to_cancel)
+
+    def cancel_run(self) -> None:
+        changed, to_cancel = self.plan.cancel_run(self.clock())
+        self._control("cancel_run", None, changed, bool(changed or to_cancel))
+        self._signal(to_cancel)
+
+    def retry(self, task: str) -> None:
+        self._reopen()
+        self._control("retry", task, self.plan.retry(task))
+
+    def retry_failed(self) -> None:
+        self._reopen()
+        self._control("retry_failed", None, self.plan.retry_failed())
+
+    def rerun(self, task: str) -> None:
+        self._reopen()
+        changed, to_cancel = self.plan.rerun(task)
+        self._control("rerun", task, changed, bool(changed or to_cancel))
+        self._signal(to_cancel)
+
+    def skip(self, task: str) -> None:
+        self._control("skip", task, self.plan.skip(task, self.clock()))
+
+    def hold(self, task: str) -> None:
+        self._control("hold", task, self.plan.hold(task))
+
+    def release(self, task: str) -> None:
+        self._control("release", task, self.plan.release(task))
+
+    def close(self) -> None:
+        """End a `run(stay_open=True)` for good (cancelling whatever still runs)."""
+        self._closed = True
+        if not self.plan.finished():
+            self.cancel_run()
+        self._poke()
+
+    def _reopen(self) -> None:
+        self._finished_announced = False
+
+    def _signal(self, names: list[str]) -> None:
+        for name in names:
+            handle = self._handles.get(name)
+            if handle is not None:
+                handle.cancel()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self, stay_open: bool = False) -> int:
+        """Run until nothing can make progress (and, with stay_open, until close())."""
+        self._wake = asyncio.Event()
+        self.started_at = self.clock()
+        if self.store is not None and hasattr(self.store, "start"):
+            await self.store.start()  # type: ignore[attr-defined]
+        self._emit(RunStarted(time=self.started_at, run_id=self.run_id, pipeline=self.pipeline.name,
+                              file=self.pipeline.file, run_dir=self.run_dir,
+                              max_parallel=self.plan.max_parallel,
+                              tasks=tuple(task_info(t) for t in self.pipeline.tasks)))
+        self._emit_changes(self.plan.initial())
+        try:
+            while True:
+                now = self.clock()
+                self._emit_changes(self.plan.due_retries(now))
+                for name in self.plan.startable():
+                    self._launch(name)
+                if self.plan.finished() and not self._jobs:
+                    if not self._finished_announced:
+                        self._announce_finish()
+                    if not stay_open or self._closed:
+                        break
+                nxt = self.plan.next_retry_at()
+                timeout = None if nxt is None else max(0.0, nxt - self.clock())
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except TimeoutError:
+                    pass
+        finally:
+            await self._shutdown()
+        return self.exit_code
+
+    def _announce_finish(self) -> None:
+        self._finished_announced = True
+        ok = self.plan.succeeded()
+        self.exit_code = 0 if ok else 1
+        state = self.run_state.lower()
+        self._emit(RunFinished(time=self.clock(), state=state, exit_code=self.exit_code))
+
+    async def _shutdown(self) -> None:
+        if self._jobs:
+            self.plan.cancel_run(self.clock())
+            self._signal(list(self._handles))
+            await asyncio.gather(*self._jobs.values(), return_exceptions=True)
+        await self.runner.aclose()
+        if self.store is not None and hasattr(self.store, "aclose"):
+            await self.store.aclose()  # type: ignore[attr-defined]
+
+    def _launch(self, name: str) -> None:
+        spec = self.specs[name]
+        self.plan.started(name, self.clock())
+        self._emit_changes([name])
+        job = asyncio.get_running_loop().create_task(self._execute(spec), name=f"tuiflow:{name}")
+        self._jobs[name] = job
+
+    async def _execute(self, spec: TaskSpec) -> None:
+        name = spec.name
+        rec = self.plan.records[name]
+        attempt = rec.attempt
+        masker = Masker(self._secrets)
+        keep_stdout = spec.output is not None
+        captured = bytearray()
+        emit = self._emit
+        clock = self.clock
+
+        def on_output(stream: int, chunk: bytes) -> None:
+            if keep_stdout and stream == 1 and len(captured) <= OUTPUT_LIMIT:
+                captured.extend(chunk[: OUTPUT_LIMIT + 1 - len(captured)])
+            data = masker.feed(chunk)
+            if data:
+                emit(TaskOutput(time=clock(), task=name, attempt=attempt, data=data))
+
+        result: CommandResult
+        try:
+            env = self._env_for(spec, attempt)
+            unmet = await self._unmet_precondition(spec, env)
+            if unmet is not None:
+                changed, _ = self.plan.finish(name, S.SKIPPED, clock(), unmet)
+                self._emit_changes(changed)
+                self._poke()
+                return
+            request = CommandRequest(task=name, attempt=attempt, command=spec.command or "", cwd=spec.cwd,
+                                     env=env, shell=spec.shell, script=spec.script,
+                                     timeout=spec.timeout, kill_grace=self.pipeline.kill_grace)
+            handle = await self.runner.start(request, on_output)
+            self._handles[name] = handle
+            if rec.cancelling:
+                handle.cancel()
+            self._emit_changes([name])  # now with its pid
+            result = await handle.wait()
+        except Exception as exc:  # a runner bug must not kill the run: the task fails, visibly
+            result = CommandResult(exit_code=None, reason=f"cannot start: {exc}")
+        finally:
+            self._handles.pop(name, None)
+            self._jobs.pop(name, None)
+        tail = masker.flush()
+        if tail:
+            emit(TaskOutput(time=clock(), task=name, attempt=attempt, data=tail))
+        state, reason = _outcome(result, rec.cancelling)
+        output = None
+        if state is S.SUCCEEDED and keep_stdout:
+            if len(captured) > OUTPUT_LIMIT:
+                state, reason = S.FAILED, f"output over {OUTPUT_LIMIT} bytes cannot be kept as ${spec.output}"
+            else:
+                output = self._text_masker.mask_text(captured.decode("utf-8", "replace").strip())
+                self._outputs[name] = output
+        changed, to_cancel = self.plan.finish(name, state, clock(), reason, result.exit_code, output)
+        self._emit_changes(changed)
+        self._signal(to_cancel)
+        self._poke()
+
+    async def _unmet_precondition(self, spec: TaskSpec, env: dict[str, str]) -> str | None:
+        """Dagu preconditions: None when all are met, else the reason the task is skipped.
+
+        With `expected`, the condition is expanded by the shell (variables, `command`
+        substitution, positional params) and compared (`re:` for a regular expression);
+        without it, the condition is a command that must exit 0.
+        """
+        for pre in spec.preconditions:
+            positional = [env[k] for k in sorted((k for k in env if k.isdigit()), key=int)]
+            if pre.expected is None:
+                script = pre.condition
+            else:
+                script = 'eval "printf %s \\"$TUIFLOW_CONDITION\\""'
+            chunks: list[bytes] = []
+            request = CommandRequest(task=spec.name, attempt=0, cwd=spec.cwd,
+                                     command=(spec.shell, "-c", script, spec.shell, *positional),
+                                     env={**env, "TUIFLOW_CONDITION": pre.condition}, shell=spec.shell,
+                                     timeout=60.0, kill_grace=self.pipeline.kill_grace)
+            handle = await self.runner.start(request, lambda stream, chunk: chunks.append(chunk) if stream == 1 else None)
+            result = await handle.wait()
+            if pre.expected is None:
+                if not result.ok:
+                    return f"precondition not met: {pre.condition} ({result.reason})"
+                continue
+            value = b"".join(chunks).decode("utf-8", "replace").strip()
+            exp = pre.expected
+            met = re.fullmatch(exp[3:], value) is not None if exp.startswith("re:") else value == exp
+            if not met:
+                return f"precondition not met: {pre.condition} is {value!r}, expected {exp!r}"
+        return None
+
+    # ------------------------------------------------------------------ environment
+
+    def _env_for(self, spec: TaskSpec, attempt: int) -> dict[str, str]:
+        env = dict(self._environ)
+        env.update(spec.env)
+        if self._outputs:
+            for up in self._ancestors(spec.name):
+                out_name = self.specs[up].output
+                if out_name and up in self._outputs:
+                    env[out_name] = self._outputs[up]
+        env["TUIFLOW_TASK"] = spec.name
+        env["TUIFLOW_ATTEMPT"] = str(attempt)
+        if self.run_id:
+            env["TUIFLOW_RUN_ID"] = self.run_id
+        return env
+
+    def _ancestors(self, name: str) -> list[str]:
+        deps = self.plan.deps
+        seen: set[str] = set()
+        order: list[str] = []
+        stack = list(deps[name])
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                order.append(n)
+                stack.extend(deps[n])
+        return list(reversed(order))  # farthest first, so nearer outputs win on a name clash
+
+    def _secret_values(self) -> list[str]:
+        names = self.pipeline.secrets
+        if not names:
+            return []
+        values = {self._environ.get(n) for n in names}
+        for spec in self.pipeline.tasks:
+            values.update(spec.env.get(n) for n in names)
+        values.discard(None)
+        return sorted((v for v in values if v), key=len, reverse=True)  # type: ignore[arg-type]
+
+
+def _outcome(result: CommandResult, cancelled: bool) -> tuple[TaskState, str]:
+    if result.cancelled or (cancelled and not result.ok):
+        return S.CANCELLED, "cancelled"
+    if result.timed_out:
+        return S.TIMED_OUT, result.reason or "timed out"
+    if result.ok:
+        return S.SUCCEEDED, ""
+    return S.FAILED, result.reason or (f"exit {result.exit_code}" if result.exit_code is not None else "failed")
+
+
+__all__ = ["Scheduler", "task_info", "FAILURES"]
