@@ -361,3 +361,106 @@ def test_a_repeated_state_prints_once() -> None:
     p.handle(st("a", S.SUCCEEDED, attempt=2))
     assert lines(buf) == [f"{H0} ✗ a exit 1", f"{H0} ◌ a pending again", f"{H0} ● a started (attempt 2)",
                           f"{H0} ✓ a"]
+
+
+# ----------------------------------------------------------------------------- run_headless
+
+
+class StubScheduler:
+    """Just enough of the Scheduler API for run_headless: runs until cancel_run() is called."""
+
+    pipeline = None
+
+    def __init__(self, code: int = 0, wait_for_cancel: bool = False) -> None:
+        self.sinks: list[object] = []
+        self.cancels = 0
+        self.code = code
+        self.wait_for_cancel = wait_for_cancel
+        self._cancelled = None
+
+    def subscribe(self, sink: object) -> None:
+        self.sinks.append(sink)
+
+    def cancel_run(self) -> None:
+        self.cancels += 1
+        if self._cancelled is not None:
+            self._cancelled.set()
+
+    async def run(self) -> int:
+        import asyncio
+
+        self._cancelled = asyncio.Event()
+        for sink in self.sinks:
+            sink.handle(st("a", S.RUNNING, t=T0))  # type: ignore[attr-defined]
+        if self.wait_for_cancel:
+            await self._cancelled.wait()
+            code = 1
+        else:
+            code = self.code
+        for sink in self.sinks:
+            sink.handle(RunFinished(time=T0, state="cancelled" if code else "succeeded", exit_code=code))  # type: ignore[attr-defined]
+        return code
+
+
+@pytest.mark.parametrize("code", [0, 1])
+async def test_run_headless_returns_the_schedulers_exit_code(code: int) -> None:
+    from tuiflow.headless import run_headless
+
+    buf = io.BytesIO()
+    sched = StubScheduler(code)
+    assert await run_headless(sched, events=None, stream=buf) == code  # type: ignore[arg-type]
+    assert isinstance(sched.sinks[0], HeadlessPrinter)
+    assert f"{H0} ● a started" in lines(buf)
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+async def test_a_signal_cancels_the_run_and_sets_the_exit_code(sig: str, code: int) -> None:
+    import asyncio
+    import os
+    import signal
+
+    from tuiflow.headless import run_headless
+
+    buf = io.BytesIO()
+    sched = StubScheduler(wait_for_cancel=True)
+    loop = asyncio.get_running_loop()
+    handle = loop.call_later(0.05, os.kill, os.getpid(), getattr(signal, sig))
+    try:
+        assert await asyncio.wait_for(run_headless(sched, events=None, stream=buf), 5) == code  # type: ignore[arg-type]
+    finally:
+        handle.cancel()
+    assert sched.cancels == 1
+    assert any(line.endswith(f"⚙ {sig} received: cancelling the run") for line in lines(buf))
+    # handlers are removed afterwards: the default disposition is back
+    assert signal.getsignal(getattr(signal, sig)) in (signal.SIG_DFL, signal.default_int_handler)
+
+
+async def test_run_headless_jsonl() -> None:
+    from tuiflow.headless import run_headless
+
+    buf = io.BytesIO()
+    assert await run_headless(StubScheduler(0), events="jsonl", stream=buf) == 0  # type: ignore[arg-type]
+    assert [json.loads(x)["event"] for x in lines(buf)] == ["task_state", "run_finished"]
+
+
+async def test_a_second_signal_cancels_again_and_the_first_decides_the_exit_code() -> None:
+    import asyncio
+    import os
+    import signal
+
+    from tuiflow.headless import run_headless
+
+    class TwoSignals(StubScheduler):
+        def cancel_run(self) -> None:
+            self.cancels += 1
+            if self.cancels == 1:
+                os.kill(os.getpid(), signal.SIGTERM)  # arrives while the run is still cancelling
+            elif self._cancelled is not None:
+                self._cancelled.set()
+
+    buf = io.BytesIO()
+    sched = TwoSignals(wait_for_cancel=True)
+    asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGINT)
+    assert await asyncio.wait_for(run_headless(sched, events=None, stream=buf), 5) == 130  # type: ignore[arg-type]
+    assert sched.cancels == 2
+    assert sum("received: cancelling the run" in line for line in lines(buf)) == 1
