@@ -5,9 +5,20 @@ The scheduler only knows the protocol, so a remote executor (Dask, SPEC §7) can
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from . import procutil
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +70,388 @@ class CommandRunner(Protocol):
     async def aclose(self) -> None:
         """End every process this runner started that is still alive."""
         ...
+
+
+# ---------------------------------------------------------------------------- the local runner
+
+CHUNK = 64 * 1024
+LEFTOVER_GRACE = 0.2   # SIGTERM -> SIGKILL for what a task left behind when its main process exited
+DRAIN_BOUND = 0.3      # how long pipes are drained once nothing of the task is left to kill
+GIVE_UP = 2.0          # stop waiting for processes that do not die even of SIGKILL (D state)
+
+_LIVE: dict[int, _LocalCommand] = {}   # main pid -> command, while its main process runs (all runners)
+_SAME_SESSION: set[int] = set()        # children known to be in our own session: never a task's orphan
+
+
+class LocalRunner:
+    """Runs each command on this machine in its own session, reading its pipes in 64 KiB chunks.
+
+    No asyncio subprocess transport: Popen (vfork) plus the loop's reader callbacks on the two
+    pipes and a pidfd keep a no-op task's overhead to a few tens of microseconds.
+    """
+
+    def __init__(self) -> None:
+        procutil.become_subreaper()
+        procutil.install_child_watcher()
+        self._commands: set[_LocalCommand] = set()
+        self._devnull = -1
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self, request: CommandRequest, on_output: OutputCallback) -> RunningCommand:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            procutil.attach_child_watcher()
+        if self._devnull < 0:
+            self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        cmd = _LocalCommand(self, loop, request, on_output)
+        cmd.spawn(self._devnull)
+        return cmd
+
+    async def aclose(self) -> None:
+        live = [c for c in self._commands if not c.done]
+        for c in live:
+            c.cancel()
+        if live:
+            await asyncio.gather(*(c.wait() for c in live))
+        await _end_orphans(None, 0.0)
+        if self._devnull >= 0:
+            os.close(self._devnull)
+            self._devnull = -1
+
+    def _forget(self, cmd: _LocalCommand) -> None:
+        self._commands.discard(cmd)
+
+
+class _LocalCommand:
+    """One attempt's process tree, driven by loop callbacks; `wait()` resolves when all of it is done."""
+
+    def __init__(self, runner: LocalRunner, loop: asyncio.AbstractEventLoop, request: CommandRequest,
+                 on_output: OutputCallback) -> None:
+        self.pid: int | None = None
+        self._runner = runner
+        self._loop = loop
+        self._request = request
+        self._on_output = on_output
+        self._done: asyncio.Future[CommandResult] = loop.create_future()
+        self._pipes: dict[int, int] = {}         # read fd -> stream number
+        self._pidfd = -1
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._status: int | None = None          # wait status of the main process
+        self._exited = False
+        self._stop = ""                          # "cancel" | "timeout": why we signalled it
+        self._kill_at = 0.0                      # monotonic time SIGKILL is due after a stop
+        self._timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._script: str | None = None
+        self._t0 = 0.0
+        self._t_exit = 0.0
+        self.start_ticks = 0
+
+    @property
+    def done(self) -> bool:
+        return self._done.done()
+
+    # -- start
+
+    def spawn(self, devnull: int) -> None:
+        req = self._request
+        try:
+            argv = self._argv()
+        except OSError as exc:
+            self._finish_now(f"cannot start: cannot write script: {exc.strerror or exc}")
+            return
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        self.start_ticks = procutil.boot_ticks()
+        self._t0 = time.monotonic()
+        try:
+            proc = subprocess.Popen(argv, stdin=devnull, stdout=out_w, stderr=err_w, cwd=req.cwd,
+                                    env=req.env, start_new_session=True)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            self._finish_now(f"cannot start: {_start_error(exc, argv[0], req.cwd)}")
+            return
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        self._proc = proc
+        pid = self.pid = proc.pid
+        _LIVE[pid] = self
+        self._runner._commands.add(self)
+        loop = self._loop
+        for fd, stream in ((out_r, 1), (err_r, 2)):
+            os.set_blocking(fd, False)
+            self._pipes[fd] = stream
+            loop.add_reader(fd, self._on_readable, fd, stream)
+        if procutil.pidfd_supported():
+            self._pidfd = os.pidfd_open(pid)
+            loop.add_reader(self._pidfd, self._on_exit)
+        else:
+            threading.Thread(target=self._watch_thread, args=(pid,), daemon=True).start()
+        if req.timeout is not None:
+            self._timer = loop.call_later(max(0.0, req.timeout), self._on_timeout)
+
+    def _argv(self) -> list[str]:
+        req = self._request
+        command = req.command
+        if req.script is None:
+            if isinstance(command, str):
+                return [req.shell, "-c", command]
+            return list(command)
+        interpreter = (shlex.split(command) if isinstance(command, str) else list(command)) or [req.shell]
+        fd, path = tempfile.mkstemp(prefix="tuiflow-script-")
+        self._script = path
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(req.script)
+        return [*interpreter, path]
+
+    def _watch_thread(self, pid: int) -> None:
+        """Without pidfd: wait for the exit in a thread, leaving the zombie for _on_exit to reap."""
+        try:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+        self._loop.call_soon_threadsafe(self._on_exit)
+
+    # -- output
+
+    def _on_readable(self, fd: int, stream: int) -> None:
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            try:
+                self._on_output(stream, data)
+            except Exception as exc:  # the callback's bug must not wedge this state machine
+                self._loop.call_exception_handler({"message": "tuiflow: output callback failed",
+                                                   "exception": exc})
+            return
+        self._close_pipe(fd)
+        if self._exited:
+            self._maybe_finish()
+
+    def _close_pipe(self, fd: int) -> None:
+        if self._pipes.pop(fd, None) is not None:
+            self._loop.remove_reader(fd)
+            os.close(fd)
+
+    # -- stop
+
+    def cancel(self) -> None:
+        self._terminate("cancel")
+
+    def _on_timeout(self) -> None:
+        self._timer = None
+        self._terminate("timeout")
+
+    def _terminate(self, why: str) -> None:
+        if self._stop or self._exited or self.pid is None:
+            return
+        self._stop = why
+        grace = max(0.0, self._request.kill_grace)
+        self._kill_at = time.monotonic() + grace
+        procutil.signal_group(self.pid, signal.SIGTERM)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_later(grace, self._kill_main_group)
+
+    def _kill_main_group(self) -> None:
+        self._timer = None
+        if not self._exited and self.pid is not None:
+            procutil.signal_group(self.pid, signal.SIGKILL)
+
+    # -- exit
+
+    def _on_exit(self) -> None:
+        pid = self.pid
+        assert pid is not None
+        if self._pidfd >= 0:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+            if reaped == 0:  # readiness without a zombie cannot happen; never guess a status
+                _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = -1  # reaped elsewhere: the status is lost
+        self._t_exit = time.monotonic()
+        self._status = status
+        if self._proc is not None:
+            self._proc.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else -1
+        self._exited = True
+        _LIVE.pop(pid, None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if procutil.group_exists(pid) or _orphans_of(self):
+            self._sweeper = self._loop.create_task(self._sweep(), name=f"tuiflow-sweep:{pid}")
+        else:
+            self._after_sweep()
+
+    async def _sweep(self) -> None:
+        """End what the main process left: its group, and orphans inherited from it (setsid)."""
+        pid = self.pid
+        assert pid is not None
+        now = time.monotonic()
+        kill_at = max(now + LEFTOVER_GRACE, self._kill_at)
+        await _end_orphans(self, kill_at - now, group=pid)
+        self._sweeper = None
+        self._after_sweep()
+
+    def _after_sweep(self) -> None:
+        if self._pipes:
+            self._drain_timer = self._loop.call_later(DRAIN_BOUND, self._drain_expired)
+        self._maybe_finish()
+
+    def _drain_expired(self) -> None:
+        """A process we could not end still holds a pipe: stop reading it, keep what came."""
+        self._drain_timer = None
+        for fd in list(self._pipes):
+            self._close_pipe(fd)
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self._pipes or self._sweeper is not None or self._done.done() or not self._exited:
+            return
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        self._finish(self._result())
+
+    def _result(self) -> CommandResult:
+        status = self._status if self._status is not None else -1
+        code: int | None = None
+        sig: int | None = None
+        if status >= 0 and os.WIFEXITED(status):
+            code = os.WEXITSTATUS(status)
+        elif status >= 0 and os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+        duration = self._t_exit - self._t0
+        if self._stop == "cancel":
+            reason = "cancelled"
+        elif self._stop == "timeout":
+            reason = f"timed out after {format_seconds(self._request.timeout or 0.0)}"
+        elif code == 0:
+            reason = ""
+        elif code is not None:
+            reason = f"exit {code}"
+        elif sig is not None:
+            reason = f"killed by {procutil.signal_name(sig)}"
+        else:
+            reason = "exit status lost"
+        return CommandResult(exit_code=code, signal=sig, timed_out=self._stop == "timeout",
+                             cancelled=self._stop == "cancel", duration=duration, reason=reason)
+
+    def _finish_now(self, reason: str) -> None:
+        self._exited = True
+        self._finish(CommandResult(exit_code=None, reason=reason))
+
+    def _finish(self, result: CommandResult) -> None:
+        if self._script is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._script)
+            self._script = None
+        self._runner._forget(self)
+        self._done.set_result(result)
+
+    async def wait(self) -> CommandResult:
+        return await asyncio.shield(self._done)
+
+
+def _orphans_of(owner: _LocalCommand | None) -> list[procutil.ProcStat]:
+    """Living orphans we inherited that belong to `owner` (None: to no running task); reaps dead ones.
+
+    An orphan in the owner's group or session is its own. One that left with setsid carries no
+    trace of where it came from, so it is the owner's if it started after the owner did and is
+    not in the group or session of a task still running. Rarely (an intermediate process of a
+    still-running task died first) that ends a process some moments before its own task ends.
+    """
+    found: list[procutil.ProcStat] = []
+    my_sid = os.getsid(0)
+    children = procutil.my_children()
+    if not children:
+        return found
+    present = set(children)
+    _SAME_SESSION.intersection_update(present)
+    for pid in children:
+        if pid in _LIVE or pid in _SAME_SESSION or pid in procutil.foreign_children:
+            continue
+        st = procutil.proc_stat(pid)
+        if st is None:
+            continue
+        if st.sid == my_sid:
+            _SAME_SESSION.add(pid)
+            continue
+        if st.state in ("Z", "X"):
+            procutil.reap(pid)
+            continue
+        if owner is not None:
+            mine = st.pgid == owner.pid or st.sid == owner.pid
+            if not mine and (st.pgid in _LIVE or st.sid in _LIVE or st.start < owner.start_ticks):
+                continue
+        found.append(st)
+    return found
+
+
+async def _end_orphans(owner: _LocalCommand | None, grace: float, group: int | None = None) -> None:
+    """SIGTERM the group and the owner's orphans, SIGKILL after `grace`, until none is left."""
+    my_pgid = os.getpgid(0)
+    deadline = time.monotonic() + grace
+    give_up = deadline + GIVE_UP
+    termed: set[int] = set()
+    delay = 0.002
+    while True:
+        targets: list[int] = []
+        if group is not None:
+            procutil.reap_group(group)
+            if procutil.group_exists(group):
+                targets.append(group)
+        for st in _orphans_of(owner):
+            if st.pgid != my_pgid and st.pgid not in targets:
+                targets.append(st.pgid)
+            elif st.pgid == my_pgid:
+                targets.append(-st.pid)
+        now = time.monotonic()
+        if not targets or now >= give_up:
+            return
+        kill = now >= deadline
+        for t in targets:
+            if kill or t not in termed:
+                sig = signal.SIGKILL if kill else signal.SIGTERM
+                termed.add(t)
+                if t > 0:
+                    procutil.signal_group(t, sig)
+                else:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(-t, sig)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def _start_error(exc: BaseException, program: str, cwd: str) -> str:
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+        if exc.filename is not None and os.fsdecode(exc.filename) == cwd:
+            return f"working directory {cwd}: {what}"
+        if isinstance(exc, FileNotFoundError):
+            return f"{program}: command not found"
+        return f"{program}: {what}"
+    return str(exc)
+
+
+def format_seconds(seconds: float) -> str:
+    """500ms, 30s, 1.5s, 10m, 2h: how a duration was written in the pipeline file."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"

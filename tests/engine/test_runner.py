@@ -1,0 +1,230 @@
+"""LocalRunner with real processes: what only real processes can show (group kill, pipes, reaping)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from tuiflow.engine import procutil
+from tuiflow.engine.runner import CommandRequest, CommandResult, LocalRunner, format_seconds
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process-tree tests need Linux /proc")
+
+ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.chunks: list[tuple[int, bytes]] = []
+
+    def __call__(self, stream: int, chunk: bytes) -> None:
+        self.chunks.append((stream, chunk))
+
+    def stream(self, n: int) -> bytes:
+        return b"".join(c for s, c in self.chunks if s == n)
+
+
+@pytest.fixture
+async def runner():
+    r = LocalRunner()
+    yield r
+    await r.aclose()
+
+
+async def run(runner: LocalRunner, command: str | tuple[str, ...], **kw: object) -> tuple[CommandResult, Captured]:
+    out = Captured()
+    h = await runner.start(CommandRequest(task="t", attempt=1, command=command, cwd=str(kw.pop("cwd", "/tmp")),
+                                          env=kw.pop("env", ENV), **kw), out)  # type: ignore[arg-type]
+    return await h.wait(), out
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def pids_in(text: bytes) -> list[int]:
+    return [int(w) for w in text.split() if w.isdigit()]
+
+
+def no_zombie_children() -> bool:
+    return all((st := procutil.proc_stat(p)) is None or st.state != "Z" for p in procutil.my_children())
+
+
+async def test_stdout_stderr_and_exit_code(runner: LocalRunner) -> None:
+    res, out = await run(runner, "echo out; echo err >&2; exit 3")
+    assert (res.exit_code, res.reason, res.ok) == (3, "exit 3", False)
+    assert out.stream(1) == b"out\n" and out.stream(2) == b"err\n"
+
+
+async def test_success(runner: LocalRunner) -> None:
+    res, out = await run(runner, ("printf", "%s", "a b"))
+    assert res.ok and res.reason == "" and res.exit_code == 0
+    assert out.stream(1) == b"a b"
+
+
+async def test_env_is_exactly_the_request_env(runner: LocalRunner) -> None:
+    env = {"PATH": ENV["PATH"], "ONLY": "x\"; touch pwned; echo \""}
+    res, out = await run(runner, ("env",), env=env)
+    assert res.ok
+    assert sorted(out.stream(1).decode().splitlines()) == sorted(f"{k}={v}" for k, v in env.items())
+
+
+async def test_stdin_is_dev_null(runner: LocalRunner) -> None:
+    t0 = time.monotonic()
+    res, out = await run(runner, "read x; echo status=$?")
+    assert out.stream(1) == b"status=1\n" and time.monotonic() - t0 < 2
+
+
+async def test_both_pipes_read_concurrently(runner: LocalRunner) -> None:
+    res, out = await run(runner, "head -c 1000000 /dev/zero >&2; head -c 1000000 /dev/zero", timeout=20)
+    assert res.ok
+    assert len(out.stream(1)) == 1_000_000 and len(out.stream(2)) == 1_000_000
+    assert max(len(c) for _, c in out.chunks) <= 64 * 1024
+
+
+async def test_huge_line_arrives_intact(runner: LocalRunner) -> None:
+    res, out = await run(runner, "head -c 200000 /dev/zero | tr '\\0' x; echo")
+    assert res.ok and out.stream(1) == b"x" * 200000 + b"\n"
+
+
+async def test_killed_by_signal(runner: LocalRunner) -> None:
+    res, _ = await run(runner, "kill -9 $$")
+    assert (res.exit_code, res.signal, res.reason) == (None, signal.SIGKILL, "killed by SIGKILL")
+
+
+async def test_cannot_start(runner: LocalRunner, tmp_path) -> None:
+    res, _ = await run(runner, ("no-such-program-xyz",))
+    assert res.exit_code is None and res.reason == "cannot start: no-such-program-xyz: command not found"
+    missing = str(tmp_path / "gone")
+    res, _ = await run(runner, "true", cwd=missing)
+    assert res.reason.startswith(f"cannot start: working directory {missing}")
+    assert not res.ok
+
+
+async def test_cwd(runner: LocalRunner, tmp_path) -> None:
+    res, out = await run(runner, "pwd", cwd=tmp_path)
+    assert out.stream(1).decode().strip() == str(tmp_path)
+
+
+async def test_script_runs_by_interpreter_and_is_removed(runner: LocalRunner) -> None:
+    res, out = await run(runner, "sh -e", script="echo \"$0\"\nexit 4\n")
+    path = out.stream(1).decode().strip()
+    assert res.exit_code == 4 and "tuiflow-script-" in path
+    assert not os.path.exists(path)
+    res, out = await run(runner, "", script="echo via-shell")
+    assert res.ok and out.stream(1) == b"via-shell\n"
+
+
+async def test_cancel_kills_the_whole_group(runner: LocalRunner) -> None:
+    out = Captured()
+    h = await runner.start(CommandRequest("t", 1, "sleep 300 & echo $!; sleep 300", "/tmp", ENV, kill_grace=5), out)
+    while not out.stream(1):
+        await asyncio.sleep(0.01)
+    bg = pids_in(out.stream(1))[0]
+    t0 = time.monotonic()
+    h.cancel()
+    h.cancel()
+    res = await h.wait()
+    assert res.cancelled and res.reason == "cancelled" and not res.ok
+    assert time.monotonic() - t0 < 2
+    assert not alive(bg) and not alive(h.pid)  # type: ignore[arg-type]
+    h.cancel()  # safe after the end
+
+
+async def test_timeout_kills_the_whole_group(runner: LocalRunner) -> None:
+    res, out = await run(runner, "sleep 300 & echo $!; sleep 300", timeout=0.3)
+    assert res.timed_out and res.reason == "timed out after 300ms" and res.signal == signal.SIGTERM
+    assert not alive(pids_in(out.stream(1))[0])
+
+
+async def test_term_ignored_escalates_to_kill_after_grace(runner: LocalRunner) -> None:
+    out = Captured()
+    h = await runner.start(CommandRequest("t", 1, "trap '' TERM; sleep 300 & echo $!; sleep 300", "/tmp", ENV,
+                                          kill_grace=0.4), out)
+    while not out.stream(1):
+        await asyncio.sleep(0.01)
+    t0 = time.monotonic()
+    h.cancel()
+    res = await h.wait()
+    waited = time.monotonic() - t0
+    assert res.signal == signal.SIGKILL and res.cancelled
+    assert 0.35 < waited < 2
+    assert not alive(pids_in(out.stream(1))[0])
+
+
+async def test_background_child_does_not_hold_the_run(runner: LocalRunner) -> None:
+    t0 = time.monotonic()
+    res, out = await run(runner, "(sleep 300 & echo $!); echo done")
+    assert time.monotonic() - t0 < 2
+    assert res.ok and b"done\n" in out.stream(1)
+    assert not alive(pids_in(out.stream(1))[0])
+    assert no_zombie_children()
+
+
+async def test_setsid_escapee_ends_with_its_task(runner: LocalRunner) -> None:
+    t0 = time.monotonic()
+    res, out = await run(runner, "setsid sleep 300 & echo $!")
+    assert res.ok and time.monotonic() - t0 < 2
+    pid = pids_in(out.stream(1))[0]
+    assert not alive(pid)
+    assert no_zombie_children()
+
+
+async def test_setsid_escapee_of_a_cancelled_task(runner: LocalRunner) -> None:
+    out = Captured()
+    h = await runner.start(CommandRequest("t", 1, "setsid sleep 300 & echo $!; sleep 300", "/tmp", ENV), out)
+    while not out.stream(1):
+        await asyncio.sleep(0.01)
+    h.cancel()
+    res = await h.wait()
+    assert res.cancelled and not alive(pids_in(out.stream(1))[0])
+
+
+async def test_escapee_of_a_running_task_is_left_alone(runner: LocalRunner) -> None:
+    """A setsid'd child whose parent still runs belongs to that task, not to one ending beside it."""
+    out = Captured()
+    long = await runner.start(CommandRequest("long", 1, "setsid sleep 300 & echo $!; sleep 300", "/tmp", ENV), out)
+    while not out.stream(1):
+        await asyncio.sleep(0.01)
+    res, _ = await run(runner, "(sleep 300 &); true")
+    assert res.ok
+    assert alive(pids_in(out.stream(1))[0])
+    long.cancel()
+    await long.wait()
+    assert not alive(pids_in(out.stream(1))[0])
+
+
+async def test_aclose_ends_live_groups() -> None:
+    r = LocalRunner()
+    out = Captured()
+    h = await r.start(CommandRequest("t", 1, "sleep 300 & echo $!; sleep 300", "/tmp", ENV, kill_grace=1), out)
+    while not out.stream(1):
+        await asyncio.sleep(0.01)
+    await r.aclose()
+    res = await h.wait()
+    assert res.cancelled and not alive(h.pid) and not alive(pids_in(out.stream(1))[0])  # type: ignore[arg-type]
+
+
+async def test_many_short_tasks_in_parallel_leave_no_zombies(runner: LocalRunner) -> None:
+    sem = asyncio.Semaphore(8)
+
+    async def one(i: int) -> CommandResult:
+        async with sem:
+            return (await run(runner, f"echo {i}"))[0]
+
+    results = await asyncio.gather(*(one(i) for i in range(200)))
+    assert all(r.ok for r in results)
+    assert no_zombie_children()
+
+
+def test_format_seconds() -> None:
+    assert [format_seconds(s) for s in (0.5, 30, 1.5, 600, 7200, 90)] == ["500ms", "30s", "1.5s", "10m", "2h", "90s"]

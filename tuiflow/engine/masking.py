@@ -1,0 +1,104 @@
+"""Secret masking for task output: every value of a `secrets:` variable becomes `***`.
+
+A task's output arrives in chunks of arbitrary size, so a value may be split across two reads;
+`Masker.feed` holds back the few trailing bytes that could still be the start of a secret.
+
+Values shorter than MIN_SECRET_LEN characters are not masked: a one- or two-character value
+("1", "on", "us") occurs everywhere in ordinary output, so masking it would wreck every log
+while protecting nothing that could not be guessed anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+MASK = "***"
+MIN_SECRET_LEN = 3
+
+class _ClassOrInstance:
+    """`masker.mask_text(text)` on an instance, `Masker.mask_text(secrets, text)` on the class.
+
+    The scheduler masks a one-off string (a task's `output`) without keeping a Masker around.
+    """
+
+    def __init__(self, func: Callable[[Any, str], str]) -> None:
+        self._func = func
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Any, owner: Any) -> Callable[..., str]:
+        if obj is None:
+            return lambda secrets, text: self._func(owner(secrets), text)
+        return partial(self._func, obj)
+
+
+class Masker:
+    """Streaming replacement of secret values by `***` in one task attempt's output."""
+
+    __slots__ = ("_re", "_text_re", "_hold", "_prefixes", "_first", "_tail")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        texts = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+        values = [t.encode("utf-8") for t in texts]
+        # Longest first, so a secret that contains another is masked whole.
+        self._re = re.compile(b"|".join(re.escape(v) for v in values)) if values else None
+        self._text_re = re.compile("|".join(re.escape(t) for t in texts)) if texts else None
+        self._hold = max((len(v) for v in values), default=1) - 1
+        self._prefixes = frozenset(v[:k] for v in values for k in range(1, len(v)))
+        self._first = frozenset(v[0] for v in values)
+        self._tail = b""
+
+    @property
+    def active(self) -> bool:
+        return self._re is not None
+
+    def feed(self, data: bytes) -> bytes:
+        """Masked bytes that are final now; up to len(longest secret) - 1 bytes may be held back."""
+        pattern = self._re
+        if pattern is None:
+            return data
+        buf = self._tail + data if self._tail else data
+        n = len(buf)
+        cut = self._hold_from(buf, max(0, n - self._hold))
+        out: list[bytes] = []
+        pos = 0
+        for m in pattern.finditer(buf):
+            start = m.start()
+            if start >= cut:
+                break
+            out.append(buf[pos:start])
+            out.append(b"***")
+            pos = m.end()
+            if pos > cut:
+                cut = self._hold_from(buf, pos)
+        out.append(buf[pos:cut])
+        self._tail = buf[cut:]
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """The held-back bytes at the end of the stream, masked."""
+        tail, self._tail = self._tail, b""
+        if not tail or self._re is None:
+            return tail
+        return self._re.sub(b"***", tail)
+
+    def _hold_from(self, buf: bytes, lo: int) -> int:
+        """First position >= lo where the rest of buf could still grow into a secret."""
+        first, prefixes = self._first, self._prefixes
+        for p in range(lo, len(buf)):
+            if buf[p] in first and buf[p:] in prefixes:
+                return p
+        return len(buf)
+
+    def _mask_text(self, text: str) -> str:
+        """`text` with every secret value replaced (for run.json, outputs, messages)."""
+        if self._text_re is None:
+            return text
+        return self._text_re.sub(MASK, text)
+
+    mask_text = _ClassOrInstance(_mask_text)
+
+
+__all__ = ["MASK", "MIN_SECRET_LEN", "Masker"]

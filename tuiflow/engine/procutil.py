@@ -1,0 +1,215 @@
+"""Process-tree plumbing for the local runner: subreaper, pidfd, /proc reading, group signals.
+
+Linux gives the engine what it needs to end every process a task started, even one that left
+its process group with `setsid`: as a child subreaper the engine inherits such orphans, and
+/proc tells which of its children they are. Elsewhere these helpers degrade to plain POSIX.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from typing import Any, NamedTuple
+
+PR_SET_CHILD_SUBREAPER = 36
+LINUX = sys.platform.startswith("linux")
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+_subreaper: bool | None = None
+_pidfd: bool | None = None
+_watcher_installed = False
+_children_file: bool | None = None
+
+# Children started by asyncio's subprocess machinery (tracked by our child watcher): never
+# mistaken for orphans inherited from a task.
+foreign_children: set[int] = set()
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its descendants' orphans (once); False when unsupported."""
+    global _subreaper
+    if _subreaper is None:
+        _subreaper = False
+        if LINUX:
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                _subreaper = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+            except (OSError, AttributeError):
+                pass
+    return _subreaper
+
+
+def pidfd_supported() -> bool:
+    global _pidfd
+    if _pidfd is None:
+        try:
+            os.close(os.pidfd_open(os.getpid()))
+            _pidfd = True
+        except (AttributeError, OSError):
+            _pidfd = False
+    return _pidfd
+
+
+if sys.version_info < (3, 12):
+    class _TrackingPidfdWatcher(asyncio.PidfdChildWatcher):
+        """Python 3.11's pidfd watcher (no thread per child), remembering whose children it waits for."""
+
+        def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:
+            foreign_children.add(pid)
+            super().add_child_handler(pid, self._forget, callback, args)
+
+        def _forget(self, pid: int, returncode: int, callback: Any, args: tuple[Any, ...]) -> None:
+            foreign_children.discard(pid)
+            callback(pid, returncode, *args)
+
+        def remove_child_handler(self, pid: int) -> bool:
+            foreign_children.discard(pid)
+            return super().remove_child_handler(pid)
+
+        def attach_running(self, loop: asyncio.AbstractEventLoop) -> None:
+            if self._loop is not loop:  # type: ignore[has-type]
+                self.attach_loop(loop)
+
+
+def install_child_watcher() -> None:
+    """On Python 3.11, replace the thread-per-child watcher by the pidfd one (the 3.12 default).
+
+    The runner itself does not use asyncio's subprocesses; this is for any other code in the
+    engine that does (RESULTS.md: the threaded watcher costs ~0.2 ms a process).
+    """
+    global _watcher_installed
+    if _watcher_installed or sys.version_info >= (3, 12) or not pidfd_supported():
+        return
+    _watcher_installed = True
+    watcher = _TrackingPidfdWatcher()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asyncio.set_child_watcher(watcher)
+    attach_child_watcher()
+
+
+def attach_child_watcher() -> None:
+    """Attach our watcher to the running loop (asyncio only re-attaches on set_event_loop)."""
+    if not _watcher_installed:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        watcher = asyncio.get_child_watcher()
+    if isinstance(watcher, _TrackingPidfdWatcher):
+        watcher.attach_running(loop)
+
+
+class ProcStat(NamedTuple):
+    pid: int
+    state: str
+    ppid: int
+    pgid: int
+    sid: int
+    start: int  # clock ticks since boot
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    rest = data[data.rfind(b")") + 2:].split()
+    try:
+        return ProcStat(pid, rest[0].decode(), int(rest[1]), int(rest[2]), int(rest[3]), int(rest[19]))
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_ticks() -> int:
+    """Now, in the unit and origin of ProcStat.start (processes started later have start >= this)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * CLK_TCK) if LINUX else 0
+
+
+def my_children() -> list[int]:
+    """Pids of this process's children, orphans it inherited as subreaper included."""
+    global _children_file
+    if not LINUX:
+        return []
+    me = os.getpid()
+    if _children_file is not False:
+        pids: list[int] = []
+        try:
+            for tid in {me, threading.get_native_id()}:
+                with open(f"/proc/{me}/task/{tid}/children", "rb") as f:
+                    pids.extend(int(p) for p in f.read().split())
+            _children_file = True
+            return pids
+        except FileNotFoundError:
+            if _children_file:
+                return pids
+            _children_file = False  # kernel without CONFIG_PROC_CHILDREN
+        except OSError:
+            return pids
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None and st.ppid == me:
+                out.append(st.pid)
+    return out
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_exists(pgid: int) -> bool:
+    """Whether any process (zombies included) is still in the group."""
+    return signal_group(pgid, 0)
+
+
+def reap_group(pgid: int) -> None:
+    """Collect exit statuses of our children (inherited orphans) in a group, without blocking."""
+    while True:
+        try:
+            if os.waitid(os.P_PGID, pgid, os.WEXITED | os.WNOHANG) is None:
+                return
+        except (ChildProcessError, OSError):
+            return
+
+
+def reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+__all__ = ["ProcStat", "become_subreaper", "pidfd_supported", "install_child_watcher",
+           "attach_child_watcher", "proc_stat", "boot_ticks", "my_children", "signal_group",
+           "group_exists", "reap_group", "reap", "signal_name", "foreign_children"]
