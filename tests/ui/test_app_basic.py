@@ -1,0 +1,22 @@
+"""Pilot tests: the main screen and every control, against the real scheduler + FakeRunner."""
+
+from __future__ import annotations
+
+from tests.ui.helpers import make_app, screen_text, t, until
+from tuiflow.engine.model import TaskState
+
+S = TaskState
+
+
+async def test_main_screen_shows_tree_header_progress_and_log(tmp_path):
+    app, sched, _ = make_app(t("setup", "echo:hello from setup"), t("build", "sleep:30", "setup"),
+                             t("lint", "fail:3"), tmp=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: sched.state("lint") is S.FAILED and sched.state("build") is S.RUNNING)
+        text = screen_text(app)
+        assert "demo" in text and "RUNNING" in text and "1 running / limit 2" in text
+        assert "✓ setup" in text and "● build" in text and "✗ lint" in text and "exit 3" in text
+        assert "hello from setup" in text  # the first task is selected and its log shown
+        assert "2/3" in text and "✓1 ✗1 ●1" in text
+        sched.cancel_run()
+        await until(pilot, lambda: app.model.result is not None)

@@ -1,0 +1,781 @@
+"""TuiflowApp: the terminal application of SPEC §3, and `run_tui`, its entry point.
+
+The app owns no run logic: it starts `scheduler.run(stay_open=True)` as a worker, receives
+events through the Bridge (one message per flush), keeps a RunModel for drawing, and calls only
+the scheduler's public control API.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+from rich.console import Console
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Input, Tree
+from textual.worker import Worker, WorkerState
+
+from tuiflow.engine.events import Event, RunStarted, TasksAdded
+from tuiflow.engine.graph import topological_levels
+from tuiflow.engine.model import TaskState
+from tuiflow.ui import status
+from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
+from tuiflow.ui.outputs import OutputStore, collect
+from tuiflow.ui.protocol import SchedulerAPI
+from tuiflow.ui.runmodel import Changes, RunModel
+from tuiflow.ui.screens.confirm import ConfirmScreen, QuitScreen
+from tuiflow.ui.screens.help import HelpScreen
+from tuiflow.ui.summary import render_summary
+from tuiflow.ui.themes import DEFAULT_THEME, load_themes
+from tuiflow.ui.treeplan import stages
+from tuiflow.ui.widgets.dag_tree import DagTree
+from tuiflow.ui.widgets.log_pane import LogPane
+from tuiflow.ui.widgets.log_view import LogView
+from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader
+
+MAX_PANES = 4
+TASK_CONTROLS = {"cancel_task": "cancel", "retry": "retry", "rerun": "rerun", "skip": "skip"}
+LIVE_STATES = ("RUNNING", "PAUSED", "CANCELLING")
+# states whose reason is not already in the pane title: say why the task waits
+WHY_STATES = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
+                        TaskState.HELD, TaskState.SKIPPED})
+
+
+class TuiflowApp(App[int]):
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "tuiflow"
+
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("plus", "limit(1)", "Limit +1", key_display="+"),
+        Binding("minus", "limit(-1)", "Limit -1", key_display="-"),
+        Binding("c", "cancel_task", "Cancel task"),
+        Binding("C", "cancel_run", "Cancel run", show=False),
+        Binding("r", "retry", "Retry"),
+        Binding("R", "retry_failed", "Retry failed"),
+        Binding("e", "rerun", "Rerun + downstream", show=False),
+        Binding("s", "skip", "Skip task", show=False),
+        Binding("h", "hold", "Hold/release", show=False),
+        Binding("enter", "pin", "Pin pane", show=False),
+        Binding("a", "auto", "Auto-follow", show=False),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("n", "search_next", "Next match", show=False),
+        Binding("N", "search_prev", "Previous match", show=False),
+        Binding("w", "wrap", "Wrap lines", show=False),
+        Binding("o", "pager", "Open in $PAGER", show=False),
+        Binding("ctrl+f", "search_all", "Search all logs", show=False),
+        Binding("t", "timeline", "Timeline"),
+        Binding("v", "toggle_view", "Tree/stages", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,
+                 theme: str | None = None, clock: Callable[[], float] = time.time,
+                 max_lines: int = 10_000, terminal_alerts: bool = True, title: str = "") -> None:
+        super().__init__()
+        self._scheduler_source = scheduler
+        self.sched: SchedulerAPI | None = None
+        self.clock = clock
+        self.max_lines = max_lines
+        self.terminal_alerts = terminal_alerts
+        self.requested_theme = theme
+        self.model = RunModel()
+        self.model.pipeline = title
+        self.outputs = OutputStore()
+        self.bridge = Bridge(self)
+        self.exit_code: int | None = None
+        self.run_error: str | None = None
+        self.selected: str | None = None
+        self.auto = False
+        self._auto_switched = 0.0
+        self._quitting = False
+        self._pending_adds: list[TasksAdded] = []
+        self._binding_state: tuple = ()
+        self._stages_stale = True
+        self._scheduler_worker: Worker[int] | None = None
+        self.theme_problems: list[str] = []
+        self._register_themes()
+
+    # ----------------------------------------------------------------- themes
+    def _register_themes(self) -> None:
+        themes, problems = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        self.theme_problems = [str(p) for p in problems]
+        wanted = self.requested_theme or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            if self.requested_theme:
+                self.theme_problems.append(f"theme {self.requested_theme!r} not found "
+                                           f"(available: {', '.join(t.name for t in themes)})")
+            if DEFAULT_THEME in self.available_themes:
+                self.theme = DEFAULT_THEME
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(status.DEFAULT_COLORS)
+
+    # ---------------------------------------------------------------- compose
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                with ContentSwitcher(initial="dag", id="trees"):
+                    yield DagTree(self.model, self.clock, id="dag")
+                    yield DagTree(self.model, self.clock, id="stages")
+            with Vertical(id="right"):
+                with Horizontal(id="panes"):
+                    yield LogPane(max_lines=self.max_lines, id="pane-main")
+                yield Input(placeholder="search this log (enter: find, escape: close)", id="searchbar")
+        yield ProgressLine(id="progress")
+        yield Footer(compact=True)
+
+    @property
+    def dag(self) -> DagTree:
+        return self.query_one("#dag", DagTree)
+
+    @property
+    def tree(self) -> DagTree:
+        """The tree on screen (dependencies or stages)."""
+        switcher = self.query_one("#trees", ContentSwitcher)
+        return self.query_one(f"#{switcher.current or 'dag'}", DagTree)
+
+    @property
+    def main_pane(self) -> LogPane:
+        return self.query_one("#pane-main", LogPane)
+
+    def panes(self) -> list[LogPane]:
+        return list(self.query(LogPane))
+
+    def on_mount(self) -> None:
+        self.query_one("#panes").query_one(LogPane).add_class("-first")
+        self._ticker = self.set_interval(1.0, self._tick, pause=True)
+        if self.theme_problems:
+            self.notify("\n".join(self.theme_problems), title="Theme problems (using the default)",
+                        severity="warning", timeout=10)
+        self.dag.focus()
+        try:
+            source = self._scheduler_source
+            self.sched = source() if callable(source) and not hasattr(source, "run") else source  # type: ignore[assignment]
+        except Exception as exc:  # building the run failed: say so, never a traceback
+            self._fail(f"cannot start the run: {exc}")
+            return
+        assert self.sched is not None
+        self.sched.subscribe(self.bridge)
+        self._scheduler_worker = self.run_worker(self._run_scheduler(), name="scheduler",
+                                                 group="scheduler", exit_on_error=False)
+        self._update_status()
+
+    async def _run_scheduler(self) -> int:
+        assert self.sched is not None
+        return await self.sched.run(stay_open=True)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.name == "scheduler":
+            if event.state is WorkerState.ERROR:
+                self._fail(f"the run stopped with an error: {worker.error!r}")
+            elif event.state is WorkerState.SUCCESS:
+                self.bridge.flush()
+                self.exit_code = worker.result if self.exit_code is None else self.exit_code
+                if self._quitting:
+                    self.exit(self._final_exit_code())
+        elif worker.name == "build-tree" and event.state is WorkerState.ERROR:
+            self._fail(f"cannot draw the tree: {worker.error!r}")
+
+    def _fail(self, message: str) -> None:
+        self.run_error = message
+        self.notify(message, title="Error", severity="error", timeout=30)
+        self._update_status()
+        if self._quitting:
+            self.exit(1)
+
+    # ------------------------------------------------------------ engine intake
+    def on_engine_batch(self, message: EngineBatch) -> None:
+        changes = Changes()
+        model = self.model
+        panes = self.panes()
+        out_tasks: list[str] = []
+        for item in message.items:
+            if isinstance(item, OutputChunk):
+                data = item.data
+                self.outputs.add(item.task, item.attempt, data)
+                out_tasks.append(item.task)
+                for pane in panes:
+                    if pane.task_name == item.task:
+                        self._feed_pane(pane, item.attempt, data)
+            else:
+                self._apply(item, changes)
+        for name in changes.tasks:
+            view = model.tasks.get(name)
+            if view is not None and view.state.finished:
+                self.outputs.finished(name)
+        dag = self.dag
+        if dag.built:
+            dag.refresh_tasks(changes.tasks)
+        stage_tree = self.query_one("#stages", DagTree)
+        if stage_tree.built:
+            stage_tree.refresh_tasks(changes.tasks)
+        if changes.failed:
+            self._alert_failures(changes.failed)
+        if changes.finished:
+            self._alert_finished()
+        if self.auto:
+            self._auto_follow(out_tasks, changes.failed)
+        self._update_status(changes)
+
+    def _apply(self, event: Event, changes: Changes) -> None:
+        self.model.apply(event, changes)
+        if isinstance(event, RunStarted):
+            self._start_tree_build()
+        elif isinstance(event, TasksAdded):
+            self._stages_stale = True
+            if self.dag.built:
+                self.dag.add_tasks(event.tasks)
+            else:
+                self._pending_adds.append(event)
+
+    def _start_tree_build(self) -> None:
+        self.run_worker(self._build_tree(), name="build-tree", group="tree", exit_on_error=False)
+
+    async def _build_tree(self) -> None:
+        infos = [self.model.tasks[n].info for n in self.model.order]
+        await self.dag.build_dag(infos)
+        for event in self._pending_adds:
+            self.dag.add_tasks(event.tasks)
+        self._pending_adds.clear()
+        if self.selected is None:
+            first = self.dag.selected_task()
+            if first is not None:
+                self._select(first)
+
+    # ------------------------------------------------------------------ panes
+    def _feed_pane(self, pane: LogPane, attempt: int, data: bytes) -> None:
+        if attempt != pane.attempt:
+            if pane.attempt:
+                pane.view.add_marker(f"── attempt {attempt} ──")
+            pane.view.doc.start_attempt(attempt, 0, 1)
+            pane.attempt = attempt
+        pane.view.feed(data)
+
+    def _load_pane(self, pane: LogPane, task: str | None) -> None:
+        pane.task_name = task
+        pane.attempt = 0
+        view = self.model.tasks.get(task) if task else None
+        if view is None:
+            pane.view.clear("(select a task)" if task is None else "(no such task)")
+            return
+        pane.view.clear("(no output yet)" if not view.info.virtual else "(a folder: it has no output of its own)")
+        attempts = [a.number for a in view.attempts]
+        out = self.outputs.get(task)  # type: ignore[arg-type]
+        if out is not None:
+            attempts.append(out.attempt)
+        if not attempts or self.sched is None:
+            return
+        segments = collect(task, attempts, self.outputs, self.sched.log_path, self.max_lines)  # type: ignore[arg-type]
+        several = len({s.attempt for s in segments}) > 1
+        for seg in segments:
+            if several or seg.attempt > 1:
+                pane.view.add_marker(f"── attempt {seg.attempt} ──")
+            if seg.gap:
+                pane.view.add_marker(seg.gap)
+            pane.view.doc.start_attempt(seg.attempt, seg.offset, 1 if seg.offset == 0 else None)
+            pane.view.feed(seg.data)
+            pane.attempt = seg.attempt
+        pane.view.action_follow()
+
+    def _select(self, task: str | None) -> None:
+        if task == self.selected and self.main_pane.task_name == task:
+            return
+        self.selected = task
+        self._load_pane(self.main_pane, task)
+        self._update_status()
+
+    @on(Tree.NodeHighlighted)
+    def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        tree = event.control
+        if isinstance(tree, DagTree) and tree is self.tree:
+            task = tree.selected_task()
+            if task is not None:
+                self._select(task)
+
+    @on(LogView.FollowChanged)
+    def _follow_changed(self, event: LogView.FollowChanged) -> None:
+        self._update_titles()
+
+    # ---------------------------------------------------------------- status
+    def _tick(self) -> None:
+        now_running = [n for n, v in self.model.tasks.items() if v.state is TaskState.RUNNING]
+        for tree in (self.dag, self.query_one("#stages", DagTree)):
+            if tree.built and tree.display:
+                for name in now_running:
+                    for node in tree.nodes.get(name, ()):
+                        node.refresh()
+        self._update_status()
+        if not self._live():
+            self._ticker.pause()
+
+    def _live(self) -> bool:
+        counts = self.model.counts
+        return self.model.started_at is not None and (
+            counts[TaskState.RUNNING] > 0 or counts[TaskState.RETRYING] > 0)
+
+    def _run_state(self) -> str:
+        if self.run_error:
+            return "ERROR"
+        if self.sched is None or self.model.started_at is None:
+            return "STARTING"
+        return self.sched.run_state
+
+    def _update_status(self, changes: Changes | None = None) -> None:
+        now = self.clock()
+        model = self.model
+        sched = self.sched
+        self.query_one(RunHeader).update_info(HeaderInfo(
+            pipeline=model.pipeline or "tuiflow", run_id=model.run_id or "-",
+            state=self._run_state(), running=sched.running_count if sched else 0,
+            limit=sched.max_parallel if sched else model.max_parallel,
+            elapsed=model.elapsed(now), eta=model.eta_remaining(now)))
+        self.query_one(ProgressLine).update_counts(model.counts, model.total)
+        self._update_titles()
+        if self._live():
+            self._ticker.resume()
+        self._refresh_bindings_if_changed()
+
+    def _update_titles(self) -> None:
+        now = self.clock()
+        for pane in self.panes():
+            view = self.model.tasks.get(pane.task_name) if pane.task_name else None
+            pane.auto = self.auto and pane is self.main_pane
+            extra = ""
+            if pane.view.query:
+                n = len(pane.view.matches)
+                extra = f"/{pane.view.query}: {pane.view.match_index + 1}/{n}" if n else f"/{pane.view.query}: no match"
+            pane.show_title(view, now, extra)
+            why = None
+            if pane is self.main_pane and view is not None and self.sched is not None \
+                    and view.state in WHY_STATES:
+                try:
+                    why = self.sched.why(view.name)
+                except KeyError:
+                    why = None
+            pane.show_why(why)
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """Footer recomposes on refresh_bindings: only do it when an answer changed."""
+        state = tuple(self.check_action(b.action, ()) for b in self.BINDINGS)
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
+    # ---------------------------------------------------------------- alerts
+    def _alert_failures(self, names: list[str]) -> None:
+        views = [self.model.tasks[n] for n in names if n in self.model.tasks]
+        if not views:
+            return
+        if len(views) == 1:
+            v = views[0]
+            body = f"{v.name}: {v.reason or v.state.value}" + (f" (attempt {v.attempt})" if v.attempt > 1 else "")
+        else:
+            body = ", ".join(f"{v.name} ({v.reason or v.state.value})" for v in views[:5])
+            if len(views) > 5:
+                body += f" and {len(views) - 5} more"
+        title = "Task failed" if len(views) == 1 else f"{len(views)} tasks failed"
+        self.notify(body, title=title, severity="error", timeout=8)
+        self._terminal_alert(f"tuiflow: {title}", body)
+
+    def _alert_finished(self) -> None:
+        model = self.model
+        result = model.result or "finished"
+        elapsed = status.format_clock(model.elapsed(self.clock()))
+        failed = len(model.failures())
+        body = f"{model.pipeline}: {result} in {elapsed}" + (f", {failed} failed" if failed else "")
+        self.notify(body, title=f"Run {result}", severity="information" if result == "succeeded" else "error",
+                    timeout=10)
+        self._terminal_alert(f"tuiflow: run {result}", body)
+        if self._quitting:
+            self._finish_quit()
+
+    def _terminal_alert(self, title: str, body: str) -> None:
+        """Bell, plus OSC 9 (iTerm2, Windows Terminal, kitty) and OSC 777 (foot, urxvt, ghostty)."""
+        if not self.terminal_alerts or self.is_headless:
+            return
+        driver = getattr(self, "_driver", None)
+        if driver is None:
+            return
+        clean = lambda s: "".join(ch for ch in s if ch.isprintable() and ch not in ";\x1b\x07")[:200]  # noqa: E731
+        driver.write(f"\x1b]9;{clean(title)}: {clean(body)}\x07")
+        driver.write(f"\x1b]777;notify;{clean(title)};{clean(body)}\x1b\\")
+        self.bell()
+
+    # -------------------------------------------------------------- auto mode
+    def _auto_follow(self, out_tasks: list[str], failed: list[str]) -> None:
+        now = time.monotonic()
+        target = failed[-1] if failed else (out_tasks[-1] if out_tasks else None)
+        current = self.main_pane.task_name
+        if target is None or target == current:
+            return
+        quiet = current is None or now - self.outputs.last_output.get(current, 0.0) >= 1.0
+        if failed or (quiet and now - self._auto_switched >= 1.0):
+            self._auto_switched = now
+            if not self.tree.select_task(target):
+                self._select(target)
+
+    # ---------------------------------------------------------------- actions
+    def _selected_task(self) -> str | None:
+        return self.selected if self.selected in self.model.tasks else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        sched = self.sched
+        if action in ("help", "quit", "toggle_view", "timeline", "search_all", "auto"):
+            return True
+        if sched is None or self.model.started_at is None:
+            return None
+        task = self._selected_task()
+        if action in TASK_CONTROLS:
+            return True if task and sched.can(TASK_CONTROLS[action], task) else None
+        if action == "hold":
+            return True if task and (sched.can("hold", task) or sched.can("release", task)) else None
+        if action == "cancel_run":
+            return True if sched.can("cancel_run", None) else None
+        if action == "retry_failed":
+            return True if sched.can("retry_failed", None) else None
+        if action == "limit":
+            return True if (parameters and parameters[0] == 1) or sched.max_parallel > 1 else None
+        if action in ("search_next", "search_prev"):
+            return True if self._target_pane().view.matches else None
+        if action in ("pin", "pager", "wrap", "search"):
+            return True if task else None
+        return True
+
+    def _target_pane(self) -> LogPane:
+        focused = self.focused
+        if isinstance(focused, LogView) and isinstance(focused.parent, LogPane):
+            return focused.parent
+        return self.main_pane
+
+    def _after_control(self) -> None:
+        self.bridge.flush()
+        self._update_status()
+
+    def action_toggle_pause(self) -> None:
+        if self.sched is None:
+            return
+        self.sched.resume() if self.sched.paused else self.sched.pause()
+        self._after_control()
+
+    def action_limit(self, step: int) -> None:
+        if self.sched is None:
+            return
+        new = max(1, self.sched.max_parallel + step)
+        if new != self.sched.max_parallel:
+            self.sched.set_max_parallel(new)
+        self._after_control()
+
+    def _confirm(self, question: str, then: Callable[[], None]) -> None:
+        def done(yes: bool | None) -> None:
+            if yes:
+                then()
+                self._after_control()
+        self.push_screen(ConfirmScreen(question), done)
+
+    def action_cancel_task(self) -> None:
+        task = self._selected_task()
+        if task and self.sched and self.sched.can("cancel", task):
+            self._confirm(f"Cancel task {task}? Its process group is terminated and its "
+                          "downstream is blocked.", lambda: self.sched.cancel(task))  # type: ignore[union-attr]
+
+    def action_cancel_run(self) -> None:
+        if self.sched and self.sched.can("cancel_run", None):
+            self._confirm("Cancel the whole run? Every running task is terminated and nothing new "
+                          "starts (r / R can still retry afterwards).", self.sched.cancel_run)
+
+    def _task_control(self, control: str) -> None:
+        task = self._selected_task()
+        if task is None or self.sched is None:
+            return
+        if not self.sched.can(control, task):
+            self.notify(f"cannot {control} {task} now ({self.model.tasks[task].state.value})",
+                        severity="warning", timeout=3)
+            return
+        getattr(self.sched, control)(task)
+        self._after_control()
+
+    def action_retry(self) -> None:
+        self._task_control("retry")
+
+    def action_rerun(self) -> None:
+        self._task_control("rerun")
+
+    def action_skip(self) -> None:
+        self._task_control("skip")
+
+    def action_hold(self) -> None:
+        task = self._selected_task()
+        if task and self.sched:
+            self._task_control("release" if self.sched.can("release", task) else "hold")
+
+    def action_retry_failed(self) -> None:
+        if self.sched and self.sched.can("retry_failed", None):
+            self.sched.retry_failed()
+            self._after_control()
+
+    def action_pin(self) -> None:
+        task = self._selected_task()
+        if task is None:
+            return
+        for pane in self.panes():
+            if pane.pinned and pane.task_name == task:
+                pane.remove()
+                self.call_after_refresh(self._update_titles)
+                return
+        if len(self.panes()) >= MAX_PANES:
+            self.notify(f"at most {MAX_PANES} panes: enter on a pinned task unpins it",
+                        severity="warning", timeout=4)
+            return
+        pane = LogPane(pinned=True, max_lines=self.max_lines)
+        self.query_one("#panes").mount(pane)
+        self.call_after_refresh(self._load_pinned, pane, task)
+
+    def _load_pinned(self, pane: LogPane, task: str) -> None:
+        self._load_pane(pane, task)
+        self._update_titles()
+
+    def action_auto(self) -> None:
+        self.auto = not self.auto
+        self.notify("auto-follow on: the pane follows the task that last wrote or failed" if self.auto
+                    else "auto-follow off", timeout=3)
+        self._update_titles()
+
+    def action_follow(self) -> None:
+        self._target_pane().view.action_follow()
+
+    def action_wrap(self) -> None:
+        view = self._target_pane().view
+        view.wrap = not view.wrap
+        self._update_titles()
+
+    def action_search(self) -> None:
+        self._search_pane = self._target_pane()
+        bar = self.query_one("#searchbar", Input)
+        bar.value = self._search_pane.view.query
+        bar.display = True
+        bar.focus()
+
+    @on(Input.Submitted, "#searchbar")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        pane = getattr(self, "_search_pane", self.main_pane)
+        bar = self.query_one("#searchbar", Input)
+        bar.display = False
+        count = pane.view.search(event.value)
+        if event.value and count:
+            pane.view.next_match(1)
+        elif event.value:
+            self.notify(f"no match for {event.value!r}", severity="warning", timeout=3)
+        pane.view.focus()
+        self._update_status()
+
+    def on_key(self, event) -> None:  # escape closes the search bar
+        if event.key == "escape":
+            bar = self.query_one("#searchbar", Input)
+            if bar.display:
+                bar.display = False
+                getattr(self, "_search_pane", self.main_pane).view.focus()
+                event.stop()
+
+    def action_search_next(self) -> None:
+        self._target_pane().view.next_match(1)
+        self._update_titles()
+
+    def action_search_prev(self) -> None:
+        self._target_pane().view.next_match(-1)
+        self._update_titles()
+
+    def action_pager(self) -> None:
+        task = self._selected_task()
+        if task is None or self.sched is None:
+            return
+        view = self.model.tasks[task]
+        path = self.sched.log_path(task, max(1, view.attempt))
+        if not path or not os.path.exists(path):
+            self.notify(f"{task} has no log file yet", severity="warning", timeout=3)
+            return
+        pager = shlex.split(os.environ.get("PAGER") or "less -R")
+        try:
+            with self.suspend():
+                subprocess.run([*pager, path], check=False)
+        except Exception as exc:  # SuspendNotSupported, pager missing: say so
+            self.notify(f"cannot open the pager: {exc}", severity="error", timeout=5)
+
+    def action_toggle_view(self) -> None:
+        switcher = self.query_one("#trees", ContentSwitcher)
+        if switcher.current == "dag":
+            stage_tree = self.query_one("#stages", DagTree)
+            if self._stages_stale:
+                self._stages_stale = False
+                self.run_worker(self._build_stages(), group="tree", exit_on_error=False)
+            switcher.current = "stages"
+            stage_tree.focus()
+        else:
+            switcher.current = "dag"
+            self.dag.focus()
+        self.call_after_refresh(self._reselect)
+
+    async def _build_stages(self) -> None:
+        tree = self.query_one("#stages", DagTree)
+        tree.clear()
+        tree.nodes.clear()
+        tree.folders.clear()
+        tree.members.clear()
+        tree.folder_of.clear()
+        levels = topological_levels(self.model.deps())
+        await tree.build_rows(stages(levels))
+        self._reselect()
+
+    def _reselect(self) -> None:
+        if self.selected:
+            self.tree.select_task(self.selected)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.key != "ctrl+q"]))
+
+    def action_timeline(self) -> None:
+        from tuiflow.ui.screens.timeline import TimelineScreen
+        self.push_screen(TimelineScreen(self.model, self.clock))
+
+    def action_search_all(self) -> None:
+        from tuiflow.ui.screens.search import SearchAllScreen
+        if self.sched is None:
+            return
+        self.push_screen(SearchAllScreen(self.model, self.outputs, self.sched.log_path), self._jump_to_hit)
+
+    def _jump_to_hit(self, hit: tuple[str, int, int] | None) -> None:
+        if not hit:
+            return
+        task, attempt, line = hit
+        if not self.tree.select_task(task):
+            self._select(task)
+        self.call_after_refresh(self._scroll_to_hit, task, attempt, line)
+
+    def _scroll_to_hit(self, task: str, attempt: int, line: int) -> None:
+        from tuiflow.ui.logtext import count_lines_before, read_window
+        if self.main_pane.task_name != task:
+            self._select(task)
+        pane = self.main_pane
+        doc = pane.view.doc
+        for mark in doc.marks:
+            if mark.attempt == attempt and mark.first_line is None and self.sched:
+                path = self.sched.log_path(task, attempt)
+                mark.first_line = count_lines_before(path, mark.file_offset) + 1 if path else None
+        row = doc.attempt_row(attempt, line)
+        if row is None and self.sched:
+            path = self.sched.log_path(task, attempt)
+            if path:  # outside the window: show that part of the file instead of the tail
+                data, offset, first = read_window(path, line, self.max_lines // 2, self.max_lines)
+                pane.view.clear()
+                pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
+                pane.view.doc.start_attempt(attempt, offset, first)
+                pane.view.feed(data)
+                pane.attempt = -1  # live output reloads the pane on `end`
+                row = pane.view.doc.attempt_row(attempt, line)
+        if row is not None:
+            pane.view.scroll_to_line(row)
+            pane.view.focus()
+        self._update_titles()
+
+    # ------------------------------------------------------------------ quit
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            if binding.key == "ctrl+q" or binding.action == "quit":
+                continue
+            if self.check_action(binding.action.split("(")[0], _params(binding.action)) is True:
+                yield SystemCommand(binding.description, f"key {binding.key_display or binding.key}",
+                                    lambda action=binding.action: self.call_later(self.run_action, action))
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        counts = self.model.counts
+        live = self.sched is not None and self.model.started_at is not None and self.model.result is None \
+            and self._run_state() in LIVE_STATES
+        if not live:
+            self._quitting = True
+            self._finish_quit()
+            return
+        waiting = sum(counts[s] for s in (TaskState.PENDING, TaskState.READY, TaskState.RETRYING,
+                                          TaskState.HELD, TaskState.BLOCKED))
+
+        def chosen(choice: str | None) -> None:
+            if choice == "cancel":
+                self._quitting = True
+                self.notify("Cancelling the run…", timeout=10)
+                assert self.sched is not None
+                self.sched.cancel_run()
+                self._after_control()
+                if self.model.result is not None:
+                    self._finish_quit()
+        self.push_screen(QuitScreen(counts[TaskState.RUNNING], waiting), chosen)
+
+    def _finish_quit(self) -> None:
+        """Close the run; the app exits when the scheduler worker returns."""
+        if self.sched is None or self._scheduler_worker is None or self._scheduler_worker.is_finished:
+            self.exit(self._final_exit_code())
+            return
+        self.sched.close()
+
+    def _final_exit_code(self) -> int:
+        if self.run_error:
+            return 1
+        if self.model.exit_code is not None:
+            return self.model.exit_code
+        return self.exit_code if self.exit_code is not None else 1
+
+    def summary(self) -> object:
+        sched = self.sched
+        log_path = sched.log_path if sched is not None else (lambda task, attempt: None)
+        state = self.model.result or (self._run_state().lower())
+        return render_summary(self.model, self.outputs, log_path, self.clock(), state,
+                              self._final_exit_code())
+
+
+def _params(action: str) -> tuple[object, ...]:
+    if "(" not in action:
+        return ()
+    inner = action[action.index("(") + 1: action.rindex(")")]
+    try:
+        return (int(inner),)
+    except ValueError:
+        return (inner,)
+
+
+def run_tui(pipeline: object, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,
+            theme: str | None = None, clock: Callable[[], float] = time.time) -> int:
+    """Open the app on a run; when it closes, print the summary and return the run's exit code.
+
+    `scheduler` is a Scheduler or a zero-argument factory of one (called inside the app, so the
+    run folder is created only once the terminal is ready).
+    """
+    name = getattr(pipeline, "name", "") or ""
+    app = TuiflowApp(scheduler, theme=theme, clock=clock, title=name)
+    code = app.run()
+    if app.model.started_at is not None or app.run_error:
+        console = Console(highlight=False, soft_wrap=True)
+        console.print(app.summary())
+        if app.run_error:
+            console.print(f"[red]error:[/] {app.run_error}")
+    return code if isinstance(code, int) else app._final_exit_code()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: tuiflow PIPELINE.yaml")

@@ -1,0 +1,233 @@
+"""Task output as lines: decoding, `\\r` overwrite, a bounded window, and reading log files.
+
+Pure and widget-free so it is tested without a terminal. A `LogDocument` holds at most
+`max_lines` complete lines plus the line still being written; a `\\r` inside a line replaces
+what came before it, so a progress bar stays one updating line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from collections import deque
+from dataclasses import dataclass
+
+MAX_LINE_CHARS = 16_384
+ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+def strip_ansi(line: str) -> str:
+    return ANSI_RE.sub("", line)
+
+
+class LineAssembler:
+    """Cuts decoded text into complete lines, applying carriage returns to the open line."""
+
+    def __init__(self) -> None:
+        self.open = ""
+        self._cr = False        # a \r was seen: the next text replaces the open line
+        self._cut = False       # the open line hit MAX_LINE_CHARS
+
+    def feed(self, text: str) -> list[str]:
+        pieces = text.split("\n")
+        done: list[str] = []
+        for piece in pieces[:-1]:
+            self._extend(piece)
+            done.append(self.open + (" …" if self._cut else ""))
+            self.open, self._cr, self._cut = "", False, False
+        self._extend(pieces[-1])
+        return done
+
+    def _extend(self, piece: str) -> None:
+        if not piece:
+            return
+        segments = piece.split("\r")
+        for i, seg in enumerate(segments):
+            if i:
+                self._cr = True
+            if not seg:
+                continue
+            if self._cr:
+                self.open, self._cr, self._cut = seg, False, False
+            elif not self._cut:
+                self.open += seg
+            if len(self.open) > MAX_LINE_CHARS:
+                self.open, self._cut = self.open[:MAX_LINE_CHARS], True
+
+    @property
+    def open_line(self) -> str:
+        return self.open + (" …" if self._cut else "")
+
+
+@dataclass(slots=True)
+class AttemptMark:
+    """Where an attempt's output starts in a document, to map `task:line` hits to rows."""
+
+    attempt: int
+    index: int              # absolute document index of the attempt's first loaded line
+    file_offset: int        # byte offset in the attempt's log file where that line starts
+    first_line: int | None  # 1-based line number of it in the file, when known
+
+
+class LogDocument:
+    """A bounded window of lines; indexes are absolute (they keep growing as lines drop off)."""
+
+    def __init__(self, max_lines: int = 10_000) -> None:
+        self.max_lines = max_lines
+        self.lines: deque[str] = deque(maxlen=max_lines)
+        self.base = 0                     # absolute index of lines[0]
+        self.marks: list[AttemptMark] = []
+        self._asm = LineAssembler()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.version = 0                  # bumps on every change (render caches key on it)
+
+    # ----------------------------------------------------------------- input
+    def feed(self, data: bytes) -> int:
+        """Append raw output; returns how many complete lines were added."""
+        if not data:
+            return 0
+        return self.feed_text(self._decoder.decode(data))
+
+    def feed_text(self, text: str) -> int:
+        done = self._asm.feed(text)
+        self._append(done)
+        self.version += 1
+        return len(done)
+
+    def add_line(self, line: str) -> None:
+        """A line of our own (attempt separators, markers); ends any open line first."""
+        self.end_line()
+        self._append([line])
+        self.version += 1
+
+    def end_line(self) -> None:
+        if self._asm.open:
+            self._append([self._asm.open_line])
+            self._asm = LineAssembler()
+        self._decoder.reset()
+
+    def start_attempt(self, attempt: int, file_offset: int = 0, first_line: int | None = 1) -> None:
+        self.end_line()
+        self.marks.append(AttemptMark(attempt, self.end, file_offset, first_line))
+
+    def _append(self, done: list[str]) -> None:
+        if len(done) >= self.max_lines:
+            self.base += len(self.lines) + len(done) - self.max_lines
+            self.lines.clear()
+            self.lines.extend(done[-self.max_lines:])
+            return
+        overflow = len(self.lines) + len(done) - self.max_lines
+        if overflow > 0:
+            self.base += overflow
+        self.lines.extend(done)
+
+    # --------------------------------------------------------------- queries
+    @property
+    def end(self) -> int:
+        """Absolute index one past the last complete line."""
+        return self.base + len(self.lines)
+
+    @property
+    def open_line(self) -> str:
+        return self._asm.open_line
+
+    def __len__(self) -> int:
+        """Lines to show: the complete ones, plus the open one when it has text."""
+        return len(self.lines) + (1 if self._asm.open else 0)
+
+    def line(self, i: int) -> str:
+        """The i-th shown line (0-based, relative to the window)."""
+        if i < len(self.lines):
+            return self.lines[i]
+        return self.open_line
+
+    def attempt_row(self, attempt: int, line_number: int) -> int | None:
+        """Window row of `line_number` (1-based) of `attempt`'s log, when it is in the window."""
+        for mark in reversed(self.marks):
+            if mark.attempt == attempt and mark.first_line is not None:
+                row = mark.index + (line_number - mark.first_line) - self.base
+                if 0 <= row < len(self):
+                    return row
+                return None
+        return None
+
+
+# ------------------------------------------------------------------ log files
+def read_tail(path: str | os.PathLike[str], end: int | None, max_lines: int,
+              max_bytes: int = 8 * 1024 * 1024) -> tuple[bytes, int]:
+    """The last `max_lines` lines of a file before byte `end` (None = its size).
+
+    Returns (data, offset) where data starts on a line boundary at `offset`. Reads backwards
+    in blocks, so a 1 GB log costs what its tail costs.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            stop = size if end is None else min(end, size)
+            pos = stop
+            blocks: list[bytes] = []
+            newlines = 0
+            while pos > 0 and newlines <= max_lines and stop - pos < max_bytes:
+                step = min(65536, pos)
+                pos -= step
+                f.seek(pos)
+                block = f.read(step)
+                blocks.append(block)
+                newlines += block.count(b"\n")
+    except OSError:
+        return b"", 0
+    data = b"".join(reversed(blocks))
+    if pos > 0:  # drop the partial first line
+        cut = data.find(b"\n")
+        if cut < 0:
+            return b"", stop
+        data, pos = data[cut + 1:], pos + cut + 1
+    lines_seen = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    if lines_seen > max_lines:
+        idx = 0
+        for _ in range(lines_seen - max_lines):
+            idx = data.index(b"\n", idx) + 1
+        data, pos = data[idx:], pos + idx
+    return data, pos
+
+
+def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
+    """Newlines in the first `offset` bytes of a file (for line numbers of a tail window)."""
+    count = 0
+    try:
+        with open(path, "rb") as f:
+            left = offset
+            while left > 0:
+                block = f.read(min(1 << 20, left))
+                if not block:
+                    break
+                count += block.count(b"\n")
+                left -= len(block)
+    except OSError:
+        return 0
+    return count
+
+
+def read_window(path: str | os.PathLike[str], line_number: int, before: int,
+                count: int) -> tuple[bytes, int, int]:
+    """Lines around `line_number` (1-based): returns (data, offset, first_line_number)."""
+    first = max(1, line_number - before)
+    try:
+        with open(path, "rb") as f:
+            seen, offset, start = 1, 0, 0
+            chunks: list[bytes] = []
+            taken = 0
+            for raw in f:
+                if seen == first:
+                    start = offset
+                if seen >= first:
+                    chunks.append(raw)
+                    taken += 1
+                    if taken >= count:
+                        break
+                offset += len(raw)
+                seen += 1
+    except OSError:
+        return b"", 0, first
+    return b"".join(chunks), start, first

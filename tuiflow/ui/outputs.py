@@ -1,0 +1,104 @@
+"""What the UI keeps of each task's output: a byte count and a short tail per attempt.
+
+The whole log is on disk (the run store writes every byte); the tail covers what the store
+may not have flushed yet, and the last lines the summary prints. A pane that opens a task
+reads the earlier part from the log file and joins it to the tail at the exact byte.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tuiflow.ui.logtext import read_tail
+
+TAIL_BYTES = 256 * 1024       # per running attempt
+FINISHED_TAIL_BYTES = 8 * 1024
+
+
+@dataclass(slots=True)
+class AttemptOutput:
+    attempt: int
+    total: int = 0
+    tail: bytearray = field(default_factory=bytearray)
+
+    def add(self, data: bytes, cap: int) -> None:
+        self.total += len(data)
+        if len(data) >= cap:
+            self.tail[:] = data[-cap:]
+        else:
+            self.tail += data
+            if len(self.tail) > cap:
+                del self.tail[: len(self.tail) - cap]
+
+
+class OutputStore:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.current: dict[str, AttemptOutput] = {}
+        self.last_output: dict[str, float] = {}
+        self.clock = clock
+
+    def add(self, task: str, attempt: int, data: bytes) -> None:
+        out = self.current.get(task)
+        if out is None or out.attempt != attempt:
+            out = self.current[task] = AttemptOutput(attempt)
+        out.add(data, TAIL_BYTES)
+        self.last_output[task] = self.clock()
+
+    def finished(self, task: str) -> None:
+        """Keep only a small tail once a task is done (10 000 tasks must stay cheap)."""
+        out = self.current.get(task)
+        if out is not None and len(out.tail) > FINISHED_TAIL_BYTES:
+            del out.tail[: len(out.tail) - FINISHED_TAIL_BYTES]
+
+    def get(self, task: str) -> AttemptOutput | None:
+        return self.current.get(task)
+
+
+@dataclass(slots=True)
+class Segment:
+    attempt: int
+    data: bytes
+    offset: int          # byte offset of `data` in the attempt's log file
+    gap: str = ""        # a note when the file did not (yet) hold what was expected
+
+
+def collect(task: str, attempts: list[int], store: OutputStore,
+            log_path: Callable[[str, int], str | None], max_lines: int) -> list[Segment]:
+    """The last `max_lines` lines of a task's attempts, oldest first: file prefix + memory tail."""
+    segments: list[Segment] = []
+    budget = max_lines
+    current = store.get(task)
+    for attempt in sorted(set(attempts), reverse=True):
+        if budget <= 0:
+            break
+        path = log_path(task, attempt)
+        if current is not None and current.attempt == attempt:
+            tail = bytes(current.tail)
+            prefix_end = current.total - len(tail)
+            data, offset, gap = b"", prefix_end, ""
+            if prefix_end > 0 and tail.count(b"\n") < budget:
+                if path:
+                    data, offset = read_tail(path, prefix_end, budget - tail.count(b"\n"))
+                    if offset + len(data) < prefix_end:
+                        missing = prefix_end - offset - len(data)
+                        gap = f"… {missing} bytes not yet on disk …"
+                        data, offset = b"", prefix_end
+                else:
+                    gap = f"… {prefix_end} earlier bytes (no log file) …"
+            elif prefix_end > 0:
+                # the memory tail alone fills the window: start it on a line boundary
+                cut = tail.find(b"\n")
+                tail = tail[cut + 1:] if cut >= 0 else tail
+                offset = current.total - len(tail)
+            seg = Segment(attempt, data + tail, offset, gap)
+        elif path:
+            data, offset = read_tail(path, None, budget)
+            seg = Segment(attempt, data, offset)
+        else:
+            continue
+        budget -= seg.data.count(b"\n")
+        segments.append(seg)
+    segments.reverse()
+    return segments

@@ -1,0 +1,99 @@
+"""Small modal questions: confirm a control, and what to do when quitting a live run."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """y / enter confirms, n / escape declines."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical {
+        width: auto; max-width: 70; height: auto; padding: 1 2;
+        background: $panel; border: round $warning;
+    }
+    ConfirmScreen Static { width: auto; max-width: 66; margin-bottom: 1; }
+    ConfirmScreen Horizontal { height: auto; width: auto; }
+    ConfirmScreen Button { margin-right: 2; min-width: 12; }
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question)
+            with Horizontal():
+                yield Button(f"{self.yes} (y)", variant="warning", id="yes", compact=True)
+                yield Button(f"{self.no} (n)", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class QuitScreen(ModalScreen[str]):
+    """Quitting while the run is live: cancel it and quit, or stay.
+
+    Detaching (leaving the run going without a UI, SPEC §6) is offered once the run serves its
+    socket; until then it is not a choice, because the run would die with this process.
+    """
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Vertical {
+        width: auto; max-width: 72; height: auto; padding: 1 2;
+        background: $panel; border: round $error;
+    }
+    QuitScreen Static { width: auto; max-width: 68; margin-bottom: 1; }
+    QuitScreen Horizontal { height: auto; width: auto; }
+    QuitScreen Button { margin-right: 2; }
+    """
+
+    BINDINGS = [
+        Binding("c", "choose('cancel')", "Cancel run and quit"),
+        Binding("d", "choose('detach')", "Detach", show=False),
+        Binding("s,escape,q", "choose('stay')", "Stay"),
+    ]
+
+    def __init__(self, running: int, waiting: int, can_detach: bool = False) -> None:
+        super().__init__()
+        self.running, self.waiting, self.can_detach = running, waiting, can_detach
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"The run is still going: {self.running} running, {self.waiting} waiting.\n"
+                         "Quitting cancels it (every task's process group is terminated).")
+            with Horizontal():
+                yield Button("Cancel run and quit (c)", variant="error", id="cancel", compact=True)
+                if self.can_detach:
+                    yield Button("Detach (d)", id="detach", compact=True)
+                yield Button("Stay (s)", variant="primary", id="stay", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#stay", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "stay")
+
+    def action_choose(self, choice: str) -> None:
+        if choice == "detach" and not self.can_detach:
+            return
+        self.dismiss(choice)

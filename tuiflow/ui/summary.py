@@ -1,0 +1,76 @@
+"""The record printed to the normal screen after the app exits (it stays in the scrollback).
+
+Each task's result and duration; for each failure its reason, attempts and last lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+
+from tuiflow.engine.model import TaskState
+from tuiflow.ui import status
+from tuiflow.ui.logtext import read_tail, strip_ansi
+from tuiflow.ui.outputs import OutputStore
+from tuiflow.ui.runmodel import RunModel
+
+COLORS = {
+    TaskState.SUCCEEDED: "green", TaskState.FAILED: "red", TaskState.TIMED_OUT: "red",
+    TaskState.CANCELLED: "magenta", TaskState.SKIPPED: "cyan", TaskState.BLOCKED: "red",
+    TaskState.RUNNING: "blue", TaskState.HELD: "yellow",
+}
+RESULT_COLORS = {"succeeded": "green", "failed": "red", "cancelled": "magenta"}
+LAST_LINES = 10
+
+
+def last_lines(task: str, attempt: int, outputs: OutputStore,
+               log_path: Callable[[str, int], str | None], count: int = LAST_LINES) -> list[str]:
+    path = log_path(task, attempt)
+    data = b""
+    if path:
+        data, _ = read_tail(path, None, count)
+    out = outputs.get(task)
+    if not data and out is not None and out.attempt == attempt:
+        data = bytes(out.tail)
+    text = data.decode("utf-8", "replace")
+    lines = [strip_ansi(line.split("\r")[-1]) for line in text.splitlines()]
+    return [line for line in lines if line.strip()][-count:]
+
+
+def render_summary(model: RunModel, outputs: OutputStore, log_path: Callable[[str, int], str | None],
+                   now: float, run_state: str, exit_code: int) -> Text:
+    text = Text()
+    word = run_state.upper()
+    text.append(f"{model.pipeline or 'pipeline'}", "bold")
+    if model.run_id:
+        text.append(f" · run {model.run_id}")
+    text.append(" · ")
+    text.append(word, "bold " + RESULT_COLORS.get(run_state.lower(), "yellow"))
+    text.append(f" in {status.format_clock(model.elapsed(now))} · exit code {exit_code}\n")
+    width = max((len(n) for n in model.order), default=4)
+    width = min(width, 48)
+    for name in model.order:
+        view = model.tasks[name]
+        if view.info.virtual and view.state is TaskState.SUCCEEDED:
+            continue
+        color = COLORS.get(view.state, "bright_black")
+        text.append(f"  {status.SYMBOLS[view.state]} ", color)
+        text.append(f"{name:<{width}}")
+        dur = view.duration(now) if not view.info.virtual else None
+        text.append(f"  {status.format_duration(dur):>7}", "dim")
+        notes: list[str] = []
+        if view.state is not TaskState.SUCCEEDED:
+            notes.append(view.reason or view.state.value.replace("_", " "))
+        if view.attempt > 1 or len(view.attempts) > 1:
+            notes.append(f"{max(view.attempt, len(view.attempts))} attempts")
+        if notes:
+            text.append("  " + " · ".join(notes), color if view.state.failed else "dim")
+        text.append("\n")
+        if view.state in (TaskState.FAILED, TaskState.TIMED_OUT):
+            for line in last_lines(name, view.attempt, outputs, log_path):
+                text.append("      │ ", "dim")
+                text.append(line[:200] + "\n")
+    if model.run_dir:
+        text.append(f"logs: {model.run_dir}\n", "dim")
+    return text

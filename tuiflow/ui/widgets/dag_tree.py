@@ -1,0 +1,298 @@
+"""The dependency tree (and the stages view): built once, then only repainted row by row.
+
+Labels are not stored: `render_label` draws each visible row from the RunModel, so a state
+change only bumps the rows showing that task (`TreeNode.refresh`). Colours come from component
+classes bound to the theme's `$status-*` variables, so a theme switch recolours everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from tuiflow.engine.events import TaskInfo
+from tuiflow.engine.model import TaskState
+from tuiflow.ui import status
+from tuiflow.ui.runmodel import RunModel, TaskView
+from tuiflow.ui.treeplan import Row, TreeLayout, layout
+
+CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    kind: str          # task | ref | group | stage
+    name: str
+
+
+def _status_css() -> str:
+    rules = [f"DagTree > .{status.component_class(s)} {{ color: ${status.variable(s)}; }}"
+             for s in TaskState]
+    return "\n".join(rules)
+
+
+class DagTree(Tree[NodeRef]):
+    DEFAULT_CSS = """
+    DagTree {
+        background: $surface;
+        scrollbar-size-vertical: 1;
+        padding: 0;
+    }
+    DagTree > .dagtree--ref { text-style: dim; }
+    DagTree > .dagtree--detail { color: $foreground-muted; }
+    DagTree > .dagtree--failed-detail { color: $error; }
+    DagTree > .dagtree--group { text-style: bold; }
+    """ + _status_css()
+
+    COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {
+        "dagtree--ref", "dagtree--detail", "dagtree--failed-detail", "dagtree--group",
+        *(status.component_class(s) for s in TaskState)}
+
+    BINDINGS = [
+        Binding("enter", "app.pin", "Pin pane", show=False),
+        Binding("space", "toggle_node", "Fold", show=False),
+        Binding("end", "app.follow", "Follow log", show=False),
+    ]
+
+    ICON_NODE = "▸ "
+    ICON_NODE_EXPANDED = "▾ "
+
+    def __init__(self, model: RunModel, clock: Callable[[], float], *, id: str | None = None) -> None:
+        super().__init__("run", id=id)
+        self.model = model
+        self.clock = clock
+        self.show_root = False
+        self.guide_depth = 2
+        self.auto_expand = False
+        self.nodes: dict[str, list[TreeNode[NodeRef]]] = {}     # task -> its rows (first = full)
+        self.folders: dict[str, list[TreeNode[NodeRef]]] = {}   # group/stage -> rows
+        self.members: dict[str, list[str]] = {}                 # group/stage -> tasks in it
+        self.folder_of: dict[str, list[str]] = {}               # task -> groups/stages it is in
+        self.placement: TreeLayout | None = None
+        self.built = False
+        self._styles: dict[str, Style] = {}
+
+    # ------------------------------------------------------------------ build
+    async def build_dag(self, infos: Sequence[TaskInfo]) -> None:
+        rows, self.placement = layout(infos)
+        await self._add_rows(rows)
+
+    async def build_rows(self, rows: Sequence[Row]) -> None:
+        await self._add_rows(rows)
+
+    async def _add_rows(self, rows: Sequence[Row]) -> None:
+        """Add rows breadth-first in chunks so a 10 000-task tree never blocks the screen."""
+        queue: list[tuple[TreeNode[NodeRef], Row, str | None]] = [(self.root, r, None) for r in rows]
+        done = 0
+        i = 0
+        while i < len(queue):
+            parent, row, folder = queue[i]
+            i += 1
+            node = self._add_row(parent, row, folder)
+            inner = row.name if row.kind in ("group", "stage") else folder
+            queue.extend((node, child, inner) for child in row.children)
+            done += 1
+            if done % CHUNK == 0:
+                await asyncio.sleep(0)
+        self.built = True
+        if self.cursor_line < 0 and self.last_line >= 0:
+            self.cursor_line = 0
+
+    def _add_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None) -> TreeNode[NodeRef]:
+        ref = NodeRef(row.kind, row.name)
+        has_children = bool(row.children)
+        node = parent.add(row.name, ref, expand=True, allow_expand=has_children)
+        if row.kind in ("group", "stage"):
+            self.folders.setdefault(row.name, []).append(node)
+            self.members.setdefault(row.name, [])
+        else:
+            self.nodes.setdefault(row.name, []).append(node)
+            if folder is not None and row.kind == "task":
+                self.members.setdefault(folder, []).append(row.name)
+                self.folder_of.setdefault(row.name, []).append(folder)
+        return node
+
+    def add_tasks(self, infos: Iterable[TaskInfo]) -> None:
+        """Tasks that joined at run time: one `add` each, nothing rebuilt."""
+        if self.placement is None:
+            return
+        for info in infos:
+            if info.name in self.nodes:
+                continue
+            anchor, row, new_group = self.placement.place_added(info)
+            if anchor is None:
+                target, folder = self.root, None
+            elif anchor.kind == "group":
+                if new_group:
+                    self._add_row(self.root, anchor, None)
+                target, folder = self.folders[anchor.name][0], anchor.name
+            else:
+                target = self.nodes[anchor.name][0]
+                folder = (self.folder_of.get(anchor.name) or [None])[0]
+            target.allow_expand = True
+            self._add_row(target, row, folder)
+            self.refresh_task(info.name)
+
+    # ---------------------------------------------------------------- repaint
+    def refresh_task(self, name: str) -> None:
+        for node in self.nodes.get(name, ()):
+            node.refresh()
+        view = self.model.tasks.get(name)
+        parent = view.info.parent if view else None
+        if parent:
+            for node in self.nodes.get(parent, ()):
+                node.refresh()
+        for folder in self.folder_of.get(name, ()):
+            for node in self.folders.get(folder, ()):
+                node.refresh()
+
+    def refresh_tasks(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.refresh_task(name)
+
+    def notify_style_update(self) -> None:
+        self._styles.clear()
+        super().notify_style_update()
+
+    def _style(self, component: str) -> Style:
+        style = self._styles.get(component)
+        if style is None:
+            style = self._styles[component] = self.get_component_rich_style(component, partial=True)
+        return style
+
+    # ---------------------------------------------------------------- labels
+    def selected_task(self) -> str | None:
+        node = self.cursor_node
+        if node is None or node.data is None or node.data.kind not in ("task", "ref"):
+            return None
+        return node.data.name
+
+    def select_task(self, name: str) -> bool:
+        nodes = self.nodes.get(name)
+        if not nodes:
+            return False
+        node = nodes[0]
+        parent = node.parent
+        while parent is not None:
+            if not parent.is_expanded:
+                parent.expand()
+            parent = parent.parent
+        self.call_after_refresh(self._move_to, node)
+        self._move_to(node)
+        return True
+
+    def _move_to(self, node: TreeNode[NodeRef]) -> None:
+        if node.line >= 0:
+            self.move_cursor(node, animate=False)
+
+    def get_label_width(self, node: TreeNode[NodeRef]) -> int:
+        data = node.data
+        if data is None:
+            return 0
+        return len(data.name) + 14
+
+    def render_label(self, node: TreeNode[NodeRef], base_style: Style, style: Style) -> Text:
+        data = node.data
+        if data is None:
+            return Text("")
+        prefix = Text(self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
+                      style=base_style) if node.allow_expand else Text("", style=base_style)
+        if data.kind in ("group", "stage"):
+            label = self._folder_label(data.name, style)
+        else:
+            view = self.model.tasks.get(data.name)
+            label = self._task_label(view, data, style, node)
+        return Text.assemble(prefix, label)
+
+    def _folder_label(self, name: str, style: Style) -> Text:
+        members = [self.model.tasks[m] for m in self.members.get(name, []) if m in self.model.tasks]
+        worst = status_of(members)
+        done = sum(1 for m in members if m.state.finished)
+        text = Text(no_wrap=True, end="")
+        text.append(status.SYMBOLS[worst] + " ", self._style(status.component_class(worst)))
+        text.append(name, style + self._style("dagtree--group"))
+        text.append(f"  {done}/{len(members)}", self._style("dagtree--detail"))
+        return text
+
+    def _task_label(self, view: TaskView | None, data: NodeRef, style: Style,
+                    node: TreeNode[NodeRef]) -> Text:
+        text = Text(no_wrap=True, end="")
+        if view is None:
+            text.append(f"? {data.name}", style)
+            return text
+        symbol_style = self._style(status.component_class(view.state))
+        name = display_name(view)
+        detail, failed = detail_text(view, self.model, self.clock())
+        ref = data.kind == "ref"
+        name_style = style + (self._style("dagtree--ref") if ref else Style())
+        # right-align the detail within the visible width when there is room
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        used = depth * self.guide_depth + (2 if node.allow_expand else 0)
+        room = max(0, self.size.width - 1 - used - 2 - len(detail) - (1 if detail else 0))
+        if len(name) > room and room >= 6:
+            name = name[: room - 1] + "…"
+        pad = max(1, room - len(name) + 1) if detail else 0
+        text.append(status.SYMBOLS[view.state] + " ",
+                    symbol_style + (self._style("dagtree--ref") if ref else Style()))
+        text.append(name, name_style)
+        if detail:
+            text.append(" " * pad, style)
+            text.append(detail, self._style("dagtree--failed-detail" if failed else "dagtree--detail")
+                        + (self._style("dagtree--ref") if ref else Style()))
+        return text
+
+
+def display_name(view: TaskView) -> str:
+    """Instances and sub-pipeline members show their own part; the folder gives the rest."""
+    name = view.name
+    parent = view.info.parent
+    if parent and name.startswith(parent):
+        rest = name[len(parent):]
+        if rest.startswith("/"):
+            return rest[1:]
+        if rest.startswith("[") and rest.endswith("]"):
+            return rest
+    return name
+
+
+def detail_text(view: TaskView, model: RunModel, now: float) -> tuple[str, bool]:
+    """The right-hand part of a row: duration, attempt, reason; True when it is a failure."""
+    parts: list[str] = []
+    if view.info.name in model.children:
+        kids = [model.tasks[k] for k in model.children[view.info.name] if k in model.tasks]
+        parts.append(f"{sum(1 for k in kids if k.state.finished)}/{len(kids)}")
+    failed = view.state.failed
+    if failed and view.reason:
+        parts.append(view.reason)
+    elif view.state is TaskState.SKIPPED and view.reason:
+        parts.append(view.reason)
+    elif not view.info.virtual:
+        dur = view.duration(now)
+        if dur is not None:
+            parts.append(status.format_duration(dur))
+    if view.attempt > 1:
+        parts.append(f"#{view.attempt}")
+    return " ".join(parts), failed
+
+
+def status_of(members: Sequence[TaskView]) -> TaskState:
+    if not members:
+        return TaskState.PENDING
+    states = {m.state for m in members}
+    for state in status.SEVERITY:
+        if state in states:
+            if state is TaskState.SUCCEEDED or state is TaskState.SKIPPED:
+                return TaskState.SUCCEEDED if TaskState.SUCCEEDED in states else state
+            return state
+    return TaskState.PENDING

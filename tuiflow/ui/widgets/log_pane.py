@@ -1,0 +1,97 @@
+"""A log pane: a title line, the "why is it waiting" line, and the task's LogView.
+
+The main pane shows the selected task; pinned panes keep showing theirs side by side.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+
+from tuiflow.engine.model import TaskState
+from tuiflow.ui import status
+from tuiflow.ui.runmodel import TaskView
+from tuiflow.ui.widgets.log_view import LogView
+from tuiflow.ui.widgets.status_bar import TextLine, _status_rules
+
+
+class PaneTitle(TextLine):
+    DEFAULT_CSS = """
+    PaneTitle { background: $panel; color: $foreground; }
+    PaneTitle > .pane--name { text-style: bold; }
+    PaneTitle > .pane--dim { color: $foreground-muted; }
+    """ + _status_rules("PaneTitle")
+    COMPONENT_CLASSES = {"pane--name", "pane--dim", *(status.component_class(s) for s in TaskState)}
+
+
+class WhyLine(TextLine):
+    DEFAULT_CSS = """
+    WhyLine { color: $warning; background: $surface; display: none; }
+    WhyLine.-shown { display: block; }
+    """
+
+
+class LogPane(Vertical):
+    DEFAULT_CSS = """
+    LogPane { width: 1fr; height: 1fr; border-left: vkey $panel; }
+    LogPane.-first { border-left: none; }
+    LogPane LogView { height: 1fr; }
+    """
+
+    def __init__(self, *, pinned: bool = False, max_lines: int = 10_000, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.task_name: str | None = None
+        self.attempt = 0                  # attempt whose output is shown last
+        self.pinned = pinned
+        self.auto = False
+        self.title = PaneTitle()
+        self.why = WhyLine()
+        self.view = LogView(max_lines=max_lines, placeholder="(select a task)")
+
+    def compose(self) -> ComposeResult:
+        yield self.title
+        yield self.why
+        yield self.view
+
+    def show_title(self, view: TaskView | None, now: float, extra: str = "") -> None:
+        t = self.title
+        text = Text(" ", no_wrap=True, end="")
+        if view is None:
+            text.append(self.task_name or "no task selected", t.style_of("pane--dim"))
+        else:
+            dim = t.style_of("pane--dim")
+            text.append(status.SYMBOLS[view.state] + " ", t.style_of(status.component_class(view.state)))
+            text.append(view.name, t.style_of("pane--name"))
+            parts = [f"attempt {view.attempt}"]
+            word = view.state.value.replace("_", " ")
+            duration = view.duration(now)
+            if view.state is TaskState.RUNNING and duration is not None:
+                parts.append(f"running {status.format_clock(duration)}")
+            elif view.state.failed and view.reason:
+                parts.append(view.reason)
+            elif duration is not None:
+                parts.append(f"{word} in {status.format_duration(duration)}")
+            else:
+                parts.append(word)
+            if view.state is TaskState.RUNNING and view.pid:
+                parts.append(f"pid {view.pid}")
+            text.append(" · " + " · ".join(parts), dim)
+        flags = []
+        if self.pinned:
+            flags.append("pinned")
+        if self.auto:
+            flags.append("auto")
+        if not self.view.follow and len(self.view.doc):
+            flags.append("scrolled · end follows")
+        if self.view.wrap:
+            flags.append("wrap")
+        if extra:
+            flags.append(extra)
+        if flags:
+            text.append(" · " + " · ".join(flags), t.style_of("pane--dim"))
+        t.show(text)
+
+    def show_why(self, why: str | None) -> None:
+        self.why.set_class(bool(why), "-shown")
+        self.why.show(Text(f" → {why}" if why else "", no_wrap=True, end=""))
