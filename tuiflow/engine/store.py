@@ -1,0 +1,521 @@
+"""The run folder: `run.json` (the run's state), `events.jsonl`, and every attempt's log.
+
+    <state_dir>/runs/<run-id>/run.json               atomic (temp + fsync + rename), coalesced
+                              events.jsonl           every event but output, one JSON per line
+                              logs/<task>/<n>.log    attempt n's combined stdout+stderr, byte for byte
+
+RunStore is an EventSink: `handle()` only buffers, on the loop, in microseconds. One flusher
+task writes the buffers through a single writer thread (so files see batches in order, and a
+slow disk never stalls the loop) at most ~4 times a second, sooner when a quarter megabyte of output is
+waiting; run.json is rewritten with the same rhythm and at least every HEARTBEAT seconds, so a
+reader can tell a crashed run (`interrupted`) from a live one. Nothing is fsync'ed per event.
+
+Task names are free text, so each gets a folder name that is safe on any filesystem and unique
+(case-insensitively); the mapping is recorded as `tasks[name].log_dir` in run.json. An attempt
+that printed nothing has no log file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from .events import (
+    Event,
+    LimitChanged,
+    Paused,
+    Resumed,
+    RunFinished,
+    RunStarted,
+    TaskInfo,
+    TaskOutput,
+    TasksAdded,
+    TaskStateChanged,
+)
+from .model import Pipeline, TaskState
+
+FLUSH_INTERVAL = 0.25        # seconds between writes while events arrive
+HEARTBEAT = 2.0              # run.json is rewritten at least this often while the engine lives
+STALE_AFTER = 10.0           # a `running` run.json older than this was left by a dead engine
+FLUSH_BYTES = 256 << 10      # this much buffered output is written at once
+MAX_PENDING = 4 << 20        # past this, handle() writes itself: the loop slows, the pipes push back
+DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
+RUN_JSON = "run.json"
+EVENTS = "events.jsonl"
+FORMAT_VERSION = 1
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]+")
+_MAX_NAME = 80
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+
+
+def limit_marker(limit: int) -> bytes:
+    return f"[tuiflow: log_limit of {limit} bytes reached; further output dropped]\n".encode()
+
+
+def safe_name(name: str) -> str:
+    """A folder name for a free-text task name: `extract[region=us]` -> `extract_region=us`."""
+    safe = _UNSAFE.sub("_", name).strip("_").lstrip(".") or "task"
+    if len(safe) > _MAX_NAME:
+        safe = f"{safe[:_MAX_NAME]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+    return safe
+
+
+def new_run_id(now: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H-%M-%S", time.localtime(now))
+
+
+def _mkdir_private(path: str) -> bool:
+    """Create a 0700 folder; False when it already exists."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        return False
+    os.chmod(path, 0o700)
+    return True
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """writev every chunk (no join copy), continuing after short writes."""
+    iov_max = 1024
+    i = 0
+    while i < len(chunks):
+        batch = chunks[i:i + iov_max]
+        written = os.writev(fd, batch)
+        for c in batch:
+            if written >= len(c):
+                written -= len(c)
+                i += 1
+            else:
+                chunks[i] = c[written:]
+                break
+
+
+def _atomic_write(path: str, data: bytes, sync_dir: bool = False) -> None:
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        _write_all(fd, [data])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if sync_dir:
+        dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _event_dict(event: Event) -> dict[str, Any]:
+    """`event.to_dict()`, without asdict's deep copy for the flat events that make up most runs."""
+    cls = type(event)
+    if cls is RunStarted or cls is TasksAdded:
+        return event.to_dict()
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(k for k in event.to_dict() if k != "event")
+    d = {n: getattr(event, n) for n in names}
+    d["event"] = event.kind
+    return d
+
+
+class RunStore:
+    """One run's folder, fed by the scheduler's events (see the module docstring)."""
+
+    def __init__(self, run_dir: str, run_id: str, pipeline: Pipeline) -> None:
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.json_writes = 0
+        self._pipeline = pipeline
+        self._limits = {t.name: t.log_limit for t in pipeline.tasks}
+        self._parents: dict[str, str] = {}
+        self._safe: dict[str, str] = {}
+        self._used: set[str] = set()
+        self._written: dict[tuple[str, int], int] = {}
+        self._logbuf: dict[tuple[str, int], list[bytes]] = {}
+        self._last_byte: dict[tuple[str, int], bytes] = {}
+        self._pending = 0
+        self._events: list[Event] = []
+        self._to_close: list[tuple[str, int]] = []
+        self._dirty = False
+        self._json_dirty = False
+        self._urgent = False
+        self._closing = False
+        self._closed = False
+        self._last_flush = 0.0
+        self._last_json = time.monotonic()
+        self._wake: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._inflight: Future[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._fds: dict[tuple[str, int], int] = {}      # writer thread only
+        self._dirs: set[str] = set()                    # writer thread only
+        self._events_fd = -1                            # writer thread only
+        self._state: dict[str, Any] = {
+            "version": FORMAT_VERSION,
+            "run_id": run_id,
+            "pipeline": pipeline.name,
+            "file": pipeline.file,
+            "source_digest": pipeline.source_digest,
+            "task_digests": dict(pipeline.task_digests),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.time(),
+            "ended": None,
+            "heartbeat": time.time(),
+            "state": "running",
+            "exit_code": None,
+            "max_parallel": pipeline.max_parallel,
+            "paused": False,
+            "tasks": {},
+        }
+        self._tasks: dict[str, dict[str, Any]] = self._state["tasks"]
+        for spec in pipeline.tasks:
+            self._record(spec.name)
+
+    @classmethod
+    def create(cls, state_dir: str, pipeline: Pipeline, run_id: str | None = None) -> RunStore:
+        """Make `<state_dir>/runs/<run-id>/` (0700) with a first run.json; the id gets -2, -3... if taken."""
+        if not os.path.isdir(state_dir):
+            os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        runs = os.path.join(state_dir, "runs")
+        _mkdir_private(runs)
+        base = run_id or new_run_id()
+        n = 1
+        while True:
+            rid = base if n == 1 else f"{base}-{n}"
+            run_dir = os.path.join(runs, rid)
+            if _mkdir_private(run_dir):
+                break
+            n += 1
+        _mkdir_private(os.path.join(run_dir, "logs"))
+        store = cls(os.path.abspath(run_dir), rid, pipeline)
+        store._write_json(store._snapshot())
+        return store
+
+    # ------------------------------------------------------------------ paths
+
+    def log_dir(self, task: str) -> str:
+        return os.path.join(self.run_dir, "logs", self._safe_for(task))
+
+    def log_path(self, task: str, attempt: int) -> str:
+        return os.path.join(self.run_dir, "logs", self._safe_for(task), f"{attempt}.log")
+
+    def set_log_limit(self, task: str, limit: int) -> None:
+        """For tasks that join during the run (foreach instances) with their own limit."""
+        self._limits[task] = limit
+
+    def _safe_for(self, task: str) -> str:
+        safe = self._safe.get(task)
+        if safe is None:
+            base = safe_name(task)
+            safe, n = base, 1
+            while safe.casefold() in self._used:
+                n += 1
+                safe = f"{base}-{n}"
+            self._used.add(safe.casefold())
+            self._safe[task] = safe
+        return safe
+
+    def _limit_for(self, task: str) -> int:
+        limit = self._limits.get(task)
+        if limit is None:
+            parent = self._parents.get(task)
+            limit = self._limits.get(parent, DEFAULT_LOG_LIMIT) if parent else DEFAULT_LOG_LIMIT
+            self._limits[task] = limit
+        return limit
+
+    def _record(self, task: str) -> dict[str, Any]:
+        rec = self._tasks.get(task)
+        if rec is None:
+            rec = self._tasks[task] = {
+                "state": TaskState.PENDING.value, "attempt": 0, "reason": "", "exit_code": None,
+                "pid": None, "started": None, "ended": None, "duration": None, "output": None,
+                "log_dir": f"logs/{self._safe_for(task)}",
+            }
+        return rec
+
+    # ------------------------------------------------------------------ EventSink
+
+    def handle(self, event: Event) -> None:
+        if type(event) is TaskOutput:
+            self._output(event)
+            return
+        if self._closed:
+            return
+        self._events.append(event)
+        self._apply(event)
+        self._json_dirty = True
+        if not self._dirty:
+            self._dirty = True
+            self._poke()
+
+    def _output(self, event: TaskOutput) -> None:
+        key = (event.task, event.attempt)
+        data = event.data
+        done = self._written.get(key, 0)
+        if done < 0 or not data or self._closed:
+            return
+        limit = self._limit_for(event.task)
+        if done + len(data) > limit:
+            keep = data[:max(0, limit - done)]
+            last = keep[-1:] or self._tail_byte(key)
+            data = keep + (b"" if last in (b"", b"\n") else b"\n") + limit_marker(limit)
+            self._written[key] = -1
+        else:
+            self._written[key] = done + len(data)
+        buf = self._logbuf.get(key)
+        if buf is None:
+            self._safe_for(event.task)  # resolved here: the writer thread only reads the mapping
+            self._logbuf[key] = [data]
+        else:
+            buf.append(data)
+        self._pending += len(data)
+        if not self._dirty:
+            self._dirty = True
+            self._poke()
+        if self._pending >= FLUSH_BYTES and not self._urgent:
+            self._urgent = True
+            self._poke()
+        if self._pending >= MAX_PENDING:
+            self._write_logs_now()
+
+    def _tail_byte(self, key: tuple[str, int]) -> bytes:
+        buf = self._logbuf.get(key)
+        return buf[-1][-1:] if buf else self._last_byte.get(key, b"")
+
+    def _apply(self, event: Event) -> None:
+        st = self._state
+        if isinstance(event, TaskStateChanged):
+            rec = self._record(event.task)
+            rec["state"] = event.state.value
+            rec["attempt"] = event.attempt
+            rec["reason"] = event.reason
+            rec["exit_code"] = event.exit_code
+            if event.pid is not None:
+                rec["pid"] = event.pid
+            rec["started"] = event.started
+            rec["ended"] = event.ended
+            rec["duration"] = (event.ended - event.started
+                               if event.started is not None and event.ended is not None else None)
+            rec["output"] = event.output
+            if event.state is not TaskState.RUNNING:
+                self._to_close.append((event.task, event.attempt))
+            if st["ended"] is not None and not event.state.finished:
+                st["state"], st["ended"], st["exit_code"] = "running", None, None  # retried after the end
+        elif isinstance(event, RunStarted):
+            st.update(pipeline=event.pipeline, file=event.file, max_parallel=event.max_parallel,
+                      started=event.time)
+            self._add_tasks(event.tasks)
+        elif isinstance(event, TasksAdded):
+            self._add_tasks(event.tasks)
+        elif isinstance(event, LimitChanged):
+            st["max_parallel"] = event.max_parallel
+        elif isinstance(event, Paused):
+            st["paused"] = True
+        elif isinstance(event, Resumed):
+            st["paused"] = False
+        elif isinstance(event, RunFinished):
+            st["state"], st["exit_code"], st["ended"] = event.state, event.exit_code, event.time
+
+    def _add_tasks(self, tasks: Iterable[TaskInfo]) -> None:
+        for info in tasks:
+            if info.parent:
+                self._parents[info.name] = info.parent
+            self._record(info.name)
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # ------------------------------------------------------------------ flushing
+
+    async def start(self) -> None:
+        """Start the background flusher (call on the run's loop)."""
+        if self._flusher is not None or self._closed:
+            return
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuiflow-store")
+        self._flusher = asyncio.get_running_loop().create_task(self._run(), name="tuiflow-store")
+
+    async def aclose(self) -> None:
+        """Write everything still buffered and the final run.json, then stop."""
+        if self._closed:
+            return
+        self._closing = True
+        self._poke()
+        if self._flusher is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        if self._inflight is not None:
+            await asyncio.wrap_future(self._inflight)
+        job = self._take(final=True)
+        self._closed = True
+        if self._executor is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, *job)
+            self._executor.shutdown(wait=True)
+        else:
+            self._write(*job)
+        self._close_files()
+
+    async def _run(self) -> None:
+        assert self._wake is not None and self._executor is not None
+        loop = asyncio.get_running_loop()
+        while not self._closing:
+            now = time.monotonic()
+            if self._urgent:
+                due = now
+            elif self._dirty:
+                due = self._last_flush + FLUSH_INTERVAL
+            else:
+                due = self._last_json + HEARTBEAT
+            if due > now:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), due - now)
+                continue
+            job = self._take(final=False)
+            self._inflight = fut = self._executor.submit(self._write, *job)
+            await asyncio.wrap_future(fut, loop=loop)
+            self._inflight = None
+
+    def _take(self, final: bool) -> tuple[dict[tuple[str, int], list[bytes]], list[Event],
+                                          list[tuple[str, int]], bytes | None, bool]:
+        """Hand the buffers over to the writer; run.json comes along when due (or final)."""
+        now = time.monotonic()
+        logs, self._logbuf = self._logbuf, {}
+        for key, chunks in logs.items():
+            self._last_byte[key] = chunks[-1][-1:]
+        events, self._events = self._events, []
+        to_close, self._to_close = self._to_close, []
+        self._pending = 0
+        self._urgent = False
+        self._dirty = False
+        self._last_flush = now
+        snapshot = None
+        if final or (self._json_dirty and now - self._last_json >= FLUSH_INTERVAL) \
+                or now - self._last_json >= HEARTBEAT:
+            snapshot = self._snapshot()
+        elif self._json_dirty:
+            self._dirty = True  # run.json still owed: the next round writes it
+        return logs, events, to_close, snapshot, final
+
+    def _snapshot(self) -> bytes:
+        self._state["heartbeat"] = time.time()
+        self._json_dirty = False
+        self._last_json = time.monotonic()
+        return json.dumps(self._state, ensure_ascii=False).encode()
+
+    def _write_logs_now(self) -> None:
+        """Backpressure: write on the loop thread once the writer is idle (keeps order per file)."""
+        if self._inflight is not None:
+            self._inflight.result()
+        logs, self._logbuf = self._logbuf, {}
+        for key, chunks in logs.items():
+            self._last_byte[key] = chunks[-1][-1:]
+        self._pending = 0
+        self._urgent = False
+        self._write_logs(logs)
+
+    # writer thread ---------------------------------------------------------------------------
+
+    def _write(self, logs: dict[tuple[str, int], list[bytes]], events: list[Event],
+               to_close: list[tuple[str, int]], snapshot: bytes | None, final: bool) -> None:
+        self._write_logs(logs)
+        for key in to_close:
+            fd = self._fds.pop(key, None)
+            if fd is not None:
+                os.close(fd)
+        if events:
+            if self._events_fd < 0:
+                self._events_fd = os.open(os.path.join(self.run_dir, EVENTS), _FILE_FLAGS, 0o600)
+            dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+            text = "".join([dumps(_event_dict(e)) + "\n" for e in events])
+            _write_all(self._events_fd, [text.encode()])
+        if snapshot is not None:
+            self._write_json(snapshot, sync_dir=final)
+
+    def _write_logs(self, logs: dict[tuple[str, int], list[bytes]]) -> None:
+        for key, chunks in logs.items():
+            fd = self._fds.get(key)
+            if fd is None:
+                task, attempt = key
+                folder = os.path.join(self.run_dir, "logs", self._safe[task])
+                if folder not in self._dirs:
+                    _mkdir_private(folder)
+                    self._dirs.add(folder)
+                fd = self._fds[key] = os.open(os.path.join(folder, f"{attempt}.log"), _FILE_FLAGS, 0o600)
+            _write_all(fd, chunks)
+
+    def _write_json(self, snapshot: bytes, sync_dir: bool = False) -> None:
+        _atomic_write(os.path.join(self.run_dir, RUN_JSON), snapshot, sync_dir)
+        self.json_writes += 1
+
+    def _close_files(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        if self._events_fd >= 0:
+            os.close(self._events_fd)
+            self._events_fd = -1
+
+
+# ---------------------------------------------------------------------- readers (history, attach)
+
+def load_run(run_dir: str) -> dict[str, Any]:
+    """A run's run.json, with state `interrupted` when its engine is gone; raises OSError/ValueError."""
+    with open(os.path.join(run_dir, RUN_JSON), encoding="utf-8") as f:
+        run = json.load(f)
+    if not isinstance(run, dict):
+        raise ValueError(f"{run_dir}/{RUN_JSON} is not a JSON object")
+    run["run_dir"] = os.path.abspath(run_dir)
+    if run.get("state") == "running" and _engine_gone(run):
+        run["state"] = "interrupted"
+    return run
+
+
+def list_runs(state_dir: str) -> list[dict[str, Any]]:
+    """Every readable run under `<state_dir>/runs`, newest first."""
+    runs_dir = os.path.join(state_dir, "runs")
+    try:
+        names = os.listdir(runs_dir)
+    except FileNotFoundError:
+        return []
+    runs = []
+    for name in names:
+        with contextlib.suppress(OSError, ValueError):
+            runs.append(load_run(os.path.join(runs_dir, name)))
+    runs.sort(key=lambda r: (r.get("started") or 0, r.get("run_id", "")), reverse=True)
+    return runs
+
+
+def _engine_gone(run: dict[str, Any]) -> bool:
+    heartbeat = run.get("heartbeat")
+    if not isinstance(heartbeat, (int, float)) or time.time() - heartbeat > STALE_AFTER:
+        return True
+    pid = run.get("pid")
+    if run.get("host") == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False
+
+
+__all__ = ["RunStore", "list_runs", "load_run", "safe_name", "limit_marker", "new_run_id"]
