@@ -15,6 +15,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from .errors import Mark, PipelineError
@@ -169,7 +170,7 @@ def translate(src: Source) -> tuple[Source, list[PipelineError]]:
     doc = src.data
     if not isinstance(doc, dict):
         out.error((), f"a Dagu file must be a mapping with 'steps', not {_typename(doc)}")
-        return Source(src.file, {}, out.marks, out.key_marks), out.errors
+        return replace(src, data={}, marks=out.marks, key_marks=out.key_marks), out.errors
     native: dict[str, Any] = {}
     for key in doc:
         if not isinstance(key, str) or key not in DAG_KEYS:
@@ -229,7 +230,7 @@ def translate(src: Source) -> tuple[Source, list[PipelineError]]:
     native["tasks"] = tasks
     out.link(("tasks",), ("steps",))
     out.errors.sort(key=lambda e: (e.line, e.col))
-    return Source(src.file, native, out.marks, out.key_marks), out.errors
+    return replace(src, data=native, marks=out.marks, key_marks=out.key_marks), out.errors
 
 
 def _unknown_key(out: _Out, old: Path, key: Any, known: Iterable[str],
@@ -345,12 +346,16 @@ def _set_positional(positional: list[int]) -> str:
     return "set -- " + " ".join(args) + "\n"
 
 
-def _positional_refs(text: str, positional: list[int]) -> str:
-    """`$1` / `${1}` in a precondition -> `${ARG1}`: a condition is not run by a shell with args."""
+def _run_time(condition: str, positional: list[int]) -> str:
+    """A Dagu condition, kept for the shell to expand when the step is about to start.
+
+    It may name outputs of upstream steps, which exist only then, so every `${` is escaped
+    (`$${`) from tuiflow's load-time substitution; `$1` / `${1}` become `${ARGn}`.
+    """
     def sub(match: re.Match[str]) -> str:
         n = int(match.group(1) or match.group(2))
         return f"${{ARG{n}}}" if n in positional else match.group(0)
-    return _POSITIONAL_VALUE.sub(sub, text)
+    return _POSITIONAL_VALUE.sub(sub, condition.replace("$${", "${")).replace("${", "$${")
 
 
 def _continue_on(out: _Out, step: dict[str, Any], old: Path, new: Path, task: dict[str, Any],
@@ -408,11 +413,7 @@ def _retry(out: _Out, step: dict[str, Any], old: Path, new: Path, task: dict[str
 
 def _preconditions(out: _Out, step: dict[str, Any], old: Path, new: Path, task: dict[str, Any],
                    where: str, positional: list[int]) -> None:
-    """`preconditions` / `precondition`: one or a list of `{condition, expected}` or strings.
-
-    The condition is kept as written: it may name outputs of upstream steps, which exist
-    only at run time, so it is evaluated then, not substituted at load time.
-    """
+    """`preconditions` / `precondition`: one or a list of `{condition, expected}` or strings."""
     result: list[dict[str, Any]] = []
     for dkey in ("preconditions", "precondition"):
         if dkey not in step:
@@ -426,7 +427,7 @@ def _preconditions(out: _Out, step: dict[str, Any], old: Path, new: Path, task: 
         for item, path in items:
             npath = new + ("preconditions", len(result))
             if isinstance(item, str):
-                result.append({"condition": _positional_refs(item, positional)})
+                result.append({"condition": _run_time(item, positional)})
                 out.link(npath, path)
                 out.link(npath + ("condition",), path)
             elif isinstance(item, dict):
@@ -438,7 +439,7 @@ def _preconditions(out: _Out, step: dict[str, Any], old: Path, new: Path, task: 
                     out.error(path, f"{where}a precondition needs 'condition'")
                     continue
                 entry = {k: _scalar(item[k]) for k in PRECONDITION_KEYS if k in item}
-                entry["condition"] = _positional_refs(entry["condition"], positional)
+                entry["condition"] = _run_time(entry["condition"], positional)
                 result.append(entry)
                 out.link(npath, path, deep=True)
             else:
