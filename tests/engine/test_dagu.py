@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import textwrap
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.fakes import Recorder
 from tuiflow.engine.dagu import translate
 from tuiflow.engine.errors import PipelineError
 from tuiflow.engine.yamlsource import Source, parse
@@ -356,3 +358,220 @@ def test_every_compat_file_translates_without_errors(path: Path) -> None:
     src, errors = translate(parse(str(path)))
     assert errors == []
     assert src.data["tasks"]
+
+
+# --- through the loader: the model a Dagu file becomes ---------------------------------
+
+try:
+    from tuiflow.engine.loader import load, validate
+except ImportError:  # pragma: no cover - the loader lands in its own change
+    load = validate = None  # type: ignore[assignment]
+needs_loader = pytest.mark.skipif(load is None, reason="tuiflow.engine.loader is not available yet")
+
+
+def compat(name: str) -> str:
+    return str(COMPAT / name)
+
+
+def deps(pipeline) -> dict[str, tuple[str, ...]]:
+    return {t.name: t.depends_on for t in pipeline.tasks}
+
+
+needs_corpus = pytest.mark.skipif(not COMPAT_FILES, reason=f"Dagu corpus not found at {COMPAT}")
+
+
+@needs_loader
+@needs_corpus
+@pytest.mark.parametrize("path", COMPAT_FILES, ids=lambda p: p.name)
+def test_every_compat_file_loads(path: Path) -> None:
+    assert validate(str(path), environ={}) == []
+
+
+@needs_loader
+@needs_corpus
+def test_complex_dag_keeps_free_text_names_fan_in_and_independent_roots() -> None:
+    p = load(compat("complex_dag.yaml"), environ={})
+    d = deps(p)
+    assert p.name == "complex DAG31"
+    assert d["Merge"] == ("Update TAB_3", "Validate TAB_2", "Validate File")
+    assert [n for n, ups in d.items() if not ups] == ["Initialize", "Check File"]
+    assert d["Copy TAB_1"] == ("Initialize",) and d["Update TAB_2"] == ("Copy TAB_1",)
+    assert {t.name: t.description for t in p.tasks}["Load TAB_3"] == "Read data from files"
+
+
+@needs_loader
+@needs_corpus
+def test_chain_workflow_is_a_chain() -> None:
+    p = load(compat("chain_workflow.yaml"), environ={})
+    names = [t.name for t in p.tasks]
+    assert deps(p) == {n: ((names[i - 1],) if i else ()) for i, n in enumerate(names)}
+
+
+@needs_loader
+@needs_corpus
+def test_step_ids_and_string_depends() -> None:
+    d = deps(load(compat("step_with_id.yaml"), environ={}))
+    assert d == {"fetch-data": (), "validate-data": ("fetch-data",), "process-data": ("validate-data",),
+                 "store-results": ("process-data",)}
+
+
+@needs_loader
+@needs_corpus
+def test_outputs_scripts_and_quoted_names() -> None:
+    p = load(compat("pass_output_to_next.yaml"), environ={})
+    first, second = p.tasks
+    assert first.name == "pass 'hello'" and first.output == "OUT1"
+    assert second.depends_on == ("pass 'hello'",)
+    assert second.command == "bash" and second.script == "echo $OUT1 world\n"
+    p = load(compat("take_outputs_from_prev_steps.yaml"), environ={})
+    assert [t.output for t in p.tasks] == ["OUT1", "OUT2", None]
+
+
+@needs_loader
+@needs_corpus
+def test_params_string_and_positional_params_reach_the_environment() -> None:
+    p = load(compat("pass_parameters.yaml"), environ={})
+    assert dict(p.params) == {"FOO": "foo", "BAR": "bar"}
+    assert p.tasks[0].env["FOO"] == "foo"
+    p = load(compat("define_condition.yaml"), environ={})
+    assert dict(p.params) == {"ARG1": "foo"}
+    conditions = {t.name: [(c.condition, c.expected) for c in t.preconditions] for t in p.tasks}
+    assert conditions == {"step1": [], "foo": [("${ARG1}", "foo")], "bar": [("${ARG1}", "bar")]}
+
+
+@needs_loader
+@needs_corpus
+def test_top_level_group_and_numeric_names() -> None:
+    p = load(compat("example_1.yaml"), environ={})
+    assert [(t.name, t.group) for t in p.tasks] == [("1", "example group"), ("2", "example group"),
+                                                    ("3", "example group")]
+    assert deps(p)["3"] == ("2",)
+
+
+def run(path: str, params: dict[str, str] | None = None) -> tuple[int, Recorder]:
+    from tuiflow.engine.scheduler import Scheduler
+
+    recorder = Recorder()
+    scheduler = Scheduler(load(path, params=params), sinks=[recorder])
+    code = asyncio.run(asyncio.wait_for(scheduler.run(), 30))
+    return code, recorder
+
+
+def last_state(recorder: Recorder, task: str) -> str:
+    return recorder.states(task)[-1].value
+
+
+#: compat files whose commands exist on a plain Linux machine, and what they print
+RUNNABLE = {
+    "pass_output_to_next.yaml": ("output 'hello world'", "hello world\n"),
+    "take_outputs_from_prev_steps.yaml": ("step3", "hello\n"),
+    "pass_parameters.yaml": ("step1", "foo-bar\n"),
+    "step_with_id.yaml": ("store-results", "Storing processed results...\n"),
+    "specialchar.yaml": ("step2", "s=t test\n"),
+}
+
+
+@needs_loader
+@needs_corpus
+@pytest.mark.parametrize("name", sorted(RUNNABLE))
+def test_runnable_compat_files_run_as_in_dagu(name: str) -> None:
+    task, printed = RUNNABLE[name]
+    code, recorder = run(compat(name))
+    assert code == 0
+    assert recorder.output(task).decode() == printed
+
+
+@needs_loader
+@needs_corpus
+def test_precondition_on_a_positional_param_skips_the_other_branch() -> None:
+    code, recorder = run(compat("define_condition.yaml"))
+    assert code == 0
+    assert last_state(recorder, "foo") == "succeeded"
+    assert last_state(recorder, "bar") == "skipped"
+    code, recorder = run(compat("define_condition.yaml"), params={"ARG1": "bar"})
+    assert (last_state(recorder, "foo"), last_state(recorder, "bar")) == ("skipped", "succeeded")
+
+
+@needs_loader
+def test_precondition_may_name_an_upstream_output(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(textwrap.dedent("""\
+        steps:
+          - name: probe
+            command: echo ready
+            output: STATUS
+          - name: go
+            depends: probe
+            command: echo going
+            preconditions:
+              - condition: "${STATUS}"
+                expected: ready
+          - name: stop
+            depends: probe
+            command: echo stopping
+            preconditions:
+              - condition: "$STATUS"
+                expected: down
+        """))
+    code, recorder = run(str(path))
+    assert code == 0
+    assert (last_state(recorder, "go"), last_state(recorder, "stop")) == ("succeeded", "skipped")
+
+
+@needs_loader
+def test_positional_params_are_shell_arguments_in_commands_and_scripts(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(textwrap.dedent("""\
+        params: alpha "beta gamma"
+        steps:
+          - name: cmd
+            command: printf '%s|' "$@"; echo "$#"
+          - name: script
+            script: |
+              shift
+              echo "rest=$1"
+        """))
+    code, recorder = run(str(path))
+    assert code == 0
+    assert recorder.output("cmd").decode() == "alpha|beta gamma|2\n"
+    assert recorder.output("script").decode() == "rest=beta gamma\n"
+
+
+@needs_loader
+def test_sub_dag_steps_join_the_run_under_the_caller(tmp_path: Path) -> None:
+    (tmp_path / "child.yaml").write_text("params: WHO=child\nsteps:\n  - name: hello\n    command: echo hi $WHO\n")
+    path = tmp_path / "parent.yaml"
+    path.write_text("steps:\n  - name: first\n    command: echo\n"
+                    "  - name: call\n    depends: first\n    run: child\n    params: WHO=parent\n")
+    p = load(str(path), environ={})
+    assert "call/hello" in deps(p)
+    code, recorder = run(str(path))
+    assert code == 0 and recorder.output("call/hello").decode() == "hi parent\n"
+
+
+@needs_loader
+def test_problems_found_after_translation_point_at_the_dagu_lines(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(textwrap.dedent("""\
+        maxActiveSteps: lots
+        steps:
+          - name: extract
+            command: echo
+          - name: load
+            command: echo
+            depends:
+              - extrct
+            retryPolicy:
+              limit: many
+            dir: ${NOWHERE}/x
+          - name: extract
+            command: echo again
+        """))
+    problems = validate(str(path), environ={})
+    errors = [f"{e.line}:{e.col}" for e in problems]
+    text = "\n".join(str(e) for e in problems)
+    assert "1:17" in errors                  # maxActiveSteps: lots
+    assert "8:9" in errors and "did you mean 'extract'" in text
+    assert "10:14" in errors                 # limit: many
+    assert "11:10" in errors and "NOWHERE" in text
+    assert any(e.startswith("12:") for e in errors) and "extract" in text
