@@ -127,38 +127,39 @@ class TuiflowApp(App[int]):
 
     # ---------------------------------------------------------------- compose
     def compose(self) -> ComposeResult:
-        yield RunHeader(id="header")
+        # Widgets are kept as attributes: other screens (timeline, help) may be on top while
+        # events arrive, and `query` would search those instead of the main screen.
+        self.header = RunHeader(id="header")
+        self.dag = DagTree(self.model, self.clock, id="dag")
+        self.stage_tree = DagTree(self.model, self.clock, id="stages")
+        self.switcher = ContentSwitcher(initial="dag", id="trees")
+        self.main_pane = LogPane(max_lines=self.max_lines, id="pane-main")
+        self.pane_row = Horizontal(id="panes")
+        self.searchbar = Input(placeholder="search this log (enter: find, escape: close)", id="searchbar")
+        self.progress = ProgressLine(id="progress")
+        yield self.header
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                with ContentSwitcher(initial="dag", id="trees"):
-                    yield DagTree(self.model, self.clock, id="dag")
-                    yield DagTree(self.model, self.clock, id="stages")
+                with self.switcher:
+                    yield self.dag
+                    yield self.stage_tree
             with Vertical(id="right"):
-                with Horizontal(id="panes"):
-                    yield LogPane(max_lines=self.max_lines, id="pane-main")
-                yield Input(placeholder="search this log (enter: find, escape: close)", id="searchbar")
-        yield ProgressLine(id="progress")
+                with self.pane_row:
+                    yield self.main_pane
+                yield self.searchbar
+        yield self.progress
         yield Footer(compact=True)
-
-    @property
-    def dag(self) -> DagTree:
-        return self.query_one("#dag", DagTree)
 
     @property
     def tree(self) -> DagTree:
         """The tree on screen (dependencies or stages)."""
-        switcher = self.query_one("#trees", ContentSwitcher)
-        return self.query_one(f"#{switcher.current or 'dag'}", DagTree)
-
-    @property
-    def main_pane(self) -> LogPane:
-        return self.query_one("#pane-main", LogPane)
+        return self.stage_tree if self.switcher.current == "stages" else self.dag
 
     def panes(self) -> list[LogPane]:
-        return list(self.query(LogPane))
+        return list(self.pane_row.query(LogPane))
 
     def on_mount(self) -> None:
-        self.query_one("#panes").query_one(LogPane).add_class("-first")
+        self.main_pane.add_class("-first")
         self._ticker = self.set_interval(1.0, self._tick, pause=True)
         if self.theme_problems:
             self.notify("\n".join(self.theme_problems), title="Theme problems (using the default)",
@@ -189,7 +190,7 @@ class TuiflowApp(App[int]):
                 self.bridge.flush()
                 self.exit_code = worker.result if self.exit_code is None else self.exit_code
                 if self._quitting:
-                    self.exit(self._final_exit_code())
+                    self._exit_with(self._final_exit_code())
         elif worker.name == "build-tree" and event.state is WorkerState.ERROR:
             self._fail(f"cannot draw the tree: {worker.error!r}")
 
@@ -198,7 +199,7 @@ class TuiflowApp(App[int]):
         self.notify(message, title="Error", severity="error", timeout=30)
         self._update_status()
         if self._quitting:
-            self.exit(1)
+            self._exit_with(1)
 
     # ------------------------------------------------------------ engine intake
     def on_engine_batch(self, message: EngineBatch) -> None:
@@ -223,9 +224,9 @@ class TuiflowApp(App[int]):
         dag = self.dag
         if dag.built:
             dag.refresh_tasks(changes.tasks)
-        stage_tree = self.query_one("#stages", DagTree)
-        if stage_tree.built:
-            stage_tree.refresh_tasks(changes.tasks)
+        if self.stage_tree.built:
+            self.stage_tree.refresh_tasks(changes.tasks)
+        self._update_timeline()
         if changes.failed:
             self._alert_failures(changes.failed)
         if changes.finished:
@@ -316,7 +317,8 @@ class TuiflowApp(App[int]):
     # ---------------------------------------------------------------- status
     def _tick(self) -> None:
         now_running = [n for n, v in self.model.tasks.items() if v.state is TaskState.RUNNING]
-        for tree in (self.dag, self.query_one("#stages", DagTree)):
+        self._update_timeline()
+        for tree in (self.dag, self.stage_tree):
             if tree.built and tree.display:
                 for name in now_running:
                     for node in tree.nodes.get(name, ()):
@@ -324,6 +326,11 @@ class TuiflowApp(App[int]):
         self._update_status()
         if not self._live():
             self._ticker.pause()
+
+    def _update_timeline(self) -> None:
+        from tuiflow.ui.screens.timeline import TimelineScreen
+        if isinstance(self.screen, TimelineScreen):
+            self.screen.update_chart()
 
     def _live(self) -> bool:
         counts = self.model.counts
@@ -341,12 +348,12 @@ class TuiflowApp(App[int]):
         now = self.clock()
         model = self.model
         sched = self.sched
-        self.query_one(RunHeader).update_info(HeaderInfo(
+        self.header.update_info(HeaderInfo(
             pipeline=model.pipeline or "tuiflow", run_id=model.run_id or "-",
             state=self._run_state(), running=sched.running_count if sched else 0,
             limit=sched.max_parallel if sched else model.max_parallel,
             elapsed=model.elapsed(now), eta=model.eta_remaining(now)))
-        self.query_one(ProgressLine).update_counts(model.counts, model.total)
+        self.progress.update_counts(model.counts, model.total)
         self._update_titles()
         if self._live():
             self._ticker.resume()
@@ -544,7 +551,7 @@ class TuiflowApp(App[int]):
                         severity="warning", timeout=4)
             return
         pane = LogPane(pinned=True, max_lines=self.max_lines)
-        self.query_one("#panes").mount(pane)
+        self.pane_row.mount(pane)
         self.call_after_refresh(self._load_pinned, pane, task)
 
     def _load_pinned(self, pane: LogPane, task: str) -> None:
@@ -567,7 +574,7 @@ class TuiflowApp(App[int]):
 
     def action_search(self) -> None:
         self._search_pane = self._target_pane()
-        bar = self.query_one("#searchbar", Input)
+        bar = self.searchbar
         bar.value = self._search_pane.view.query
         bar.display = True
         bar.focus()
@@ -575,7 +582,7 @@ class TuiflowApp(App[int]):
     @on(Input.Submitted, "#searchbar")
     def _search_submitted(self, event: Input.Submitted) -> None:
         pane = getattr(self, "_search_pane", self.main_pane)
-        bar = self.query_one("#searchbar", Input)
+        bar = self.searchbar
         bar.display = False
         count = pane.view.search(event.value)
         if event.value and count:
@@ -587,7 +594,7 @@ class TuiflowApp(App[int]):
 
     def on_key(self, event) -> None:  # escape closes the search bar
         if event.key == "escape":
-            bar = self.query_one("#searchbar", Input)
+            bar = self.searchbar
             if bar.display:
                 bar.display = False
                 getattr(self, "_search_pane", self.main_pane).view.focus()
@@ -618,9 +625,9 @@ class TuiflowApp(App[int]):
             self.notify(f"cannot open the pager: {exc}", severity="error", timeout=5)
 
     def action_toggle_view(self) -> None:
-        switcher = self.query_one("#trees", ContentSwitcher)
+        switcher = self.switcher
         if switcher.current == "dag":
-            stage_tree = self.query_one("#stages", DagTree)
+            stage_tree = self.stage_tree
             if self._stages_stale:
                 self._stages_stale = False
                 self.run_worker(self._build_stages(), group="tree", exit_on_error=False)
@@ -632,7 +639,7 @@ class TuiflowApp(App[int]):
         self.call_after_refresh(self._reselect)
 
     async def _build_stages(self) -> None:
-        tree = self.query_one("#stages", DagTree)
+        tree = self.stage_tree
         tree.clear()
         tree.nodes.clear()
         tree.folders.clear()
@@ -730,9 +737,12 @@ class TuiflowApp(App[int]):
     def _finish_quit(self) -> None:
         """Close the run; the app exits when the scheduler worker returns."""
         if self.sched is None or self._scheduler_worker is None or self._scheduler_worker.is_finished:
-            self.exit(self._final_exit_code())
+            self._exit_with(self._final_exit_code())
             return
         self.sched.close()
+
+    def _exit_with(self, code: int) -> None:
+        self.exit(code, return_code=code)
 
     def _final_exit_code(self) -> int:
         if self.run_error:
