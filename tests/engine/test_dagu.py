@@ -575,3 +575,53 @@ def test_problems_found_after_translation_point_at_the_dagu_lines(tmp_path: Path
     assert "10:14" in errors                 # limit: many
     assert "11:10" in errors and "NOWHERE" in text
     assert any(e.startswith("12:") for e in errors) and "extract" in text
+
+
+def test_two_spellings_of_one_key_are_an_error(tmp_path: Path) -> None:
+    _, errors = dagu(tmp_path, """\
+        maxActiveSteps: 2
+        max_active_steps: 3
+        steps:
+          - name: a
+            command: echo
+            depends: []
+            depends_on: []
+            run: x
+            call: y
+        """)
+    assert messages(errors) == [
+        "2:1: 'max_active_steps' and 'maxActiveSteps' mean the same; keep one",
+        "7:5: step 'a': 'depends_on' and 'depends' mean the same; keep one",
+        "8:5: step 'a': a step has either 'run' or 'command', not both",
+        "9:5: step 'a': 'call' and 'run' mean the same; keep one",
+    ]
+
+
+def test_any_shape_of_junk_is_errors_never_a_traceback(tmp_path: Path) -> None:
+    """Seeded random documents built from Dagu's own keys: every one must translate cleanly."""
+    import random
+
+    import yaml
+
+    from tuiflow.engine.dagu import DAG_KEYS, STEP_KEYS
+
+    keys = [*DAG_KEYS, *STEP_KEYS, "failure", "limit", "intervalSec", "condition", "expected", "1"]
+    rng = random.Random(7)
+
+    def junk(depth: int) -> object:
+        r = rng.random()
+        if depth > 3 or r < 0.35:
+            return rng.choice([None, True, 3, 1.5, "x", "$1", "${A}", "a b", "`date`", "F=1 b", "", [], {}])
+        if r < 0.65:
+            return [junk(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {rng.choice(keys): junk(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    path = tmp_path / "junk.yaml"
+    for _ in range(300):
+        doc = {rng.choice(keys): junk(1) for _ in range(rng.randint(0, 4))}
+        doc["steps"] = junk(1) if rng.random() < 0.3 else [
+            {rng.choice(list(STEP_KEYS)): junk(2) for _ in range(rng.randint(0, 6))} for _ in range(3)]
+        path.write_text(yaml.safe_dump(doc))
+        translate(parse(str(path)))
+        if validate is not None:
+            validate(str(path), environ={})

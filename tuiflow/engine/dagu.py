@@ -175,6 +175,7 @@ def translate(src: Source) -> tuple[Source, list[PipelineError]]:
     for key in doc:
         if not isinstance(key, str) or key not in DAG_KEYS:
             _unknown_key(out, (key,), key, DAG_KEYS, DAG_UNSUPPORTED, "")
+    _one_spelling(out, doc, (), DAG_KEYS, "")
     shell = doc.get("shell") if isinstance(doc.get("shell"), str) else None
 
     for key in ("name", "description"):
@@ -243,6 +244,20 @@ def _unknown_key(out: _Out, old: Path, key: Any, known: Iterable[str],
         out.error(old, f"{where}unknown key {key!r}{hint}", key=True)
 
 
+def _one_spelling(out: _Out, mapping: dict[str, Any], old: Path, keys: dict[str, str], where: str) -> None:
+    """Two spellings of one key (`depends` and `depends_on`) would silently drop one: an error."""
+    seen: dict[str, str] = {}
+    for key in mapping:
+        target = keys.get(key) if isinstance(key, str) else None
+        if target is None or target in ("preconditions", "name"):  # Dagu merges precondition(s)
+            continue
+        if target in seen:
+            out.error(old + (key,), f"{where}'{key}' and '{seen[target]}' mean the same; keep one",
+                      key=True)
+        else:
+            seen[target] = key
+
+
 def _step(out: _Out, step: Any, old: Path, new: Path, key_name: str | None, index: int,
           group: str | None, shell: str | None, positional: list[int],
           ids: dict[str, str]) -> dict[str, Any]:
@@ -267,6 +282,7 @@ def _step(out: _Out, step: Any, old: Path, new: Path, key_name: str | None, inde
     for key in step:
         if not isinstance(key, str) or key not in STEP_KEYS:
             _unknown_key(out, old + (key,), key, STEP_KEYS, STEP_UNSUPPORTED, where)
+    _one_spelling(out, step, old, STEP_KEYS, where)
     if "id" in step:
         sid = step["id"]
         if not isinstance(sid, str) or not sid:
@@ -485,11 +501,13 @@ def _sub_file(file: str, target: str) -> str:
 
 def _resolve_ids(tasks: list[dict[str, Any]], ids: dict[str, str]) -> None:
     """Dependencies may name a step by its `id`; the native form knows only names."""
-    names = {t.get("name") for t in tasks}
+    names = {t["name"] for t in tasks if isinstance(t.get("name"), str)}
     for task in tasks:
         deps = task.get("depends_on")
         if not isinstance(deps, list):
             continue
+        # `depends: [1]` names the step called "1", as it does in Dagu
+        deps = [str(d) if isinstance(d, int | float) and not isinstance(d, bool) else d for d in deps]
         task["depends_on"] = [ids[d] if isinstance(d, str) and d not in names and d in ids else d
                               for d in deps]
 
