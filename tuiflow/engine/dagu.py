@@ -310,6 +310,8 @@ def _step(out: _Out, step: Any, old: Path, new: Path, key_name: str | None, inde
     copy(("shell",), "shell")
     copy(("depends", "depends_on"), "depends_on",
          lambda v: [v] if isinstance(v, str) else v)
+    if task.get("depends_on", ()) is None:
+        del task["depends_on"]  # `depends:` left empty means no explicit dependencies
     if "depends_on" in task and isinstance(step.get("depends", step.get("depends_on")), str):
         dkey = "depends" if "depends" in step else "depends_on"
         out.link(new + ("depends_on", 0), old + (dkey,))
