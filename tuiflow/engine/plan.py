@@ -269,6 +269,34 @@ class Plan:
                 changed += self._settle([r.spec.name])
         return changed
 
+    # ------------------------------------------------------------------ growing the plan
+
+    def expand(self, name: str, instances: list[TaskSpec], fan_in: TaskSpec) -> list[str]:
+        """Replace the running foreach task `name` by `instances` plus the virtual `fan_in`.
+
+        Instances take the task's upstreams (all done by now); `fan_in` keeps its name and
+        downstream and waits for every instance, so dependents need no change.
+        """
+        r = self.records[name]
+        if r.state is S.RUNNING:
+            self.running -= 1
+            self.pool_running[r.spec.pool] -= 1
+        prio = self.priority.get(name, 1.0)
+        for spec in instances:
+            self.records[spec.name] = TaskRecord(spec)
+            self._counts[S.PENDING] += 1
+            self.deps[spec.name] = spec.depends_on
+            self.down[spec.name] = [name]
+            for up in spec.depends_on:
+                self.down[up].append(spec.name)
+            self.priority[spec.name] = prio
+        r.spec = fan_in
+        r.attempt = 0
+        r.started = None
+        self.deps[name] = fan_in.depends_on
+        self._set(r, S.PENDING)
+        return [name, *self._settle([s.name for s in instances] + [name])]
+
     # ------------------------------------------------------------------ controls
 
     def set_max_parallel(self, n: int) -> bool:

@@ -11,6 +11,8 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from functools import partial
 
 from .events import (
     ControlApplied,
@@ -23,15 +25,19 @@ from .events import (
     RunStarted,
     TaskInfo,
     TaskOutput,
+    TasksAdded,
     TaskStateChanged,
 )
 from .masking import Masker
-from .model import FAILURES, Pipeline, TaskSpec, TaskState
+from .model import FAILURES, Pipeline, TaskSpec, TaskState, TriggerRule
 from .plan import Plan
 from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand
 
 S = TaskState
 OUTPUT_LIMIT = 1024 * 1024  # bytes of stdout kept for a task's `output` variable
+FOREACH_SOURCE_LIMIT = 16 * 1024 * 1024  # bytes of stdout kept from a task that a foreach reads
+FOREACH_LIMIT = 10_000  # instances one foreach may create
+_UNSAFE = re.compile(r"[/\[\]\x00-\x1f\x7f]")
 
 
 def task_info(spec: TaskSpec) -> TaskInfo:
@@ -67,6 +73,8 @@ class Scheduler:
         self._handles: dict[str, RunningCommand] = {}
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._outputs: dict[str, str] = {}
+        self._stdout: dict[str, str] = {}  # stdout of tasks a dynamic foreach reads
+        self._foreach_sources = {t.foreach for t in pipeline.tasks if isinstance(t.foreach, str)}
         self._wake: asyncio.Event | None = None
         self._closed = False
         self._finished_announced = False
@@ -239,6 +247,7 @@ class Scheduler:
         self._emit_changes(self.plan.initial())
         try:
             while True:
+                self._wake.clear()  # before the work: a poke made during it is not lost
                 now = self.clock()
                 self._emit_changes(self.plan.due_retries(now))
                 for name in self.plan.startable():
@@ -250,7 +259,6 @@ class Scheduler:
                         break
                 nxt = self.plan.next_retry_at()
                 timeout = None if nxt is None else max(0.0, nxt - self.clock())
-                self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 except TimeoutError:
@@ -277,6 +285,9 @@ class Scheduler:
 
     def _launch(self, name: str) -> None:
         spec = self.specs[name]
+        if isinstance(spec.foreach, str):
+            self._expand_foreach(spec)
+            return
         self.plan.started(name, self.clock())
         self._emit_changes([name])
         job = asyncio.get_running_loop().create_task(self._execute(spec), name=f"tuiflow:{name}")
@@ -287,14 +298,15 @@ class Scheduler:
         rec = self.plan.records[name]
         attempt = rec.attempt
         masker = Masker(self._secrets)
-        keep_stdout = spec.output is not None
+        keep_stdout = spec.output is not None or name in self._foreach_sources
+        limit = FOREACH_SOURCE_LIMIT if name in self._foreach_sources else OUTPUT_LIMIT
         captured = bytearray()
         emit = self._emit
         clock = self.clock
 
         def on_output(stream: int, chunk: bytes) -> None:
-            if keep_stdout and stream == 1 and len(captured) <= OUTPUT_LIMIT:
-                captured.extend(chunk[: OUTPUT_LIMIT + 1 - len(captured)])
+            if keep_stdout and stream == 1 and len(captured) <= limit:
+                captured.extend(chunk[: limit + 1 - len(captured)])
             data = masker.feed(chunk)
             if data:
                 emit(TaskOutput(time=clock(), task=name, attempt=attempt, data=data))
@@ -328,11 +340,15 @@ class Scheduler:
         state, reason = _outcome(result, rec.cancelling)
         output = None
         if state is S.SUCCEEDED and keep_stdout:
-            if len(captured) > OUTPUT_LIMIT:
-                state, reason = S.FAILED, f"output over {OUTPUT_LIMIT} bytes cannot be kept as ${spec.output}"
+            if len(captured) > limit:
+                state, reason = S.FAILED, f"stdout over {limit} bytes: too large to keep as a variable"
             else:
-                output = self._text_masker.mask_text(captured.decode("utf-8", "replace").strip())
-                self._outputs[name] = output
+                text = captured.decode("utf-8", "replace")
+                if name in self._foreach_sources:
+                    self._stdout[name] = text
+                if spec.output is not None:
+                    output = self._text_masker.mask_text(text.strip())
+                    self._outputs[name] = output
         changed, to_cancel = self.plan.finish(name, state, clock(), reason, result.exit_code, output)
         self._emit_changes(changed)
         self._signal(to_cancel)
@@ -356,7 +372,7 @@ class Scheduler:
                                      command=(spec.shell, "-c", script, spec.shell, *positional),
                                      env={**env, "TUIFLOW_CONDITION": pre.condition}, shell=spec.shell,
                                      timeout=60.0, kill_grace=self.pipeline.kill_grace)
-            handle = await self.runner.start(request, lambda stream, chunk: chunks.append(chunk) if stream == 1 else None)
+            handle = await self.runner.start(request, partial(_keep_stdout, chunks))
             result = await handle.wait()
             if pre.expected is None:
                 if not result.ok:
@@ -368,6 +384,31 @@ class Scheduler:
             if not met:
                 return f"precondition not met: {pre.condition} is {value!r}, expected {exp!r}"
         return None
+
+    # ------------------------------------------------------------------ dynamic fan-out
+
+    def _expand_foreach(self, spec: TaskSpec) -> None:
+        """Turn a foreach task into one instance per non-empty output line of its source."""
+        source = spec.foreach
+        assert isinstance(source, str)
+        lines = [ln.strip() for ln in self._stdout.get(source, "").splitlines() if ln.strip()]
+        now = self.clock()
+        if len(lines) > FOREACH_LIMIT:
+            self.plan.started(spec.name, now)
+            changed, _ = self.plan.finish(spec.name, S.FAILED, now,
+                                          f"foreach over {len(lines)} items: more than {FOREACH_LIMIT}")
+            self._emit_changes(changed)
+            return
+        instances = foreach_instances(spec, lines)
+        fan_in = replace(spec, command=None, foreach=None, depends_on=tuple(i.name for i in instances),
+                         when=TriggerRule.ALL_SUCCESS, script=None, preconditions=(), output=None)
+        for inst in instances:
+            self.specs[inst.name] = inst
+        self.specs[spec.name] = fan_in
+        self._emit(TasksAdded(time=now, tasks=tuple(task_info(i) for i in instances),
+                              changed=(task_info(fan_in),)))
+        self._emit_changes(self.plan.expand(spec.name, instances, fan_in))
+        self._poke()
 
     # ------------------------------------------------------------------ environment
 
@@ -407,6 +448,29 @@ class Scheduler:
             values.update(spec.env.get(n) for n in names)
         values.discard(None)
         return sorted((v for v in values if v), key=len, reverse=True)  # type: ignore[arg-type]
+
+
+def _keep_stdout(chunks: list[bytes], stream: int, chunk: bytes) -> None:
+    if stream == 1:
+        chunks.append(chunk)
+
+
+def foreach_instances(spec: TaskSpec, items: list[str]) -> list[TaskSpec]:
+    """One instance per item, named `task[item]` (sanitised, unique), with $ITEM exported."""
+    out: list[TaskSpec] = []
+    used: set[str] = set()
+    for item in items:
+        label = _UNSAFE.sub("_", item)[:80] or "_"
+        name = f"{spec.name}[{label}]"
+        n = 2
+        while name in used:
+            name = f"{spec.name}[{label}#{n}]"
+            n += 1
+        used.add(name)
+        variables = {"ITEM": item}
+        out.append(replace(spec, name=name, foreach=None, parent=spec.name, template=spec.name,
+                           variables=variables, env={**spec.env, **variables}))
+    return out
 
 
 def _outcome(result: CommandResult, cancelled: bool) -> tuple[TaskState, str]:
