@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -59,10 +60,9 @@ async def test_failed_instance_retried_while_siblings_run():
 
     async def start(request, on_output):
         if request.task == "proc[b]" and request.attempt == 1:
-            request = type(request)(**{**request.__dict__, "command": "fail"}) if hasattr(request, "__dict__") else \
-                __import__("dataclasses").replace(request, command="fail")
+            request = replace(request, command="fail")
         elif request.task.startswith("proc["):
-            request = __import__("dataclasses").replace(request, command="sleep:0.3")
+            request = replace(request, command="sleep:0.3")
         return await orig_start(request, on_output)
 
     runner.start = start

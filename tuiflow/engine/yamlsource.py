@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Source:
     data: Any
     marks: dict[Path, Mark] = field(default_factory=dict)
     key_marks: dict[Path, Mark] = field(default_factory=dict)
+    digest: str = ""   # sha256 of the file's bytes (Pipeline.source_digest, for --resume)
 
     def mark(self, path: Path, key: bool = False) -> Mark:
         """The position of `path` (of its key when `key`), or of its nearest known ancestor."""
@@ -57,16 +59,19 @@ class Source:
 def parse(file: str) -> Source:
     """Read and parse `file`; raise PipelineInvalid for unreadable files, syntax errors,
     duplicate keys and YAML 1.1 traps (an unquoted `no` / `on` read as a boolean)."""
-    text = _read(file)
+    raw = _read(file)
+    text = _decode(file, raw)
     # The cyclic GC rescans the growing node tree again and again while it is built: off, parsing
     # 10 000 tasks takes a third of the time.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _parse_text(file, text)
+        src = _parse_text(file, text)
     finally:
         if gc_was_enabled:
             gc.enable()
+    src.digest = hashlib.sha256(raw).hexdigest()
+    return src
 
 
 def _parse_text(file: str, text: str) -> Source:
@@ -95,8 +100,8 @@ def _parse_text(file: str, text: str) -> Source:
     return Source(file, data, builder.marks, builder.key_marks)
 
 
-def _read(file: str) -> str:
-    """The file's text, or a PipelineInvalid saying in words why it cannot be read."""
+def _read(file: str) -> bytes:
+    """The file's bytes, or a PipelineInvalid saying in words why it cannot be read."""
     def fail(message: str) -> PipelineInvalid:
         return PipelineInvalid([PipelineError(file, 1, 1, message)])
 
@@ -115,8 +120,12 @@ def _read(file: str) -> str:
         raise fail(f"cannot read the file: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:
         raise fail(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB: not a pipeline file")
+    return raw
+
+
+def _decode(file: str, raw: bytes) -> str:
     if b"\0" in raw:
-        raise fail("the file is binary (it contains NUL bytes), not YAML text")
+        raise PipelineInvalid([PipelineError(file, 1, 1, "the file is binary (it contains NUL bytes), not YAML text")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
