@@ -1,0 +1,137 @@
+"""The only reader of pipeline YAML: parse with marks -> (Dagu translation) -> schema -> model -> graph.
+
+`load` returns a fully resolved `Pipeline` or raises `PipelineInvalid` with every problem of
+every file it read (sub-pipelines included), each at its `file:line:col`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from . import schema
+from .documents import Document, DocumentBuilder
+from .errors import PipelineError, PipelineInvalid
+from .model import Pipeline, TaskSpec
+from .yamlsource import Source, parse
+
+
+def load(file: str, params: Mapping[str, str] | None = None,
+         environ: Mapping[str, str] | None = None) -> Pipeline:
+    """The pipeline in `file`; `params` override its `params:` (--param), `environ` is the
+    environment `${VAR}` falls back to (default: os.environ)."""
+    loader = _Loader(os.environ if environ is None else environ)
+    path = os.path.abspath(file)
+    doc = loader.document(path, dict(params or {}), (), {})
+    if loader.errors or doc is None:
+        raise PipelineInvalid(list(dict.fromkeys(loader.errors)))
+    return Pipeline(
+        name=doc.name,
+        file=path,
+        tasks=tuple(doc.tasks),
+        description=doc.description,
+        max_parallel=doc.max_parallel or os.cpu_count() or 1,
+        fail_fast=doc.fail_fast,
+        kill_grace=doc.kill_grace,
+        pools=doc.pools,
+        secrets=doc.secrets,
+        params=doc.params,
+        workdir=doc.workdir,
+        source_digest=loader.source_digest(),
+        task_digests={t.name: task_digest(t) for t in doc.tasks},
+    )
+
+
+def validate(file: str, params: Mapping[str, str] | None = None,
+             environ: Mapping[str, str] | None = None) -> list[PipelineError]:
+    """Every problem in `file` (empty when it loads)."""
+    try:
+        load(file, params, environ)
+    except PipelineInvalid as exc:
+        return exc.errors
+    return []
+
+
+def load_source(file: str) -> tuple[Source, list[PipelineError]]:
+    """`file` parsed, as native data (a Dagu file translated): the Source and the problems found.
+
+    Raises PipelineInvalid when the file cannot be parsed at all.
+    """
+    src = parse(file)
+    if isinstance(src.data, dict) and "steps" in src.data:
+        try:
+            from .dagu import translate
+        except ImportError:
+            mark = src.key_marks.get(("steps",), src.mark(()))
+            return src, [PipelineError.at(mark, "Dagu files (with `steps:`) are not supported yet")]
+        native, errors = translate(src)
+        native.digest = src.digest
+        return native, errors
+    return src, []
+
+
+def task_digest(task: TaskSpec) -> str:
+    """A stable digest of what a task does (command, environment, place, rules), for --resume."""
+    parts = [task.name, repr(task.command), repr(sorted(task.env.items())), task.cwd, task.shell,
+             repr(task.depends_on), repr(task.timeout), repr(task.retry), repr(task.continue_on_failure),
+             task.when.value, repr(task.pool), repr(task.output), repr(task.foreach), repr(task.script),
+             repr(task.preconditions), repr(task.log_limit), repr(sorted(task.variables.items()))]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+@dataclass
+class _Loaded:
+    """One file as read: the native Source, its own problems, and the paths those problems are at."""
+
+    source: Source | None
+    errors: list[PipelineError] = field(default_factory=list)
+    bad_paths: set[tuple[str | int, ...]] = field(default_factory=set)
+
+
+class _Loader:
+    """Loads a file and, recursively, its sub-pipelines, collecting every error."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+        self.errors: list[PipelineError] = []
+        self.files: dict[str, _Loaded] = {}
+
+    def read(self, file: str) -> _Loaded:
+        """Parse, translate and schema-check `file` once, however often it is included."""
+        if file in self.files:
+            return self.files[file]
+        try:
+            src, errors = load_source(file)
+        except PipelineInvalid as exc:
+            loaded = _Loaded(None, list(exc.errors))
+        else:
+            loaded = _Loaded(src, list(errors))
+            for problem in schema.validate(src.data):
+                loaded.bad_paths.add(problem.path)
+                loaded.errors.append(PipelineError.at(src.mark(problem.path, key=problem.key),
+                                                      problem.message, file))
+        self.files[file] = loaded
+        self.errors.extend(loaded.errors)
+        return loaded
+
+    def document(self, file: str, params: dict[str, str], stack: tuple[str, ...],
+                 inherited_pools: Mapping[str, int]) -> Document | None:
+        """The tasks of `file` with `params` overriding its own; `stack` is the include chain."""
+        loaded = self.read(file)
+        if loaded.source is None:
+            return None
+        builder = DocumentBuilder(loaded.source, loaded.bad_paths, self.environ, params, inherited_pools,
+                                  (*stack, file), self.document)
+        doc = builder.build()
+        self.errors.extend(builder.errors)
+        return doc
+
+    def source_digest(self) -> str:
+        """sha256 over every file read, in the order they were first read."""
+        h = hashlib.sha256()
+        for loaded in self.files.values():
+            h.update((loaded.source.digest if loaded.source else "").encode())
+        return h.hexdigest()
+
