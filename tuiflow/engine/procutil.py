@@ -149,17 +149,22 @@ def my_children() -> list[int]:
     me = os.getpid()
     if _children_file is not False:
         pids: list[int] = []
-        try:
-            for tid in {me, threading.get_native_id()}:
-                with open(f"/proc/{me}/task/{tid}/children", "rb") as f:
-                    pids.extend(int(p) for p in f.read().split())
+        tid = threading.get_native_id()
+        # Orphans go to the main thread; our own children to the thread that started them.
+        for t in (me,) if tid == me else (me, tid):
+            try:
+                fd = os.open(f"/proc/{me}/task/{t}/children", os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                if _children_file is None:
+                    _children_file = False  # kernel without CONFIG_PROC_CHILDREN
+                    break
+                continue
+            try:
+                pids.extend(map(int, _read_all(fd).split()))
+            finally:
+                os.close(fd)
+        else:
             _children_file = True
-            return pids
-        except FileNotFoundError:
-            if _children_file:
-                return pids
-            _children_file = False  # kernel without CONFIG_PROC_CHILDREN
-        except OSError:
             return pids
     out = []
     for name in os.listdir("/proc"):
@@ -168,6 +173,17 @@ def my_children() -> list[int]:
             if st is not None and st.ppid == me:
                 out.append(st.pid)
     return out
+
+
+def _read_all(fd: int) -> bytes:
+    data = os.read(fd, 65536)
+    if len(data) < 65536:
+        return data
+    parts = [data]
+    while data:
+        data = os.read(fd, 65536)
+        parts.append(data)
+    return b"".join(parts)
 
 
 def signal_group(pgid: int, sig: int) -> bool:

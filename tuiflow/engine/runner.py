@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -167,8 +168,8 @@ class _LocalCommand:
         self.start_ticks = procutil.boot_ticks()
         self._t0 = time.monotonic()
         try:
-            proc = subprocess.Popen(argv, stdin=devnull, stdout=out_w, stderr=err_w, cwd=req.cwd,
-                                    env=req.env, start_new_session=True)
+            proc = subprocess.Popen(argv, executable=_shell_path(argv[0], req), stdin=devnull, stdout=out_w,
+                                    stderr=err_w, cwd=req.cwd, env=req.env, start_new_session=True)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             for fd in (out_r, err_r):
                 os.close(fd)
@@ -433,6 +434,20 @@ async def _end_orphans(owner: _LocalCommand | None, grace: float, group: int | N
                         os.kill(-t, sig)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+_SHELLS: dict[tuple[str, str | None], str | None] = {}
+
+
+def _shell_path(program: str, req: CommandRequest) -> str | None:
+    """The shell's absolute path, looked up once per PATH: spares each spawn a walk along PATH."""
+    if program != req.shell or "/" in program:
+        return None
+    key = (program, req.env.get("PATH"))
+    if key not in _SHELLS:
+        found = shutil.which(program, path=key[1] if key[1] is not None else os.defpath)
+        _SHELLS[key] = os.path.abspath(found) if found else None
+    return _SHELLS[key]
 
 
 def _start_error(exc: BaseException, program: str, cwd: str) -> str:
