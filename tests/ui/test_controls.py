@@ -268,12 +268,12 @@ async def test_v_switches_to_stages():
 
 async def test_question_mark_shows_help_with_every_key():
     app, sched, runner = make_app(t("a"))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(120, 50)) as pilot:
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(app)
-        for words in ("Pause/resume", "Retry failed", "Search all logs", "Timeline", "Pin pane",
-                      "Hold/release", "Open in $PAGER"):
+        for words in ("Pause / resume", "Retry every failed", "Search every task's log", "Timeline",
+                      "Pin the selected task", "Hold the selected task", "$PAGER", "command palette"):
             assert words in text
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
@@ -303,8 +303,9 @@ async def test_command_palette_lists_the_actions_that_apply():
         await until(pilot, lambda: app.model.result == "failed")
         await select(app, pilot, "a")
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Retry" in titles and "Retry failed" in titles and "Timeline" in titles
-        assert "Cancel task" not in titles  # nothing to cancel on a failed task
+        assert any(x.startswith("Retry the selected") for x in titles)
+        assert any(x.startswith("Retry every") for x in titles) and any(x.startswith("Timeline") for x in titles)
+        assert not any(x.startswith("Cancel the selected") for x in titles)  # nothing to cancel on a failed task
         assert "Theme" in titles  # the theme picker
 
 

@@ -53,30 +53,34 @@ class TuiflowApp(App[int]):
     CSS_PATH = "styles/app.tcss"
     TITLE = "tuiflow"
 
+    LIMIT = Binding.Group("limit", compact=True)
+    # description: the footer's word; tooltip: the sentence for help and the command palette
     BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/resume"),
-        Binding("plus", "limit(1)", "Limit +1", key_display="+"),
-        Binding("minus", "limit(-1)", "Limit -1", key_display="-"),
-        Binding("c", "cancel_task", "Cancel task"),
-        Binding("C", "cancel_run", "Cancel run", show=False),
-        Binding("r", "retry", "Retry"),
-        Binding("R", "retry_failed", "Retry failed"),
-        Binding("e", "rerun", "Rerun + downstream", show=False),
-        Binding("s", "skip", "Skip task", show=False),
-        Binding("h", "hold", "Hold/release", show=False),
-        Binding("enter", "pin", "Pin pane", show=False),
-        Binding("a", "auto", "Auto-follow", show=False),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("n", "search_next", "Next match", show=False),
-        Binding("N", "search_prev", "Previous match", show=False),
-        Binding("w", "wrap", "Wrap lines", show=False),
-        Binding("o", "pager", "Open in $PAGER", show=False),
-        Binding("ctrl+f", "search_all", "Search all logs", show=False),
-        Binding("t", "timeline", "Timeline"),
-        Binding("v", "toggle_view", "Tree/stages", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("p", "toggle_pause", "pause", tooltip="Pause / resume: start nothing new, running tasks go on"),
+        Binding("plus", "limit(1)", "limit+", key_display="+", group=LIMIT,
+                tooltip="Raise the concurrency limit by one"),
+        Binding("minus", "limit(-1)", "limit-", key_display="-", group=LIMIT,
+                tooltip="Lower the concurrency limit by one (running tasks are never killed)"),
+        Binding("c", "cancel_task", "cancel", tooltip="Cancel the selected task (asks first)"),
+        Binding("C", "cancel_run", "cancel run", show=False, tooltip="Cancel the whole run (asks first)"),
+        Binding("r", "retry", "retry", tooltip="Retry the selected failed, cancelled or skipped task"),
+        Binding("R", "retry_failed", "retry all", tooltip="Retry every failed, timed-out and cancelled task"),
+        Binding("e", "rerun", "rerun", show=False, tooltip="Rerun the selected task and everything downstream"),
+        Binding("s", "skip", "skip", show=False, tooltip="Skip the selected task (downstream treats it as done)"),
+        Binding("h", "hold", "hold", show=False, tooltip="Hold the selected task back, or release it"),
+        Binding("enter", "pin", "pin", show=False, tooltip="Pin the selected task into an extra pane (again: unpin)"),
+        Binding("a", "auto", "auto", show=False, tooltip="Auto: the pane follows the task that last wrote or failed"),
+        Binding("slash", "search", "search", key_display="/", tooltip="Search the log pane"),
+        Binding("n", "search_next", "next", show=False, tooltip="Next search match"),
+        Binding("N", "search_prev", "previous", show=False, tooltip="Previous search match"),
+        Binding("w", "wrap", "wrap", show=False, tooltip="Wrap long lines in the log pane"),
+        Binding("o", "pager", "pager", show=False, tooltip="Open the task's full log in $PAGER"),
+        Binding("ctrl+f", "search_all", "find all", show=False, tooltip="Search every task's log"),
+        Binding("t", "timeline", "timeline", tooltip="Timeline: a Gantt chart of every attempt"),
+        Binding("v", "toggle_view", "stages", show=False, tooltip="Switch the tree between dependencies and stages"),
+        Binding("question_mark", "help", "help", key_display="?", tooltip="Help: every key"),
+        Binding("q", "quit", "quit", tooltip="Quit (asks what to do with a live run)"),
+        Binding("ctrl+q", "quit", "quit", show=False, priority=True),
     ]
 
     def __init__(self, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,
@@ -148,7 +152,7 @@ class TuiflowApp(App[int]):
                     yield self.main_pane
                 yield self.searchbar
         yield self.progress
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     @property
     def tree(self) -> DagTree:
@@ -707,7 +711,8 @@ class TuiflowApp(App[int]):
             if binding.key == "ctrl+q" or binding.action == "quit":
                 continue
             if self.check_action(binding.action.split("(")[0], _params(binding.action)) is True:
-                yield SystemCommand(binding.description, f"key {binding.key_display or binding.key}",
+                yield SystemCommand(binding.tooltip or binding.description,
+                                    f"key {binding.key_display or binding.key}",
                                     lambda action=binding.action: self.call_later(self.run_action, action))
 
     async def action_quit(self) -> None:

@@ -18,7 +18,7 @@ EXTRA_KEYS = [
     ("space", "fold or unfold a folder"),
     ("end", "follow the log again after scrolling up"),
     ("tab", "move focus between the tree and the panes"),
-    ("ctrl+p", "command palette (every action, and the theme picker)"),
+    ("ctrl+p", "command palette: every action by name, and the theme picker"),
 ]
 
 
@@ -47,7 +47,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         for binding in self.bindings:
-            table.add_row(key_label(binding), binding.description)
+            table.add_row(key_label(binding), binding.tooltip or binding.description)
         for key, what in EXTRA_KEYS:
             table.add_row(key, what)
         with VerticalScroll():

@@ -1,0 +1,87 @@
+"""Lines from raw output: carriage returns, the bounded window, tails of log files."""
+
+from __future__ import annotations
+
+from tuiflow.ui.logtext import LineAssembler, LogDocument, count_lines_before, read_tail, read_window
+from tuiflow.ui.outputs import OutputStore, collect
+
+
+def test_carriage_return_progress_bar_is_one_updating_line():
+    asm = LineAssembler()
+    assert asm.feed("progress 10%\rprogress 50%") == []
+    assert asm.open_line == "progress 50%"
+    assert asm.feed("\rprogress 100%\r") == []
+    assert asm.open_line == "progress 100%"
+    assert asm.feed("\ndone\r\n") == ["progress 100%", "done"]
+    assert asm.open_line == ""
+
+
+def test_chunk_boundaries_do_not_matter():
+    whole = "a\rb\nline two\r\nthree"
+    for cut in range(len(whole)):
+        asm = LineAssembler()
+        out = asm.feed(whole[:cut]) + asm.feed(whole[cut:])
+        assert out == ["b", "line two"] and asm.open_line == "three"
+
+
+def test_document_keeps_a_bounded_window_with_absolute_indexes():
+    doc = LogDocument(max_lines=100)
+    for i in range(1000):
+        doc.feed(f"line {i}\n".encode())
+    assert len(doc) == 100 and doc.base == 900 and doc.line(0) == "line 900"
+    doc.feed(b"".join(f"bulk {i}\n".encode() for i in range(250)))
+    assert doc.base == 1150 and doc.line(99) == "bulk 249"
+
+
+def test_utf8_split_across_chunks_decodes():
+    doc = LogDocument()
+    data = "héllo ✓\n".encode()
+    for i in range(len(data)):
+        doc.feed(data[i:i + 1])
+    assert doc.line(0) == "héllo ✓"
+
+
+def test_very_long_line_is_capped_in_memory():
+    doc = LogDocument()
+    doc.feed(b"x" * 100_000 + b"\n")
+    assert len(doc.line(0)) < 20_000 and doc.line(0).endswith("…")
+
+
+def test_read_tail_returns_whole_last_lines(tmp_path):
+    path = tmp_path / "log"
+    path.write_bytes(b"".join(f"{i}\n".encode() for i in range(100_000)))
+    data, offset = read_tail(path, None, 10)
+    assert data == b"".join(f"{i}\n".encode() for i in range(99_990, 100_000))
+    assert count_lines_before(path, offset) == 99_990
+    data, offset = read_tail(path, offset, 3)  # the lines before a byte offset
+    assert data == b"99987\n99988\n99989\n"
+
+
+def test_read_window_around_a_line(tmp_path):
+    path = tmp_path / "log"
+    path.write_bytes(b"".join(f"{i}\n".encode() for i in range(1, 1001)))
+    data, offset, first = read_window(path, 500, 5, 11)
+    assert first == 495 and data.splitlines()[0] == b"495" and data.splitlines()[-1] == b"505"
+    assert path.read_bytes()[offset:].startswith(b"495\n")
+
+
+def test_collect_joins_file_prefix_and_memory_tail_at_the_exact_byte(tmp_path):
+    path = tmp_path / "1.log"
+    lines = [f"line {i}\n".encode() for i in range(50_000)]
+    data = b"".join(lines)
+    store = OutputStore()
+    store.add("t", 1, data)
+    path.write_bytes(data[: len(data) - 1000])  # the run store lags behind the events
+    segs = collect("t", [1], store, lambda task, attempt: str(path), max_lines=1000)
+    assert len(segs) == 1
+    assert segs[0].data == data[-len(segs[0].data):]
+    assert segs[0].data.count(b"\n") >= 1000
+    assert segs[0].data.startswith(b"line ")
+
+
+def test_collect_reads_earlier_attempts_from_disk(tmp_path):
+    (tmp_path / "1.log").write_bytes(b"first try\nboom\n")
+    store = OutputStore()
+    store.add("t", 2, b"second try\n")
+    segs = collect("t", [1, 2], store, lambda task, attempt: str(tmp_path / f"{attempt}.log"), 100)
+    assert [(s.attempt, s.data) for s in segs] == [(1, b"first try\nboom\n"), (2, b"second try\n")]

@@ -1,0 +1,66 @@
+"""Snapshots (pytest-textual-snapshot) of every view, from a scripted run with a frozen clock.
+
+Update after a deliberate change with `pytest tests/ui/test_snapshots.py --snapshot-update`
+and look at the SVGs (snapshot_report.html) before committing them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.scripted import T0, ScriptedScheduler, daily_report
+from tuiflow.ui.app import TuiflowApp
+
+NOW = T0 + 41.0
+
+
+def scripted_app(tmp_path, theme: str | None = None, finished: bool = False, paused: bool = True) -> TuiflowApp:
+    sched = ScriptedScheduler(daily_report(paused=paused, finished=finished), tmp_path)
+    return TuiflowApp(sched, theme=theme, clock=lambda: NOW, terminal_alerts=False, title="daily-report")
+
+
+async def settle(pilot, select: str = "extract_crm") -> None:
+    app = pilot.app
+    for _ in range(200):
+        if app.dag.built and app.model.started_at is not None:
+            break
+        await pilot.pause(0.01)
+    await pilot.pause(0.1)
+    app.tree.select_task(select)
+    await pilot.pause(0.1)
+    app.clear_notifications()
+    await pilot.pause()
+
+
+def test_main_screen_paused_with_a_failure(snap_compare, tmp_path):
+    assert snap_compare(scripted_app(tmp_path), terminal_size=(120, 36), run_before=settle)
+
+
+def test_main_screen_at_80x24(snap_compare, tmp_path):
+    assert snap_compare(scripted_app(tmp_path), terminal_size=(80, 24), run_before=settle)
+
+
+def test_blocked_task_says_why_it_waits(snap_compare, tmp_path):
+    async def before(pilot):
+        await settle(pilot, "load")
+    assert snap_compare(scripted_app(tmp_path), terminal_size=(100, 24), run_before=before)
+
+
+def test_stages_view(snap_compare, tmp_path):
+    assert snap_compare(scripted_app(tmp_path, finished=True), press=["v", "_"],
+                        terminal_size=(100, 24), run_before=settle)
+
+
+def test_timeline(snap_compare, tmp_path):
+    assert snap_compare(scripted_app(tmp_path, finished=True), press=["t", "_"],
+                        terminal_size=(100, 24), run_before=settle)
+
+
+def test_help_screen(snap_compare, tmp_path):
+    assert snap_compare(scripted_app(tmp_path), press=["question_mark", "_"],
+                        terminal_size=(100, 40), run_before=settle)
+
+
+@pytest.mark.parametrize("theme", ["tuiflow-dark", "tuiflow-light", "tuiflow-ansi"])
+def test_each_theme(snap_compare, tmp_path, theme):
+    assert snap_compare(scripted_app(tmp_path, theme=theme), terminal_size=(100, 24), run_before=settle)
