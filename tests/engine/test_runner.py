@@ -228,3 +228,14 @@ async def test_many_short_tasks_in_parallel_leave_no_zombies(runner: LocalRunner
 
 def test_format_seconds() -> None:
     assert [format_seconds(s) for s in (0.5, 30, 1.5, 600, 7200, 90)] == ["500ms", "30s", "1.5s", "10m", "2h", "90s"]
+
+
+async def test_asyncio_subprocesses_are_not_taken_for_orphans(runner: LocalRunner) -> None:
+    """Other engine code may use asyncio's subprocesses (own session too): a sweep leaves them be."""
+    out = Captured()
+    h = await runner.start(CommandRequest("t", 1, "sleep 0.2; setsid sleep 300 & echo $!", "/tmp", ENV), out)
+    proc = await asyncio.create_subprocess_exec("sleep", "0.6", start_new_session=True)
+    res = await h.wait()
+    assert res.ok and not alive(pids_in(out.stream(1))[0])
+    assert alive(proc.pid)
+    assert await proc.wait() == 0

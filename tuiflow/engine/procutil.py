@@ -56,29 +56,52 @@ def pidfd_supported() -> bool:
     return _pidfd
 
 
-if sys.version_info < (3, 12):
-    class _TrackingPidfdWatcher(asyncio.PidfdChildWatcher):
-        """Python 3.11's pidfd watcher (no thread per child), remembering whose children it waits for."""
+if sys.version_info < (3, 12):  # gone from asyncio in 3.14; 3.12 has pidfd by default
+    class _PidfdWatcher(asyncio.AbstractChildWatcher):
+        """Python 3.12's pidfd child watcher for 3.11: no thread per child, no loop to attach.
+
+        It also remembers whose children it waits for, so they are never taken for orphans.
+        """
+
+        def __enter__(self) -> _PidfdWatcher:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def is_active(self) -> bool:
+            return True
+
+        def close(self) -> None:
+            pass
+
+        def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+            pass
 
         def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:
+            loop = asyncio.get_running_loop()
+            pidfd = os.pidfd_open(pid)
             foreign_children.add(pid)
-            super().add_child_handler(pid, self._forget, callback, args)
+            loop.add_reader(pidfd, self._do_wait, loop, pid, pidfd, callback, args)
 
-        def _forget(self, pid: int, returncode: int, callback: Any, args: tuple[Any, ...]) -> None:
+        def _do_wait(self, loop: asyncio.AbstractEventLoop, pid: int, pidfd: int, callback: Any,
+                     args: tuple[Any, ...]) -> None:
+            loop.remove_reader(pidfd)
+            try:
+                _, status = os.waitpid(pid, 0)
+                returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                returncode = 255
+            os.close(pidfd)
             foreign_children.discard(pid)
             callback(pid, returncode, *args)
 
         def remove_child_handler(self, pid: int) -> bool:
-            foreign_children.discard(pid)
-            return super().remove_child_handler(pid)
-
-        def attach_running(self, loop: asyncio.AbstractEventLoop) -> None:
-            if self._loop is not loop:  # type: ignore[has-type]
-                self.attach_loop(loop)
+            return True
 
 
 def install_child_watcher() -> None:
-    """On Python 3.11, replace the thread-per-child watcher by the pidfd one (the 3.12 default).
+    """On Python 3.11, replace the thread-per-child watcher by a pidfd one (the 3.12 default).
 
     The runner itself does not use asyncio's subprocesses; this is for any other code in the
     engine that does (RESULTS.md: the threaded watcher costs ~0.2 ms a process).
@@ -87,26 +110,9 @@ def install_child_watcher() -> None:
     if _watcher_installed or sys.version_info >= (3, 12) or not pidfd_supported():
         return
     _watcher_installed = True
-    watcher = _TrackingPidfdWatcher()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        asyncio.set_child_watcher(watcher)
-    attach_child_watcher()
-
-
-def attach_child_watcher() -> None:
-    """Attach our watcher to the running loop (asyncio only re-attaches on set_event_loop)."""
-    if not _watcher_installed:
-        return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        watcher = asyncio.get_child_watcher()
-    if isinstance(watcher, _TrackingPidfdWatcher):
-        watcher.attach_running(loop)
+        asyncio.set_child_watcher(_PidfdWatcher())
 
 
 class ProcStat(NamedTuple):
@@ -227,5 +233,5 @@ def signal_name(sig: int) -> str:
 
 
 __all__ = ["ProcStat", "become_subreaper", "pidfd_supported", "install_child_watcher",
-           "attach_child_watcher", "proc_stat", "boot_ticks", "my_children", "signal_group",
+           "proc_stat", "boot_ticks", "my_children", "signal_group",
            "group_exists", "reap_group", "reap", "signal_name", "foreign_children"]

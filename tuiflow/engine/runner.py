@@ -96,13 +96,9 @@ class LocalRunner:
         procutil.install_child_watcher()
         self._commands: set[_LocalCommand] = set()
         self._devnull = -1
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self, request: CommandRequest, on_output: OutputCallback) -> RunningCommand:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._loop = loop
-            procutil.attach_child_watcher()
         if self._devnull < 0:
             self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         cmd = _LocalCommand(self, loop, request, on_output)
