@@ -1,8 +1,8 @@
-"""Developer harness: open the TUI on a sample pipeline with the real scheduler and processes.
+"""Developer harness: open the TUI on a pipeline the way `tuiflow FILE` does (run folder included).
 
-    .venv/bin/python tests/ui/dev_run.py sample_pipelines/etl.yaml [--theme NAME]
+    .venv/bin/python tests/ui/dev_run.py sample_pipelines/etl.yaml [--theme NAME] [--max-parallel N]
 
-Used to look at the app in tmux before `tuiflow FILE` launches it; no run folder is written.
+Useful in tmux while working on the app; the e2e tests accept it through TUIFLOW_E2E_CMD.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import argparse
 import sys
 
 from tuiflow.engine.loader import load
-from tuiflow.engine.scheduler import Scheduler
-from tuiflow.ui.app import run_tui
+from tuiflow.launch import run_pipeline
 
 
 def main() -> int:
@@ -20,9 +19,9 @@ def main() -> int:
     parser.add_argument("file")
     parser.add_argument("--theme")
     parser.add_argument("--max-parallel", type=int)
+    parser.add_argument("--state-dir")
     args = parser.parse_args()
-    pipeline = load(args.file)
-    return run_tui(pipeline, lambda: Scheduler(pipeline, max_parallel=args.max_parallel), theme=args.theme)
+    return run_pipeline(load(args.file), args)
 
 
 if __name__ == "__main__":

@@ -761,7 +761,7 @@ class TuiflowApp(App[int]):
         log_path = sched.log_path if sched is not None else (lambda task, attempt: None)
         state = self.model.result or (self._run_state().lower())
         return render_summary(self.model, self.outputs, log_path, self.clock(), state,
-                              self._final_exit_code())
+                              self._final_exit_code(), why=sched.why if sched is not None else None)
 
 
 def _params(action: str) -> tuple[object, ...]:

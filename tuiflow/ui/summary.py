@@ -39,7 +39,8 @@ def last_lines(task: str, attempt: int, outputs: OutputStore,
 
 
 def render_summary(model: RunModel, outputs: OutputStore, log_path: Callable[[str, int], str | None],
-                   now: float, run_state: str, exit_code: int) -> Text:
+                   now: float, run_state: str, exit_code: int,
+                   why: Callable[[str], str] | None = None) -> Text:
     text = Text()
     word = run_state.upper()
     text.append(f"{model.pipeline or 'pipeline'}", "bold")
@@ -61,7 +62,7 @@ def render_summary(model: RunModel, outputs: OutputStore, log_path: Callable[[st
         text.append(f"  {status.format_duration(dur):>7}", "dim")
         notes: list[str] = []
         if view.state is not TaskState.SUCCEEDED:
-            notes.append(view.reason or view.state.value.replace("_", " "))
+            notes.append(view.reason or _why(why, name) or view.state.value.replace("_", " "))
         if view.attempt > 1 or len(view.attempts) > 1:
             notes.append(f"{max(view.attempt, len(view.attempts))} attempts")
         if notes:
@@ -74,3 +75,12 @@ def render_summary(model: RunModel, outputs: OutputStore, log_path: Callable[[st
     if model.run_dir:
         text.append(f"logs: {model.run_dir}\n", "dim")
     return text
+
+
+def _why(why: Callable[[str], str] | None, task: str) -> str:
+    if why is None:
+        return ""
+    try:
+        return why(task)
+    except Exception:  # a summary must print even if the engine is in a bad state
+        return ""

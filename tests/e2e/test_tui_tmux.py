@@ -1,0 +1,89 @@
+"""End to end: the real `tuiflow FILE` in tmux, keys sent, the screen read back as a person would."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from tests.e2e.tmux import TUIFLOW_CMD, Tmux, tuiflow_has_tui
+
+REASON = tuiflow_has_tui()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"tuiflow FILE cannot open the TUI yet: {REASON}")
+
+
+@pytest.fixture
+def term(tmp_path):
+    tmux = Tmux(tmp_path)
+    yield tmux
+    tmux.kill()
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_retrying_a_failed_task_releases_its_downstream(tmp_path, term):
+    write(tmp_path, """
+        name: e2e-retry
+        tasks:
+          - name: broken
+            command: |
+              if [ -e second ]; then echo fixed now; else touch second; echo "boom" >&2; exit 3; fi
+          - name: after
+            depends_on: broken
+            command: echo downstream ran
+        """)
+    term.start(*TUIFLOW_CMD, "pipeline.yaml")
+    term.wait_text("✗ broken")
+    screen = term.wait_text("FAILED")
+    assert "⊖ after" in screen
+    term.send("r")  # the first row (broken) is selected when the run opens
+    screen = term.wait_text("✓ after")
+    assert "SUCCEEDED" in term.wait_text("SUCCEEDED")
+    term.send("q")
+    term.wait_text("EXIT=0")
+
+
+def test_plus_raises_the_limit_and_the_header_shows_it(tmp_path, term):
+    write(tmp_path, """
+        name: e2e-limit
+        max_parallel: 1
+        tasks:
+          - {name: one, command: sleep 30}
+          - {name: two, command: sleep 30}
+          - {name: three, command: sleep 30}
+        """)
+    term.start(*TUIFLOW_CMD, "pipeline.yaml")
+    term.wait_text("1 running / limit 1")
+    term.send("+")
+    term.wait_text("2 running / limit 2")
+    term.send("q")
+    term.wait_text("Cancel run and quit")
+    term.send("c")
+    term.wait_text("EXIT=1")
+
+
+def test_quitting_prints_the_summary_with_each_failure(tmp_path, term):
+    write(tmp_path, """
+        name: e2e-summary
+        tasks:
+          - {name: fine, command: echo all good}
+          - name: bad
+            command: |
+              echo "step one"
+              echo "the real problem" >&2
+              exit 3
+          - {name: later, command: echo never, depends_on: bad}
+        """)
+    term.start(*TUIFLOW_CMD, "pipeline.yaml")
+    term.wait_text("FAILED")
+    term.send("q")
+    screen = term.wait_text("EXIT=1")
+    assert "e2e-summary" in screen and "FAILED" in screen
+    assert "✓ fine" in screen
+    assert "✗ bad" in screen and "exit 3" in screen
+    assert "the real problem" in screen  # the failure's last lines
+    assert "blocked: upstream bad failed" in screen  # `later` never ran, and says why
