@@ -464,3 +464,165 @@ async def test_a_second_signal_cancels_again_and_the_first_decides_the_exit_code
     assert await asyncio.wait_for(run_headless(sched, events=None, stream=buf), 5) == 130  # type: ignore[arg-type]
     assert sched.cancels == 2
     assert sum("received: cancelling the run" in line for line in lines(buf)) == 1
+
+
+# ----------------------------------------------------------------------------- through the real Scheduler
+
+
+def _fake_pipeline() -> Pipeline:
+    return Pipeline(name="demo", file="/x/demo.yaml", max_parallel=4, tasks=(
+        TaskSpec("extract", "echo:fetched 10 rows && echo:fetched 20 rows"),
+        TaskSpec("flaky", "flaky:2", retry=RetryPolicy(retries=2, delay=0.01)),
+        TaskSpec("load", "fail:3", depends_on=("extract",)),
+        TaskSpec("report", "ok", depends_on=("load",)),
+        TaskSpec("spam", "spam:5000"),
+    ))
+
+
+async def test_scheduler_run_prints_output_states_and_summary() -> None:
+    from tests.engine.fakes import FakeRunner
+    from tuiflow.engine.scheduler import Scheduler
+    from tuiflow.headless import run_headless
+
+    buf = io.BytesIO()
+    sched = Scheduler(_fake_pipeline(), runner=FakeRunner())
+    assert await run_headless(sched, events=None, stream=buf) == 1
+    text = lines(buf)
+    body = [line[9:] for line in text]  # without HH:MM:SS
+    assert body[0] == "▶ demo · 5 tasks · limit 4"
+    assert "extract │ fetched 10 rows" in body and "extract │ fetched 20 rows" in body
+    assert body.index("extract │ fetched 20 rows") > body.index("extract │ fetched 10 rows")
+    assert body.count("spam │ " + "x" * 60) == 5000
+    assert "● flaky started (attempt 1/3)" in body
+    assert "✗ flaky exit 1 (attempt 1/3)" in body
+    assert "↻ flaky retrying in 0.01s (attempt 2/3)" in body
+    assert "● flaky started (attempt 2/3)" in body
+    assert any(b.startswith("✓ flaky ") for b in body)
+    assert "✗ load exit 3" in body
+    assert "■ report blocked" in body
+    assert sum(b.startswith("● extract started") for b in body) == 1  # the pid re-announce is not a second line
+    start = next(i for i, t in enumerate(text) if t.startswith("── summary: demo FAILED in "))
+    summary = text[start:]
+    rows = {row.split()[0]: row.split() for row in summary[2:-1]}
+    assert rows["flaky"][1:2] == ["succeeded"] and rows["flaky"][3] == "2/3"
+    assert rows["load"][1] == "failed" and rows["load"][-2:] == ["exit", "3"]
+    assert rows["report"][1] == "blocked"
+    assert summary[-1].startswith("5 tasks: ") and summary[-1].endswith("· exit 1")
+
+
+async def test_scheduler_run_as_json_lines_rebuilds_every_event() -> None:
+    from tests.engine.fakes import FakeRunner, Recorder
+    from tuiflow.engine.scheduler import Scheduler
+    from tuiflow.headless import run_headless
+
+    buf = io.BytesIO()
+    rec = Recorder()
+    sched = Scheduler(_fake_pipeline(), runner=FakeRunner(), sinks=[rec])
+    assert await run_headless(sched, events="jsonl", stream=buf) == 1
+    rebuilt = [event_from_json(json.loads(line)) for line in buf.getvalue().splitlines()]
+    assert rebuilt == rec.events
+    assert b"".join(e.data for e in rebuilt if isinstance(e, TaskOutput) and e.task == "spam") == (b"x" * 60 + b"\n") * 5000
+
+
+async def test_real_processes_partial_lines_and_progress_redraws(tmp_path) -> None:
+    from tuiflow.engine.scheduler import Scheduler
+    from tuiflow.headless import run_headless
+
+    pipe = Pipeline(name="real", file=str(tmp_path / "p.yaml"), workdir=str(tmp_path), max_parallel=2, tasks=(
+        TaskSpec("progress", r"printf 'step 1\r'; sleep 0.05; printf 'step 2\r'; sleep 0.05; printf 'done\n'",
+                 cwd=str(tmp_path)),
+        TaskSpec("partial", "printf 'no newline'; printf 'err line\n' >&2", cwd=str(tmp_path),
+                 depends_on=("progress",)),
+        TaskSpec("bad", "exit 4", cwd=str(tmp_path)),
+    ))
+    buf = io.BytesIO()
+    assert await run_headless(Scheduler(pipe), events=None, stream=buf) == 1
+    body = [line[9:] for line in lines(buf)]
+    assert "progress │ done" in body
+    assert not any("step 1" in b or "step 2" in b for b in body)
+    assert "partial │ no newlineerr line" in body or {"partial │ no newline", "partial │ err line"} <= set(body)
+    assert "✗ bad exit 4" in body
+
+
+# ----------------------------------------------------------------------------- the real command, signalled
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process under `root` (from /proc), so the test can check none survives."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out: set[int] = set()
+    stack = [root]
+    while stack:
+        for c in children.get(stack.pop(), []):
+            if c not in out:
+                out.add(c)
+                stack.append(c)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_signal_to_a_headless_run_ends_every_process_and_records_cancelled(tmp_path, sig: str, code: int) -> None:
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("tuiflow.cli", reason="the tuiflow command is not there yet")
+    (tmp_path / "p.yaml").write_text(
+        "name: sig\nmax_parallel: 4\nkill_grace: 2s\ntasks:\n"
+        "  - name: sleeper\n    command: sleep 300\n"
+        "  - name: group\n    command: \"sleep 300 & sleep 300\"\n"
+        "  - name: later\n    command: \"true\"\n    depends_on: [sleeper]\n")
+    tuiflow = str(Path(sys.executable).with_name("tuiflow"))
+    proc = subprocess.Popen([tuiflow, str(tmp_path / "p.yaml"), "--headless", "--state-dir", str(tmp_path / "st")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + 20
+    while not (b"sleeper started" in seen and b"group started" in seen):
+        assert time.monotonic() < deadline, seen.decode()
+        if select.select([proc.stdout], [], [], 0.2)[0]:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, seen.decode()
+            seen += chunk
+    deadline = time.monotonic() + 10
+    while len(_descendants(proc.pid)) < 3:  # sleep, sh + 2 sleeps (sh may exec the last one)
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    tree = _descendants(proc.pid)
+    os.kill(proc.pid, getattr(signal, sig))
+    rest, _ = proc.communicate(timeout=30)
+    text = (seen + rest).decode()
+    assert proc.returncode == code, text
+    assert f"⚙ {sig} received: cancelling the run" in text
+    assert "⊘ sleeper cancelled" in text and "⊘ group cancelled" in text
+    assert "── summary: sig CANCELLED" in text
+    deadline = time.monotonic() + 5
+    while any(_alive(p) for p in tree):
+        assert time.monotonic() < deadline, [p for p in tree if _alive(p)]
+        time.sleep(0.05)
+    (run_json,) = (tmp_path / "st").rglob("run.json")
+    run = json.loads(run_json.read_text())
+    assert run["state"] == "cancelled"
+    assert run["tasks"]["sleeper"]["state"] == "cancelled"
+    assert run["tasks"]["group"]["state"] == "cancelled"

@@ -440,8 +440,9 @@ class HeadlessPrinter(_StreamSink):
         self._pipeline_name = ev.pipeline
         for info in ev.tasks:
             self._tasks[info.name] = _TaskRecord(info)
-        self._line(ev.time, f"{RUN_MARK} {ev.pipeline} · run {ev.run_id} · {len(ev.tasks)} tasks · "
-                            f"limit {ev.max_parallel} · {ev.run_dir}")
+        parts = [ev.pipeline, f"run {ev.run_id}" if ev.run_id else "", f"{len(ev.tasks)} tasks",
+                 f"limit {ev.max_parallel}", ev.run_dir]
+        self._line(ev.time, f"{RUN_MARK} " + " · ".join(p for p in parts if p))
 
     def _added(self, ev: TasksAdded) -> None:
         for info in (*ev.tasks, *ev.changed):
