@@ -10,29 +10,48 @@ import sys
 from .engine.model import Pipeline
 
 
-def state_dir_for(pipeline: Pipeline, state_dir: str | None) -> str:
+def state_dir_for(pipeline_file: str, state_dir: str | None) -> str:
     """Where run folders live: `--state-dir`, else `.tuiflow/` beside the pipeline file."""
-    return os.path.abspath(state_dir) if state_dir else os.path.join(os.path.dirname(pipeline.file), ".tuiflow")
+    if state_dir:
+        return os.path.abspath(state_dir)
+    return os.path.join(os.path.dirname(os.path.abspath(pipeline_file)), ".tuiflow")
 
 
-def build_scheduler(pipeline: Pipeline, args: argparse.Namespace):
-    """The scheduler of a new run, with its run folder; shared by every front end."""
+def build_scheduler(pipeline: Pipeline, args: argparse.Namespace, resume=None):
+    """The scheduler of a new run, with its run folder and what earlier runs teach it."""
+    from .engine.history import durations
     from .engine.scheduler import Scheduler
     from .engine.store import RunStore
 
-    store = RunStore.create(state_dir_for(pipeline, getattr(args, "state_dir", None)), pipeline)
-    return Scheduler(pipeline, store=store, max_parallel=getattr(args, "max_parallel", None))
+    state_dir = state_dir_for(pipeline.file, getattr(args, "state_dir", None))
+    weights = durations(pipeline, state_dir)
+    store = RunStore.create(state_dir, pipeline)
+    return Scheduler(pipeline, store=store, max_parallel=getattr(args, "max_parallel", None), weights=weights,
+                     reuse=resume.reuse if resume else None, reused_from=resume.run_id if resume else "")
 
 
 def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
+    from .engine.errors import UsageError
+
+    resume = None
+    if getattr(args, "resume", None):
+        from .engine.history import plan_resume
+
+        run_id = None if args.resume == "last" else args.resume
+        try:
+            resume = plan_resume(pipeline, state_dir_for(pipeline.file, getattr(args, "state_dir", None)),
+                                 run_id, force=getattr(args, "force", False))
+        except UsageError as exc:
+            print(f"tuiflow: {exc}", file=sys.stderr)
+            return 2
     headless = getattr(args, "headless", False) or getattr(args, "events", None) or not sys.stdout.isatty()
     if headless:
         from .headless import run_headless
 
         async def main() -> int:
-            return await run_headless(build_scheduler(pipeline, args), events=getattr(args, "events", None))
+            return await run_headless(build_scheduler(pipeline, args, resume), events=getattr(args, "events", None))
 
         return asyncio.run(main())
     from .ui.app import run_tui
 
-    return run_tui(pipeline, lambda: build_scheduler(pipeline, args), theme=getattr(args, "theme", None))
+    return run_tui(pipeline, lambda: build_scheduler(pipeline, args, resume), theme=getattr(args, "theme", None))

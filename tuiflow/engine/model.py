@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from .errors import Mark
 
 
-
-class TaskState(str, Enum):
+class TaskState(StrEnum):
     PENDING = "pending"        # waiting for upstreams
     READY = "ready"            # waiting for a slot
     RUNNING = "running"
@@ -37,7 +36,7 @@ FINISHED = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT
 FAILURES = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED})
 
 
-class TriggerRule(str, Enum):
+class TriggerRule(StrEnum):
     ALL_SUCCESS = "all_success"
     ALL_DONE = "all_done"
     ANY_SUCCESS = "any_success"

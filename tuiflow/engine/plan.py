@@ -77,9 +77,19 @@ class Plan:
 
     # ------------------------------------------------------------------ start-up
 
-    def initial(self) -> list[str]:
-        """Settle every task once: roots become ready, virtual roots succeed."""
-        return self._settle(list(self.records))
+    def initial(self, reuse: Mapping[str, str | None] | None = None, reason: str = "") -> list[str]:
+        """Settle every task once: roots become ready, virtual roots succeed.
+
+        `reuse` (from --resume) names tasks that succeeded in an earlier run, with their outputs.
+        """
+        changed: list[str] = []
+        for name, output in (reuse or {}).items():
+            r = self.records[name]
+            self._set(r, S.SUCCEEDED)
+            r.output = output
+            r.reason = reason
+            changed.append(name)
+        return changed + self._settle(list(self.records))
 
     # ------------------------------------------------------------------ queries
 

@@ -16,6 +16,7 @@ from functools import partial
 
 from .events import (
     ControlApplied,
+    EtaChanged,
     Event,
     EventSink,
     LimitChanged,
@@ -29,7 +30,7 @@ from .events import (
     TaskStateChanged,
 )
 from .masking import Masker
-from .model import FAILURES, Pipeline, TaskSpec, TaskState, TriggerRule
+from .model import FAILURES, FINISHED, Pipeline, TaskSpec, TaskState, TriggerRule
 from .plan import Plan
 from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand
 
@@ -50,7 +51,8 @@ class Scheduler:
                  store: object | None = None, max_parallel: int | None = None,
                  sinks: Iterable[EventSink] = (), clock: Callable[[], float] = time.time,
                  weights: Mapping[str, float] | None = None,
-                 environ: Mapping[str, str] | None = None, run_id: str = "") -> None:
+                 environ: Mapping[str, str] | None = None, run_id: str = "",
+                 reuse: Mapping[str, str | None] | None = None, reused_from: str = "") -> None:
         if runner is None:
             from .runner import LocalRunner
             runner = LocalRunner()
@@ -72,9 +74,13 @@ class Scheduler:
         self._text_masker = Masker(self._secrets)
         self._handles: dict[str, RunningCommand] = {}
         self._jobs: dict[str, asyncio.Task[None]] = {}
-        self._outputs: dict[str, str] = {}
+        self._reuse = dict(reuse or {})
+        self._reused_from = reused_from
+        self._outputs: dict[str, str] = {n: o for n, o in self._reuse.items() if o is not None}
         self._stdout: dict[str, str] = {}  # stdout of tasks a dynamic foreach reads
         self._foreach_sources = {t.foreach for t in pipeline.tasks if isinstance(t.foreach, str)}
+        self._weights = dict(weights or {})
+        self._eta_at = 0.0
         self._wake: asyncio.Event | None = None
         self._closed = False
         self._finished_announced = False
@@ -244,7 +250,8 @@ class Scheduler:
                               file=self.pipeline.file, run_dir=self.run_dir,
                               max_parallel=self.plan.max_parallel,
                               tasks=tuple(task_info(t) for t in self.pipeline.tasks)))
-        self._emit_changes(self.plan.initial())
+        reason = f"reused from run {self._reused_from}" if self._reused_from else "reused"
+        self._emit_changes(self.plan.initial(self._reuse, reason))
         try:
             while True:
                 self._wake.clear()  # before the work: a poke made during it is not lost
@@ -352,7 +359,31 @@ class Scheduler:
         changed, to_cancel = self.plan.finish(name, state, clock(), reason, result.exit_code, output)
         self._emit_changes(changed)
         self._signal(to_cancel)
+        self._update_eta()
         self._poke()
+
+    def eta(self) -> float | None:
+        """Seconds left, from earlier runs' durations: the larger of the longest remaining path
+        and the remaining work spread over the limit. None without history."""
+        if not self._weights:
+            return None
+        now = self.clock()
+        work = crit = 0.0
+        for name, r in self.plan.records.items():
+            if r.state in FINISHED or r.spec.virtual:
+                continue
+            d = self._weights.get(name, 1.0)
+            if r.state is S.RUNNING and r.started is not None:
+                d = max(0.0, d - (now - r.started))
+            work += d
+            crit = max(crit, self.plan.priority.get(name, d) - self._weights.get(name, 1.0) + d)
+        return max(crit, work / self.plan.max_parallel)
+
+    def _update_eta(self) -> None:
+        now = self.clock()
+        if self._weights and now - self._eta_at >= 1.0:
+            self._eta_at = now
+            self._emit(EtaChanged(time=now, eta_seconds=self.eta()))
 
     async def _unmet_precondition(self, spec: TaskSpec, env: dict[str, str]) -> str | None:
         """Dagu preconditions: None when all are met, else the reason the task is skipped.
