@@ -78,7 +78,7 @@ def test_merge_keys_and_aliases(tmp_path: Path) -> None:
 
 def test_recursive_alias(tmp_path: Path) -> None:
     f = write(tmp_path, "x: &a\n  y: *a\n")
-    assert errors_of(f) == ["1:4: an alias refers to a node that contains it (recursive YAML)"]
+    assert errors_of(f) == ["2:6: an alias refers to a node that contains it (recursive YAML)"]
 
 
 def test_syntax_error_position(tmp_path: Path) -> None:

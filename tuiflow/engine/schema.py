@@ -133,6 +133,26 @@ def _is_type(value: Any, kind: str) -> bool:
     return isinstance(value, int | float)   # number
 
 
+_PY_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "object": (dict,), "array": (list,),
+                                          "boolean": (bool,), "null": (type(None),), "integer": (int,),
+                                          "number": (int, float)}
+
+
+def _type_check(kinds: list[str]) -> Check:
+    """`type` as one isinstance: booleans are not numbers, 2.0 is an integer (as in jsonschema)."""
+    py = tuple(t for k in kinds for t in _PY_TYPES[k])
+    allow_bool = "boolean" in kinds
+    integral_float = "integer" in kinds and "number" not in kinds
+
+    def check(v: Any) -> bool:
+        if v is True or v is False:
+            return allow_bool
+        if isinstance(v, py):
+            return True
+        return integral_float and isinstance(v, float) and v.is_integer()
+    return check
+
+
 def _compile(node: dict[str, Any], ref: Callable[[str], Check]) -> Check:
     """A predicate equivalent to jsonschema's `is_valid` for the keywords this schema uses."""
     checks: list[Check] = []
@@ -155,8 +175,7 @@ def _keyword(keyword: str, arg: Any, node: dict[str, Any], ref: Callable[[str], 
     if keyword == "$ref":
         return ref(arg.rsplit("/", 1)[1])
     if keyword == "type":
-        kinds = [arg] if isinstance(arg, str) else list(arg)
-        return lambda v: any(_is_type(v, k) for k in kinds)
+        return _type_check([arg] if isinstance(arg, str) else list(arg))
     if keyword == "enum":
         return lambda v: any(type(v) is type(e) and v == e for e in arg)
     if keyword == "pattern":
@@ -183,13 +202,28 @@ def _keyword(keyword: str, arg: Any, node: dict[str, Any], ref: Callable[[str], 
         return lambda v: any(s(v) for s in subs)
     if keyword == "properties":
         props = {k: _compile(s, ref) for k, s in arg.items()}
-        return lambda v: not isinstance(v, dict) or all(props[k](x) for k, x in v.items() if k in props)
+
+        def check_properties(v: Any) -> bool:
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    check = props.get(k)
+                    if check is not None and not check(x):
+                        return False
+            return True
+        return check_properties
+    if keyword == "patternProperties":
+        pats = [(re.compile(p).search, _compile(s, ref)) for p, s in arg.items()]
+        return lambda v: not isinstance(v, dict) or all(c(x) for k, x in v.items() for m, c in pats if m(k))
     if keyword == "additionalProperties":
         known = frozenset(node.get("properties", ()))
+        patterns = [re.compile(p).search for p in node.get("patternProperties", ())]
+
+        def extra_keys(v: dict[str, Any]) -> list[str]:
+            return [k for k in v if k not in known and not any(m(k) for m in patterns)]
         if arg is False:
-            return lambda v: not isinstance(v, dict) or all(k in known for k in v)
+            return lambda v: not isinstance(v, dict) or known.issuperset(v) or not extra_keys(v)
         extra = _compile(arg, ref)
-        return lambda v: not isinstance(v, dict) or all(extra(x) for k, x in v.items() if k not in known)
+        return lambda v: not isinstance(v, dict) or all(extra(v[k]) for k in extra_keys(v))
     raise ValueError(f"schema keyword {keyword!r} is not supported by the compiled checker")
 
 
@@ -258,9 +292,10 @@ def _explain(error: Any, base: Path, data: Any) -> Iterator[SchemaProblem]:
         yield SchemaProblem((*path, value), f"{what}: {_show(value)} is {custom or 'not a valid name'}", True)
     elif keyword == "additionalProperties":
         known = list(error.schema.get("properties", ()))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", ())]
         owner = f"{what}: " if path else ""
         for key in value:
-            if key not in known:
+            if key not in known and not any(p.search(key) for p in patterns):
                 yield SchemaProblem((*path, key), f"{owner}unknown key '{key}'{did_you_mean(str(key), known)}",
                                     True)
     elif keyword == "required":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import hashlib
 import os
@@ -18,6 +19,9 @@ Path = tuple[str | int, ...]
 # A pipeline file bigger than this is refused before parsing: it is a mistake, not a pipeline
 # (10 000 tasks take about 1 MB).
 MAX_BYTES = 16 * 1024 * 1024
+# Deeper nesting than this is a mistake (pipelines need about 6 levels) and would make the
+# recursive checks after the parser slow or fail.
+MAX_DEPTH = 64
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -75,24 +79,20 @@ def parse(file: str) -> Source:
 
 
 def _parse_text(file: str, text: str) -> Source:
+    builder = _Builder(file)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        data = builder.run(_Loader(text))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1)
         problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise PipelineInvalid([PipelineError.at(where, f"YAML syntax error: {problem}")]) from None
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+    except (yaml.YAMLError, ValueError) as exc:
         raise PipelineInvalid([PipelineError(file, 1, 1, f"YAML syntax error: {exc}")]) from None
-    if node is None:
-        raise PipelineInvalid([PipelineError(file, 1, 1, "the file is empty: a pipeline needs `tasks:`")])
-    builder = _Builder(file)
-    try:
-        data = builder.build(node, ())
-    except RecursionError:
-        raise PipelineInvalid([PipelineError(file, 1, 1, "the YAML document is nested too deeply")]) from None
     if builder.errors:
         raise PipelineInvalid(builder.errors)
+    if builder.empty:
+        raise PipelineInvalid([PipelineError(file, 1, 1, "the file is empty: a pipeline needs `tasks:`")])
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a single value ({_kind(data)})"
         raise PipelineInvalid([PipelineError.at(
@@ -141,126 +141,283 @@ def _kind(value: Any) -> str:
         type(value), "text")
 
 
+_NO_KEY = object()     # a mapping frame waiting for its next key
+_SKIP = object()       # the key was unusable: its value is read and dropped
+_MERGING = object()    # the key was `<<`: the value is merged at the mapping's end
+
+
+class _TooDeep(Exception):
+    pass
+
+
+class _Frame:
+    """An open mapping or sequence while events stream in."""
+
+    __slots__ = ("obj", "path", "key", "seen", "merges", "anchor", "start", "is_key")
+
+    def __init__(self, obj: dict[str, Any] | list[Any], path: Path | None, anchor: str | None,
+                 start: int, is_key: bool):
+        self.obj = obj
+        self.path = path          # None: inside something that is dropped
+        self.key: Any = _NO_KEY
+        self.seen: dict[str, int] = {}          # key -> line, for duplicate-key errors
+        self.merges: list[tuple[Any, Path, int, int]] = []
+        self.anchor = anchor
+        self.start = start        # where this subtree's marks begin in the log
+        self.is_key = is_key      # a list or mapping used as a key: an error, dropped with its value
+
+
 class _Builder:
-    """Turns a composed node tree into plain data, recording marks and collecting errors."""
+    """Builds plain data from libyaml's event stream, recording marks and collecting errors.
+
+    Events instead of a composed node tree: no recursion, so no nesting depth can crash the
+    parser, and no Node objects to allocate.
+    """
 
     def __init__(self, file: str):
         self.file = file
         self.marks: dict[Path, Mark] = {}
         self.key_marks: dict[Path, Mark] = {}
         self.errors: list[PipelineError] = []
-        self._active: set[int] = set()   # collections being built: a recursive alias is an error
+        self.empty = True
+        # every mark in document order, so an anchored subtree's marks are a slice of it
+        self.log: list[tuple[Path, Mark, bool]] = []
+        self.anchors: dict[str, tuple[Any, Path | None, int, int] | None] = {}   # None: still open
+        self.stack: list[_Frame] = []
+        self.result: Any = None
+        self.resolve: Any = None
 
-    def mark(self, node: yaml.Node) -> Mark:
-        m = node.start_mark
+    def mark(self, event: Any) -> Mark:
+        m = event.start_mark
         return Mark(self.file, m.line + 1, m.column + 1)
 
-    def error(self, node: yaml.Node, message: str) -> None:
-        self.errors.append(PipelineError.at(self.mark(node), message))
+    def error(self, event: Any, message: str) -> None:
+        self.errors.append(PipelineError.at(self.mark(event), message))
 
-    def build(self, node: yaml.Node, path: Path) -> Any:
-        m = node.start_mark
-        self.marks[path] = Mark(self.file, m.line + 1, m.column + 1)
-        if node.tag == _STR:   # the common case first: plain text
-            return node.value
-        if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
-        if id(node) in self._active:
-            self.error(node, "an alias refers to a node that contains it (recursive YAML)")
-            return None
-        self._active.add(id(node))
+    def record(self, path: Path, mark: Mark, key: bool = False) -> None:
+        (self.key_marks if key else self.marks)[path] = mark
+        self.log.append((path, mark, key))
+
+    def run(self, loader: Any) -> Any:
+        self.resolve = loader.resolve
+        documents = 0
         try:
-            if isinstance(node, yaml.SequenceNode):
-                self.check_tag(node, _SEQ)
-                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-            self.check_tag(node, _MAP)
-            return self.mapping(node, path)
+            while loader.check_event():
+                event = loader.get_event()
+                kind = type(event)
+                if kind is yaml.ScalarEvent:
+                    self.scalar_event(event)
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    self.start(event, kind is yaml.MappingStartEvent)
+                elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                    self.end()
+                elif kind is yaml.AliasEvent:
+                    self.alias(event)
+                elif kind is yaml.DocumentStartEvent:
+                    documents += 1
+                    if documents > 1:
+                        self.error(event, "YAML syntax error: expected a single document in the stream: "
+                                   "but found another document")
+                        break
+        except _TooDeep:
+            pass
         finally:
-            self._active.discard(id(node))
+            loader.dispose()
+        return self.result
 
-    def check_tag(self, node: yaml.Node, expected: str) -> None:
-        if node.tag != expected:
-            self.error(node, f"unsupported YAML tag {node.tag!r}")
+    # --- where a node goes ---------------------------------------------------------------
 
-    def mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        seen: dict[str, yaml.Node] = {}
-        merged: set[str] = set()
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                self.merge(value_node, path, out, seen, merged)
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.error(key_node, "a mapping key must be plain text, not a list or a mapping")
-                continue
-            key = key_node.value if key_node.tag == _STR else self.scalar(key_node)
-            if key is None or isinstance(key, bool):
-                shown = "null" if key is None else str(key).lower()
-                self.error(key_node, f"the key {key_node.value!r} is read as {shown} by YAML; "
-                           f"quote it: \"{key_node.value}\"")
-                continue
-            key = str(key) if not isinstance(key, str) else key
-            if key in seen and key not in merged:
-                first = self.mark(seen[key])
-                self.error(key_node, f"duplicate key '{key}' (first defined at line {first.line}); "
-                           "YAML would silently keep only the last one")
-                continue
-            seen[key] = key_node
-            if merged:
-                merged.discard(key)
-            sub = (*path, key)
-            m = key_node.start_mark
-            self.key_marks[sub] = Mark(self.file, m.line + 1, m.column + 1)
-            out[key] = self.build(value_node, sub)
-        return out
+    def place(self) -> tuple[Path | None, bool]:
+        """(path of the next node or None when it is dropped, whether it is a mapping key)."""
+        if not self.stack:
+            return (), False
+        top = self.stack[-1]
+        if type(top.obj) is list:
+            return (None if top.path is None else (*top.path, len(top.obj))), False
+        if top.key is _NO_KEY:
+            return None, True
+        if top.path is None or top.key is _SKIP:
+            return None, False
+        if top.key is _MERGING:
+            return (*top.path, "<<"), False
+        return (*top.path, top.key), False
 
-    def merge(self, value: yaml.Node, path: Path, out: dict[str, Any], seen: dict[str, yaml.Node],
-              merged: set[str]) -> None:
-        """`<<: *anchor` (or a list of anchors): copy keys not already set, as YAML 1.1 does."""
-        sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
-        for src in sources:
-            if not isinstance(src, yaml.MappingNode):
-                self.error(src, "`<<` (merge) needs a mapping or a list of mappings")
+    def attach(self, value: Any, path: Path | None, start: int) -> None:
+        """Give a finished value node to its parent (or make it the document)."""
+        if not self.stack:
+            self.result = value
+            return
+        top = self.stack[-1]
+        if type(top.obj) is list:
+            top.obj.append(value)
+            return
+        if top.key is _MERGING and path is not None:
+            top.merges.append((value, path, start, len(self.log)))
+        elif top.key is not _SKIP and top.path is not None:
+            top.obj[top.key] = value
+        top.key = _NO_KEY
+
+    # --- events ----------------------------------------------------------------------------
+
+    def scalar_event(self, event: Any) -> None:
+        self.empty = False
+        path, is_key = self.place()
+        if is_key:
+            self.key(event)
+            return
+        start = len(self.log)
+        if path is not None:
+            self.record(path, self.mark(event))
+        value = self.scalar(event)
+        if event.anchor:
+            self.anchors[event.anchor] = (value, path, start, len(self.log))
+        self.attach(value, path, start)
+
+    def key(self, event: Any) -> None:
+        top = self.stack[-1]
+        if top.path is None:
+            top.key = _SKIP
+            return
+        tag = self.tag_of(event)
+        if tag == _MERGE:
+            top.key = _MERGING
+            return
+        key = event.value if tag == _STR else self.scalar(event, tag)
+        if key is None or isinstance(key, bool):
+            if key is None:
+                self.error(event, f"the key {event.value!r} is read as null by YAML; quote it: \"{event.value}\"")
+            top.key = _SKIP
+            return
+        key = key if isinstance(key, str) else str(key)
+        if key in top.seen:
+            self.error(event, f"duplicate key '{key}' (first defined at line {top.seen[key]}); "
+                       "YAML would silently keep only the last one")
+            top.key = _SKIP
+            return
+        mark = self.mark(event)
+        top.seen[key] = mark.line
+        top.key = key
+        self.record((*top.path, key), mark, key=True)
+
+    def start(self, event: Any, mapping: bool) -> None:
+        self.empty = False
+        path, is_key = self.place()
+        if is_key:
+            if self.stack[-1].path is not None:
+                self.error(event, "a mapping key must be plain text, not a list or a mapping")
+        if len(self.stack) >= MAX_DEPTH:
+            self.error(event, f"the YAML document is nested too deeply (more than {MAX_DEPTH} levels)")
+            raise _TooDeep
+        if event.tag not in (None, "!", _MAP if mapping else _SEQ):
+            self.error(event, f"unsupported YAML tag {event.tag!r}")
+        start = len(self.log)
+        if path is not None:
+            self.record(path, self.mark(event))
+        if event.anchor:
+            self.anchors[event.anchor] = None
+        self.stack.append(_Frame({} if mapping else [], path, event.anchor, start, is_key))
+
+    def end(self) -> None:
+        frame = self.stack.pop()
+        if frame.merges:
+            self.merge(frame)
+        if frame.anchor:
+            self.anchors[frame.anchor] = (frame.obj, frame.path, frame.start, len(self.log))
+        if frame.is_key:
+            self.stack[-1].key = _SKIP
+        else:
+            self.attach(frame.obj, frame.path, frame.start)
+
+    def alias(self, event: Any) -> None:
+        path, is_key = self.place()
+        if is_key:
+            self.error(event, "an alias cannot be a mapping key here")
+            self.stack[-1].key = _SKIP
+            return
+        if event.anchor not in self.anchors:
+            self.error(event, f"unknown alias '*{event.anchor}'")
+            self.attach(None, path, len(self.log))
+            return
+        anchored = self.anchors[event.anchor]
+        if anchored is None:
+            self.error(event, "an alias refers to a node that contains it (recursive YAML)")
+            self.attach(None, path, len(self.log))
+            return
+        value, src_path, lo, hi = anchored
+        start = len(self.log)
+        if path is not None:
+            self.record(path, self.mark(event))
+            if src_path is not None:
+                self.copy_marks(src_path, path, lo, hi)
+        self.attach(copy.deepcopy(value), path, start)
+
+    def copy_marks(self, src: Path, dst: Path, lo: int, hi: int, only: str | None = None) -> None:
+        """Give `dst`'s subtree the marks of `src`'s (an alias or a merge shows where it was written)."""
+        n = len(src)
+        for path, mark, is_key in self.log[lo:hi]:
+            if len(path) > n and path[:n] == src and (only is None or path[n] == only):
+                self.record((*dst, *path[n:]), mark, is_key)
+
+    def merge(self, frame: _Frame) -> None:
+        """`<<: *defaults` (or a list of them): keys not set explicitly come from the sources."""
+        assert isinstance(frame.obj, dict)
+        sources: list[tuple[Any, Path, int, int]] = []
+        for value, path, lo, hi in frame.merges:
+            if isinstance(value, list):
+                sources.extend((item, (*path, i), lo, hi) for i, item in enumerate(value))
+            else:
+                sources.append((value, path, lo, hi))
+        for value, path, lo, hi in sources:
+            if not isinstance(value, dict):
+                self.errors.append(PipelineError.at(self.marks.get(path, Mark(self.file, 1, 1)),
+                                                    "`<<` (merge) needs a mapping or a list of mappings"))
                 continue
-            for k_node, v_node in src.value:
-                if not isinstance(k_node, yaml.ScalarNode):
+            for key, item in value.items():
+                if key in frame.obj:
                     continue
-                key = str(self.scalar(k_node))
-                if key in seen:
-                    continue
-                seen[key] = k_node
-                merged.add(key)
-                sub = (*path, key)
-                self.key_marks[sub] = self.mark(k_node)
-                out[key] = self.build(v_node, sub)
+                frame.obj[key] = item
+                if frame.path is not None:
+                    self.copy_marks(path, frame.path, lo, hi, only=key)
 
-    def scalar(self, node: yaml.ScalarNode) -> Any:
-        tag, value = node.tag, node.value
+    # --- scalars ---------------------------------------------------------------------------
+
+    def tag_of(self, event: Any) -> str:
+        tag = event.tag
+        if tag is None or tag == "!":
+            if not event.implicit[0]:
+                return _STR
+            return self.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return tag
+
+    def scalar(self, event: Any, tag: str | None = None) -> Any:
+        tag = tag or self.tag_of(event)
+        value = event.value
         if tag == _STR:
             return value
-        plain = not node.style   # None (pure-Python loader) or "" (libyaml)
+        plain = not event.style   # None (pure-Python loader) or "" (libyaml)
         if tag == _NULL:
             return None
         if tag == _BOOL:
             if plain and value.lower() not in ("true", "false"):
                 word = "true" if value.lower() in ("yes", "on") else "false"
-                self.error(node, f"'{value}' is read as the boolean {word} by YAML 1.1: "
+                self.error(event, f"'{value}' is read as the boolean {word} by YAML 1.1: "
                            f"quote it (\"{value}\") for text, or write {word}")
                 return value
             return value.lower() in ("true", "yes", "on")
         if tag in (_INT, _FLOAT):
             if plain and (_SEXAGESIMAL.match(value) or (tag == _INT and _OCTAL.match(value))):
-                self.error(node, f"'{value}' is read as a base-60 or octal number by YAML 1.1: "
+                self.error(event, f"'{value}' is read as a base-60 or octal number by YAML 1.1: "
                            f"quote it (\"{value}\") for text")
                 return value
+            node = yaml.ScalarNode(tag, value)
             try:
                 if tag == _INT:
                     return _construct.construct_yaml_int(node)
                 return _construct.construct_yaml_float(node)
             except (ValueError, yaml.YAMLError):
-                self.error(node, f"'{value}' is not a valid number")
+                self.error(event, f"'{value}' is not a valid number")
                 return value
         if tag == _TIMESTAMP:
             return value   # a date stays the text it was written as (`DATE: 2026-11-23`)
-        self.error(node, f"unsupported YAML tag {tag!r}")
+        self.error(event, f"unsupported YAML tag {tag!r}")
         return value

@@ -1,0 +1,252 @@
+"""The `tuiflow` command: argparse only; the run, the UI and the run-store commands load lazily.
+
+`tuiflow FILE [options]` runs a pipeline (the same as `tuiflow run FILE`); `validate`, `graph`
+and `schema` never import the UI, so they stay fast and work without a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+
+EXIT_INVALID = 2          # an invalid pipeline or command line (SPEC §4)
+EXIT_INTERNAL = 70        # a bug in tuiflow itself (EX_SOFTWARE)
+COMMANDS = ("run", "validate", "graph", "schema", "history", "logs")
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code (and never shows a traceback)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(args_list)
+        return args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:   # `tuiflow schema | head`
+        sys.stderr.close()
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_INVALID)
+    except Exception as exc:  # noqa: BLE001 - the promise is: no traceback for any input
+        if os.environ.get("TUIFLOW_DEBUG"):
+            raise
+        print(f"tuiflow: internal error: {type(exc).__name__}: {exc} "
+              "(set TUIFLOW_DEBUG=1 to see where)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """`tuiflow FILE ...` is `tuiflow run FILE ...`; everything else is a subcommand."""
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["run", *argv]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+    if args.command == "run":
+        _fix_resume(args, parser)
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuiflow",
+        usage="tuiflow FILE [run options]\n       tuiflow {validate,graph,schema,history,logs} ...",
+        description="Run a pipeline of shell commands as a DAG, live in your terminal.",
+        epilog="`tuiflow FILE` is short for `tuiflow run FILE`. "
+               "Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage, "
+               "130/143 interrupted. `tuiflow COMMAND --help` for each command.",
+    )
+    parser.add_argument("--version", action="version", version=f"tuiflow {__version__}")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog="tuiflow")
+
+    run = sub.add_parser("run", help="run a pipeline (the TUI on a terminal, else headless)",
+                         description="Run a pipeline: the terminal UI when stdout is a terminal, "
+                                     "plain streaming output otherwise or with --headless.")
+    run.add_argument("file", metavar="FILE", nargs="?", help="the pipeline YAML file (native or Dagu)")
+    add_param_option(run)
+    run.add_argument("--max-parallel", type=_positive_int, metavar="N",
+                     help="run at most N tasks at once (default: the pipeline's max_parallel)")
+    run.add_argument("--headless", action="store_true", help="plain streaming output, no UI")
+    run.add_argument("--events", choices=["jsonl"], help="print the event stream as JSON lines (implies --headless)")
+    run.add_argument("--resume", nargs="?", const="last", metavar="RUN",
+                     help="reuse the succeeded tasks of the last run (or of RUN) and run the rest")
+    run.add_argument("--force", action="store_true",
+                     help="with --resume: resume even if the pipeline changed in a way that touches those tasks")
+    run.add_argument("--dry-run", action="store_true", help="print the plan in start order and run nothing")
+    run.add_argument("--state-dir", metavar="DIR",
+                     help="where run folders go (default: .tuiflow/ beside the pipeline file)")
+    run.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+    run.set_defaults(handler=cmd_run)
+
+    validate = sub.add_parser("validate", help="check pipeline files; problems as FILE:LINE:COL: message",
+                              description="Check each pipeline file against the schema and the graph rules. "
+                                          "Every problem is printed as FILE:LINE:COL: message; exit 2 if any.")
+    validate.add_argument("files", metavar="FILE", nargs="+", help="pipeline files")
+    add_param_option(validate)
+    validate.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid files")
+    validate.set_defaults(handler=cmd_validate)
+
+    graph = sub.add_parser("graph", help="print the DAG as a tree (text), Mermaid or DOT",
+                           description="Print the pipeline's DAG after matrix and sub-pipeline expansion.")
+    graph.add_argument("file", metavar="FILE", help="the pipeline file")
+    graph.add_argument("--format", choices=["text", "mermaid", "dot"], default="text",
+                       help="text: an indented tree and the stages (default); mermaid; dot (Graphviz)")
+    add_param_option(graph)
+    graph.set_defaults(handler=cmd_graph)
+
+    schema = sub.add_parser("schema", help="print the pipeline JSON Schema (for editors)",
+                            description="Print the JSON Schema (draft 2020-12) of the pipeline format.")
+    schema.set_defaults(handler=cmd_schema)
+
+    history = sub.add_parser("history", help="earlier runs: when, result, duration",
+                             description="List earlier runs of a pipeline (or of every pipeline here).")
+    history.add_argument("file", metavar="FILE", nargs="?", help="the pipeline file")
+    history.add_argument("--state-dir", metavar="DIR", help="where run folders are")
+    history.set_defaults(handler=_lazy("tuiflow.commands.history", "history"))
+
+    logs = sub.add_parser("logs", help="print a task's log from a run",
+                          description="Print one task's log (the last run and attempt unless told).")
+    logs.add_argument("file", metavar="FILE", help="the pipeline file")
+    logs.add_argument("task", metavar="TASK", help="the task name")
+    logs.add_argument("--run", metavar="ID", help="the run (default: the last one)")
+    logs.add_argument("--attempt", type=_positive_int, metavar="N", help="the attempt (default: the last one)")
+    logs.add_argument("--state-dir", metavar="DIR", help="where run folders are")
+    logs.set_defaults(handler=_lazy("tuiflow.commands.logs", "logs"))
+    return parser
+
+
+def add_param_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--param", "-p", dest="params", action="append", type=_param, default=[],
+                        metavar="K=V", help="set a pipeline param (repeatable); overrides `params:` in the file")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not _PARAM_NAME.fullmatch(name):
+        raise argparse.ArgumentTypeError(f"'{text}' is not K=V with K a variable name (letters, digits, _)")
+    return name, value
+
+
+def _fix_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """`tuiflow --resume p.yaml` puts the file into --resume's optional RUN: take it back."""
+    if args.file is None and args.resume and args.resume != "last" and os.path.exists(args.resume):
+        args.file, args.resume = args.resume, "last"
+    if args.file is None:
+        parser.error("a pipeline FILE is needed: tuiflow FILE [options]")
+
+
+def _params(args: argparse.Namespace) -> dict[str, str]:
+    return dict(args.params)
+
+
+def _print_errors(errors: Sequence[object]) -> None:
+    for error in errors:
+        print(error, file=sys.stderr)
+
+
+def _load(file: str, args: argparse.Namespace):   # -> Pipeline | None (errors printed)
+    from .engine.errors import PipelineInvalid
+    from .engine.loader import load
+
+    try:
+        return load(file, _params(args))
+    except PipelineInvalid as exc:
+        _print_errors(exc.errors)
+        return None
+
+
+# --- the commands -------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    pipeline = _load(args.file, args)
+    if pipeline is None:
+        return EXIT_INVALID
+    if args.dry_run:
+        from .graphview import plan
+
+        sys.stdout.write(plan(pipeline))
+        return 0
+    if args.events:
+        args.headless = True
+    try:
+        from .launch import run_pipeline
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("tuiflow.launch",):
+            raise
+        print("tuiflow: running pipelines is not available yet", file=sys.stderr)
+        return EXIT_INVALID
+    return run_pipeline(pipeline, args)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .engine.errors import PipelineInvalid
+    from .engine.loader import load
+
+    failed = False
+    for file in args.files:
+        try:
+            pipeline = load(file, _params(args))
+        except PipelineInvalid as exc:
+            _print_errors(exc.errors)
+            failed = True
+            continue
+        if not args.quiet:
+            count = sum(1 for t in pipeline.tasks if not t.virtual)
+            print(f"{file}: ok ({count} task{'s' if count != 1 else ''})")
+    return EXIT_INVALID if failed else 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from .graphview import FORMATS
+
+    pipeline = _load(args.file, args)
+    if pipeline is None:
+        return EXIT_INVALID
+    sys.stdout.write(FORMATS[args.format](pipeline))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .engine.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return 0
+
+
+def _lazy(module: str, what: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports `module` only when its command runs, with a plain message if absent."""
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+            print(f"tuiflow: `tuiflow {what}` is not available yet", file=sys.stderr)
+            return EXIT_INVALID
+        return int(mod.main(args) or 0)
+    return handler
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""`tuiflow graph` and `--dry-run` output: the DAG as text (a tree plus stages), Mermaid or DOT."""
+
+from __future__ import annotations
+
+from .engine.graph import downstream_map, topological_levels
+from .engine.model import Pipeline, TaskSpec
+
+
+def deps_of(pipeline: Pipeline) -> dict[str, tuple[str, ...]]:
+    return {t.name: t.depends_on for t in pipeline.tasks}
+
+
+def _kinds(pipeline: Pipeline) -> dict[str, str]:
+    """`fan-in` or `sub-pipeline` for each virtual task, to say what it stands for."""
+    callers = {t.name.rsplit("/", 1)[0] for t in pipeline.tasks if "/" in t.name}
+    return {t.name: ("sub-pipeline" if t.name in callers else "fan-in") for t in pipeline.tasks if t.virtual}
+
+
+def text(pipeline: Pipeline) -> str:
+    """Each task under each of its upstreams (expanded once, then `(see above)`), then the stages."""
+    deps = deps_of(pipeline)
+    down = downstream_map(deps)
+    kinds = _kinds(pipeline)
+    levels = topological_levels(deps)
+    lines = [f"{pipeline.name}: {len(pipeline.tasks)} tasks, {len(levels)} stages", ""]
+    shown: set[str] = set()
+
+    def name(n: str) -> str:
+        return f"{n} ({kinds[n]})" if n in kinds else n
+
+    roots = [t.name for t in pipeline.tasks if not t.depends_on]
+    for root in roots:
+        lines.append(name(root))
+        shown.add(root)
+        # iterative walk: deep chains must not hit the recursion limit
+        stack: list[tuple[list[str], int, str]] = [(down.get(root, []), 0, "")]
+        while stack:
+            children, i, prefix = stack.pop()
+            if i >= len(children):
+                continue
+            stack.append((children, i + 1, prefix))
+            child = children[i]
+            last = i == len(children) - 1
+            branch, indent = ("└── ", "    ") if last else ("├── ", "│   ")
+            if child in shown:
+                lines.append(f"{prefix}{branch}{name(child)} (see above)")
+                continue
+            shown.add(child)
+            lines.append(f"{prefix}{branch}{name(child)}")
+            stack.append((down.get(child, []), 0, prefix + indent))
+    lines += ["", "Stages:"]
+    width = len(str(len(levels)))
+    for i, level in enumerate(levels, 1):
+        lines.append(f"  {i:>{width}}. " + ", ".join(level))
+    return "\n".join(lines) + "\n"
+
+
+def _mermaid_text(s: str) -> str:
+    return s.replace('"', "#quot;")
+
+
+def mermaid(pipeline: Pipeline) -> str:
+    """A Mermaid flowchart; groups become subgraphs, virtual tasks are drawn round."""
+    ids = {t.name: f"t{i}" for i, t in enumerate(pipeline.tasks)}
+    lines = ["flowchart TD"]
+    groups: dict[str | None, list[TaskSpec]] = {}
+    for t in pipeline.tasks:
+        groups.setdefault(t.group, []).append(t)
+    for gi, (group, tasks) in enumerate(groups.items()):
+        indent = "  "
+        if group is not None:
+            lines.append(f'  subgraph g{gi}["{_mermaid_text(group)}"]')
+            indent = "    "
+        for t in tasks:
+            shape = ('(["', '"])') if t.virtual else ('["', '"]')
+            lines.append(f"{indent}{ids[t.name]}{shape[0]}{_mermaid_text(t.name)}{shape[1]}")
+        if group is not None:
+            lines.append("  end")
+    for t in pipeline.tasks:
+        for up in t.depends_on:
+            if up in ids:
+                lines.append(f"  {ids[up]} --> {ids[t.name]}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_text(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dot(pipeline: Pipeline) -> str:
+    """Graphviz DOT; groups become clusters, virtual tasks are small dashed ellipses."""
+    lines = [f"digraph {_dot_text(pipeline.name)} {{", "  rankdir=LR;", "  node [shape=box];"]
+    groups: dict[str | None, list[TaskSpec]] = {}
+    for t in pipeline.tasks:
+        groups.setdefault(t.group, []).append(t)
+    for gi, (group, tasks) in enumerate(groups.items()):
+        indent = "  "
+        if group is not None:
+            lines.append(f"  subgraph cluster_{gi} {{")
+            lines.append(f"    label={_dot_text(group)};")
+            indent = "    "
+        for t in tasks:
+            style = " [shape=ellipse, style=dashed]" if t.virtual else ""
+            lines.append(f"{indent}{_dot_text(t.name)}{style};")
+        if group is not None:
+            lines.append("  }")
+    for t in pipeline.tasks:
+        for up in t.depends_on:
+            lines.append(f"  {_dot_text(up)} -> {_dot_text(t.name)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def plan(pipeline: Pipeline) -> str:
+    """`--dry-run`: every task in start order, stage by stage, with what it would run."""
+    deps = deps_of(pipeline)
+    by_name = {t.name: t for t in pipeline.tasks}
+    kinds = _kinds(pipeline)
+    levels = topological_levels(deps)
+    lines = [f"{pipeline.name}: {len(pipeline.tasks)} tasks in {len(levels)} stages, "
+             f"at most {pipeline.max_parallel} at once (dry run: nothing is started)"]
+    for i, level in enumerate(levels, 1):
+        lines.append(f"stage {i}:")
+        for n in level:
+            t = by_name[n]
+            if t.virtual:
+                lines.append(f"  {n}  ({kinds.get(n, 'fan-in')})")
+                continue
+            command = t.command if isinstance(t.command, str) else " ".join(t.command or ())
+            extra = f"  [foreach over {t.foreach}]" if isinstance(t.foreach, str) else ""
+            lines.append(f"  {n}: {command}{extra}")
+    return "\n".join(lines) + "\n"
+
+
+FORMATS = {"text": text, "mermaid": mermaid, "dot": dot}
