@@ -171,11 +171,18 @@ class Runner:
             return sample
         return timed(["make", f"-j{self.jobs}"], directory)
 
+    def tuiflow_env(self) -> dict[str, str]:
+        """Byte-compiled modules cached (in the work dir, not the repo), as an installed tuiflow has them."""
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
+        return env
+
     def tuiflow_run(self, case: Case, directory: Path) -> Sample:
         state = directory / "state"
         shutil.rmtree(state, ignore_errors=True)
         cmd = [*self.tuiflow, str(directory / "tuiflow.yaml"), "--headless", "--state-dir", str(state)]
-        sample = timed(cmd, directory)
+        sample = timed(cmd, directory, env=self.tuiflow_env())
         if case.kind == "flood" and sample.code == 0:
             logs = _logs(state)
             if len(logs) != 1:

@@ -139,7 +139,9 @@ def test_a_line_over_the_hold_limit_is_printed_without_waiting() -> None:
 
 
 def test_output_bytes_pass_through_unchanged_whatever_the_chunking() -> None:
-    data = b"".join(b"%099d\n" % i for i in range(3000)) + "é ünïcode \x1b[31mred\x1b[0m\n".encode() + b"\xff\xfe raw\n"
+    data = (b"".join(b"%099d\n" % i for i in range(3000)) + "é ünïcode \x1b[31mred\x1b[0m\n".encode()
+            + b"\xff\xfe raw\n" + b"crlf\r\n" * 50 + b"".join(b"\r%d%%" % i for i in range(200)) + b"\n"
+            + b"".join(b"%099d\n" % i for i in range(300)))
     whole, whole_buf = printer()
     whole.handle(out("t", data))
     rnd = random.Random(7)
@@ -152,7 +154,9 @@ def test_output_bytes_pass_through_unchanged_whatever_the_chunking() -> None:
             i += n
         assert buf.getvalue() == whole_buf.getvalue()
     body = [line.split(b" \xe2\x94\x82 ", 1)[1] for line in whole_buf.getvalue().split(b"\n")[:-1]]
-    assert body == data.split(b"\n")[:-1]
+    expected = data.replace(b"\r\n", b"\n").split(b"\n")[:-1]
+    assert body == [line.rpartition(b"\r")[2] for line in expected]
+    assert b"199%" in body and b"198%" not in body
 
 
 # ----------------------------------------------------------------------------- colour

@@ -289,30 +289,41 @@ class HeadlessPrinter(_StreamSink):
         return p
 
     def _output(self, ev: TaskOutput) -> None:
-        data = ev.data
-        held = self._partial.pop(ev.task, None)
+        data, task = ev.data, ev.task
+        head = b""
+        held = self._partial.pop(task, None)
         if held is not None:
             if held.attempt != ev.attempt:
-                self._emit_lines(ev.task, held.time, held.data)
+                self._emit_lines(task, held.time, held.data)
             else:
-                data = held.data + data
+                head = held.data  # never holds a newline: it is the start of this chunk's first line
         nl = data.rfind(b"\n")
         if nl < 0:
-            rest, complete = data, b""
+            self._hold(task, ev.attempt, ev.time, head + data)
+            return
+        if b"\r" in data or b"\r" in head:
+            data = head + data
+            nl += len(head)
+            self._emit_lines(task, ev.time, data[:nl])
         else:
-            complete, rest = data[:nl], data[nl + 1:]
-        if rest:
-            # keep only the last redraw of a progress line (a final `\r` may start a CRLF)
-            cr = rest.rfind(b"\r", 0, len(rest) - 1)
-            if cr >= 0:
-                rest = rest[cr + 1:]
-            if len(rest) > HELD_LINE_LIMIT:
-                complete = rest if nl < 0 else complete + b"\n" + rest
-                nl, rest = 0, b""
-            else:
-                self._partial[ev.task] = _Partial(ev.attempt, rest, ev.time)
-        if nl >= 0:
-            self._emit_lines(ev.task, ev.time, complete)
+            # the fast path: one replace over the chunk, written up to its last newline without a copy
+            prefix = self._prefix(task, ev.time)
+            out = data.replace(b"\n", b"\n" + prefix)
+            cut = len(out) - len(prefix) - (len(data) - nl - 1)
+            self._stream.write(prefix + head if head else prefix)
+            self._stream.write(memoryview(out)[:cut])
+        if nl + 1 < len(data):
+            self._hold(task, ev.attempt, ev.time, data[nl + 1:])
+
+    def _hold(self, task: str, attempt: int, t: float, rest: bytes) -> None:
+        """Keep a partial last line; only its last `\\r` redraw, and never more than HELD_LINE_LIMIT."""
+        cr = rest.rfind(b"\r", 0, len(rest) - 1)  # a final `\r` may start a CRLF
+        if cr >= 0:
+            rest = rest[cr + 1:]
+        if len(rest) > HELD_LINE_LIMIT:
+            self._emit_lines(task, t, rest)
+        else:
+            self._partial[task] = _Partial(attempt, rest, t)
 
     def _emit_lines(self, task: str, t: float, complete: bytes) -> None:
         """Write `complete` (lines joined by \\n, no final newline) with every line prefixed."""
