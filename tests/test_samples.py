@@ -163,15 +163,8 @@ def run_sample(path: Path) -> tuple[int, Recorder, float]:
     return code, recorder, time.monotonic() - started
 
 
-def run_params(path: Path) -> object:
-    if sample_id(path) == "foreach_files.yaml":
-        reason = "dynamic foreach: the scheduler leaves the instances ready but never starts them"
-        return pytest.param(path, id=sample_id(path), marks=pytest.mark.xfail(reason=reason, strict=False))
-    return pytest.param(path, id=sample_id(path))
-
-
 @needs_loader
-@pytest.mark.parametrize("path", [run_params(p) for p in SAMPLES])
+@pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
 def test_every_sample_runs_quickly_with_the_result_it_promises(path: Path) -> None:
     expected_code, expected_text = RUNS[sample_id(path)]
     code, recorder, seconds = run_sample(path)

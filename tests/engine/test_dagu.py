@@ -625,3 +625,17 @@ def test_any_shape_of_junk_is_errors_never_a_traceback(tmp_path: Path) -> None:
         translate(parse(str(path)))
         if validate is not None:
             validate(str(path), environ={})
+
+
+def test_x_keys_hold_yaml_anchors_as_in_native_files(tmp_path: Path) -> None:
+    src, errors = dagu(tmp_path, """\
+        x-retry: &retry
+          retryPolicy: {limit: 2, intervalSec: 1}
+        steps:
+          - name: a
+            command: echo
+            <<: *retry
+            x-note: ignored
+        """)
+    assert errors == []
+    assert src.data["tasks"] == [{"name": "a", "command": "echo", "retries": 2, "retry_delay": 1}]

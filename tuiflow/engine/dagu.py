@@ -6,19 +6,19 @@ over to the new paths, so that a problem the loader finds later (a bad duration,
 unknown dependency, a duplicate name) still points at the line the person wrote.
 Everything Dagu-specific is decided here: camelCase and snake_case spellings, `type:
 chain`, ids, the many shapes of `params` and `env`, `run:` sub-DAGs, positional params.
-Any key tuiflow does not support is an error that names it; nothing is silently dropped.
+Any key tuiflow does not support is an error that names it; nothing is silently dropped,
+except what tuiflow ignores in its own format too: `x-` keys, a place for YAML anchors.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
-from .errors import Mark, PipelineError
+from .errors import Mark, PipelineError, did_you_mean
 from .yamlsource import Path, Source
 
 # --- the keys -------------------------------------------------------------------------
@@ -103,12 +103,6 @@ _POSITIONAL_VALUE = re.compile(r"(?<![$\\])\$(?:([1-9])|\{([1-9][0-9]*)\})")
 _PARAM_ITEM = re.compile(r'(?:([^\s="]+)=)?("(?:\\"|[^"])*"|`[^`]*`|[^"\s]+)')
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """` (did you mean 'x'?)` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def _typename(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -173,7 +167,7 @@ def translate(src: Source) -> tuple[Source, list[PipelineError]]:
         return replace(src, data={}, marks=out.marks, key_marks=out.key_marks), out.errors
     native: dict[str, Any] = {}
     for key in doc:
-        if not isinstance(key, str) or key not in DAG_KEYS:
+        if not isinstance(key, str) or key not in DAG_KEYS and not key.startswith("x-"):
             _unknown_key(out, (key,), key, DAG_KEYS, DAG_UNSUPPORTED, "")
     _one_spelling(out, doc, (), DAG_KEYS, "")
     shell = doc.get("shell") if isinstance(doc.get("shell"), str) else None
@@ -280,7 +274,7 @@ def _step(out: _Out, step: Any, old: Path, new: Path, key_name: str | None, inde
     where = f"step {name!r}: " if isinstance(name, str) else f"step {index + 1}: "
 
     for key in step:
-        if not isinstance(key, str) or key not in STEP_KEYS:
+        if not isinstance(key, str) or key not in STEP_KEYS and not key.startswith("x-"):
             _unknown_key(out, old + (key,), key, STEP_KEYS, STEP_UNSUPPORTED, where)
     _one_spelling(out, step, old, STEP_KEYS, where)
     if "id" in step:
