@@ -271,7 +271,7 @@ class DocumentBuilder:
                 continue
             seen[name] = path
             raws.append(_Raw(path, task, name, group or self.get((*path, "group"), str), self._deps(path, scope)))
-        if not raws and not self.errors and not any(p[:1] in (("tasks",), ("groups",)) for p in self.bad):
+        if not raws and not self.errors and not any(p[:1] in ((), ("tasks",), ("groups",)) for p in self.bad):
             where = ("tasks",) if "tasks" in self.data else ("groups",) if "groups" in self.data else ()
             self.error(where, "the pipeline has no tasks")
         return raws

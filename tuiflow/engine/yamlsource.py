@@ -31,6 +31,12 @@ _MAP, _SEQ, _MERGE, _TIMESTAMP = (_TAG + t for t in ("map", "seq", "merge", "tim
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _construct = yaml.constructor.SafeConstructor()
+_SYNTAX_HINTS = (
+    ("mapping values are not allowed", " (check this line's indentation, or quote a value that contains ': ')"),
+    ("cannot start any token", " (YAML indents with spaces, never tabs; quote values starting with @ or `)"),
+    ("did not find expected key", " (check the indentation of this block)"),
+    ("did not find expected '-' indicator", " (check the indentation of this list)"),
+)
 
 
 @dataclass
@@ -86,6 +92,7 @@ def _parse_text(file: str, text: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1)
         problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        problem += next((hint for text, hint in _SYNTAX_HINTS if text in problem), "")
         raise PipelineInvalid([PipelineError.at(where, f"YAML syntax error: {problem}")]) from None
     except (yaml.YAMLError, ValueError) as exc:
         raise PipelineInvalid([PipelineError(file, 1, 1, f"YAML syntax error: {exc}")]) from None
