@@ -239,3 +239,41 @@ async def test_asyncio_subprocesses_are_not_taken_for_orphans(runner: LocalRunne
     assert res.ok and not alive(pids_in(out.stream(1))[0])
     assert alive(proc.pid)
     assert await proc.wait() == 0
+
+
+async def test_leftover_ignoring_term_is_killed_shortly_after_exit(runner: LocalRunner) -> None:
+    t0 = time.monotonic()
+    res, out = await run(runner, "trap '' TERM; (sleep 300 & echo $!); echo done")
+    assert res.ok and b"done\n" in out.stream(1) and time.monotonic() - t0 < 1.5
+    assert not alive(pids_in(out.stream(1))[0])
+
+
+async def test_job_control_groups_and_nested_sessions_are_ended(runner: LocalRunner) -> None:
+    script = "set -m; sleep 300 & echo $!; (setsid sh -c 'sleep 300 & echo $!; sleep 300' &); sleep 0.2"
+    out = Captured()
+    h = await runner.start(CommandRequest("t", 1, script, "/tmp", ENV, shell="bash"), out)
+    while len(pids_in(out.stream(1))) < 2:
+        await asyncio.sleep(0.01)
+    pids = pids_in(out.stream(1))
+    job, escaped = (procutil.proc_stat(p) for p in pids)
+    assert job and escaped and job.pgid == job.pid != h.pid and job.sid == h.pid and escaped.sid != h.pid
+    res = await h.wait()
+    assert res.ok
+    assert not any(alive(p) for p in pids)
+    assert no_zombie_children()
+
+
+async def test_pipe_held_by_an_unreachable_process_is_drained_for_a_bounded_time(
+        runner: LocalRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuiflow.engine import runner as runner_mod
+
+    monkeypatch.setattr(runner_mod, "_orphans_of", lambda owner: [])  # as if the escapee could not be found
+    t0 = time.monotonic()
+    res, out = await run(runner, "setsid sh -c 'echo $$; exec sleep 300' & sleep 0.1")
+    took = time.monotonic() - t0
+    holder = pids_in(out.stream(1))[0]
+    try:
+        assert res.exit_code == 0 and took < runner_mod.DRAIN_BOUND + 1
+        assert alive(holder)
+    finally:
+        os.kill(holder, signal.SIGKILL)
