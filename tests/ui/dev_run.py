@@ -20,6 +20,7 @@ def main() -> int:
     parser.add_argument("--theme")
     parser.add_argument("--max-parallel", type=int)
     parser.add_argument("--state-dir")
+    parser.add_argument("--headless", action="store_true")
     args = parser.parse_args()
     return run_pipeline(load(args.file), args)
 

@@ -8,11 +8,11 @@ from tuiflow.ui.outputs import OutputStore, collect
 
 def test_carriage_return_progress_bar_is_one_updating_line():
     asm = LineAssembler()
-    assert asm.feed("progress 10%\rprogress 50%") == []
+    assert asm.feed("progress 10%\rprogress 50%") == ([], 0)
     assert asm.open_line == "progress 50%"
-    assert asm.feed("\rprogress 100%\r") == []
+    assert asm.feed("\rprogress 100%\r") == ([], 0)
     assert asm.open_line == "progress 100%"
-    assert asm.feed("\ndone\r\n") == ["progress 100%", "done"]
+    assert asm.feed("\ndone\r\n") == (["progress 100%", "done"], 0)
     assert asm.open_line == ""
 
 
@@ -20,8 +20,18 @@ def test_chunk_boundaries_do_not_matter():
     whole = "a\rb\nline two\r\nthree"
     for cut in range(len(whole)):
         asm = LineAssembler()
-        out = asm.feed(whole[:cut]) + asm.feed(whole[cut:])
+        out = asm.feed(whole[:cut])[0] + asm.feed(whole[cut:])[0]
         assert out == ["b", "line two"] and asm.open_line == "three"
+
+
+def test_a_flood_keeps_only_the_last_lines_and_counts_the_rest():
+    asm = LineAssembler()
+    asm.feed("par")
+    lines, dropped = asm.feed("tial\n" + "".join(f"{i}\n" for i in range(100_000)) + "open", keep=10)
+    assert dropped == 100_001 - 10 and lines == [str(i) for i in range(99_990, 100_000)]
+    assert asm.open_line == "open"
+    lines, dropped = asm.feed("\nnext\n", keep=10)
+    assert lines == ["open", "next"] and dropped == 0
 
 
 def test_document_keeps_a_bounded_window_with_absolute_indexes():

@@ -7,8 +7,10 @@ the scheduler's public control API.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -108,6 +110,8 @@ class TuiflowApp(App[int]):
         self._stages_stale = True
         self._scheduler_worker: Worker[int] | None = None
         self.theme_problems: list[str] = []
+        self._signal_code: int | None = None
+        self._signals: list[int] = []
         self._register_themes()
 
     # ----------------------------------------------------------------- themes
@@ -169,6 +173,7 @@ class TuiflowApp(App[int]):
             self.notify("\n".join(self.theme_problems), title="Theme problems (using the default)",
                         severity="warning", timeout=10)
         self.dag.focus()
+        self._install_signal_handlers()
         try:
             source = self._scheduler_source
             self.sched = source() if callable(source) and not hasattr(source, "run") else source  # type: ignore[assignment]
@@ -180,6 +185,37 @@ class TuiflowApp(App[int]):
         self._scheduler_worker = self.run_worker(self._run_scheduler(), name="scheduler",
                                                  group="scheduler", exit_on_error=False)
         self._update_status()
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT / SIGHUP end the run cleanly: tasks terminated, logs flushed, 143/130/129.
+
+        (Once the run serves its socket, SIGHUP will leave it running instead: SPEC §6.)
+        """
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            self._signals.append(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        self._signal_code = 128 + sig
+        self._quitting = True
+        if self.sched is not None and self._scheduler_worker is not None \
+                and not self._scheduler_worker.is_finished:
+            self.sched.close()  # cancels what runs; the worker's end exits the app
+        else:
+            self._exit_with(self._signal_code)
+
+    def on_unmount(self) -> None:
+        if self._signals:
+            loop = asyncio.get_running_loop()
+            for sig in self._signals:
+                loop.remove_signal_handler(sig)
+            self._signals.clear()
 
     async def _run_scheduler(self) -> int:
         assert self.sched is not None
@@ -750,6 +786,8 @@ class TuiflowApp(App[int]):
         self.exit(code, return_code=code)
 
     def _final_exit_code(self) -> int:
+        if self._signal_code is not None:
+            return self._signal_code
         if self.run_error:
             return 1
         if self.model.exit_code is not None:

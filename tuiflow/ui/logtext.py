@@ -29,7 +29,41 @@ class LineAssembler:
         self._cr = False        # a \r was seen: the next text replaces the open line
         self._cut = False       # the open line hit MAX_LINE_CHARS
 
-    def feed(self, text: str) -> list[str]:
+    def feed(self, text: str, keep: int | None = None) -> tuple[list[str], int]:
+        """Complete lines in `text`: (the last `keep` of them, how many were dropped before those).
+
+        Plain output (no carriage return) is split in C, never line by line in Python: a task
+        printing millions of lines costs a few `str.split` calls per flush.
+        """
+        if "\r\n" in text:
+            text = text.replace("\r\n", "\n")
+        if "\r" in text or self._cr or self._cut:
+            done = self._feed_slow(text)
+            dropped = max(0, len(done) - keep) if keep is not None else 0
+            return (done[dropped:] if dropped else done), dropped
+        newlines = text.count("\n")
+        if newlines == 0:
+            self.open += text
+            self._cap_open()
+            return [], 0
+        dropped = 0
+        if keep is not None and newlines > keep + 1:
+            parts = text.rsplit("\n", keep + 1)[1:]   # keep complete lines + the open one
+            dropped = newlines - keep
+        else:
+            parts = text.split("\n")
+            parts[0] = self.open + parts[0]
+        self.open = parts.pop()
+        self._cap_open()
+        if parts and max(map(len, parts)) > MAX_LINE_CHARS:
+            parts = [p if len(p) <= MAX_LINE_CHARS else p[:MAX_LINE_CHARS] + " …" for p in parts]
+        return parts, dropped
+
+    def _cap_open(self) -> None:
+        if len(self.open) > MAX_LINE_CHARS:
+            self.open, self._cut = self.open[:MAX_LINE_CHARS], True
+
+    def _feed_slow(self, text: str) -> list[str]:
         pieces = text.split("\n")
         done: list[str] = []
         for piece in pieces[:-1]:
@@ -81,6 +115,7 @@ class LogDocument:
         self._asm = LineAssembler()
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.version = 0                  # bumps on every change (render caches key on it)
+        self.max_width = 0                # longest line seen, in characters (horizontal extent)
 
     # ----------------------------------------------------------------- input
     def feed(self, data: bytes) -> int:
@@ -90,10 +125,13 @@ class LogDocument:
         return self.feed_text(self._decoder.decode(data))
 
     def feed_text(self, text: str) -> int:
-        done = self._asm.feed(text)
+        done, dropped = self._asm.feed(text, self.max_lines)
+        if dropped:
+            self.base += len(self.lines) + dropped
+            self.lines.clear()
         self._append(done)
         self.version += 1
-        return len(done)
+        return len(done) + dropped
 
     def add_line(self, line: str) -> None:
         """A line of our own (attempt separators, markers); ends any open line first."""
@@ -112,6 +150,10 @@ class LogDocument:
         self.marks.append(AttemptMark(attempt, self.end, file_offset, first_line))
 
     def _append(self, done: list[str]) -> None:
+        if done:
+            widest = max(map(len, done))
+            if widest > self.max_width:
+                self.max_width = widest
         if len(done) >= self.max_lines:
             self.base += len(self.lines) + len(done) - self.max_lines
             self.lines.clear()

@@ -12,6 +12,7 @@ import re
 from bisect import bisect_right
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -115,15 +116,11 @@ class LogView(ScrollView, can_focus=True):
         self._after_change(self.doc.base, lambda: self.doc.add_line("\x00MARK" + text))
 
     def _after_change(self, old_base: int, change) -> None:
-        old_rows = self._row_of_window(0)
+        old_rows = self._row_of_window(0) if self.wrap else 0
         old_end = self.doc.end
         change()
         doc = self.doc
-        for i in range(max(old_end, doc.base) - doc.base, len(doc.lines)):
-            line = doc.lines[i]
-            width = len(line) if "\x1b" not in line else cell_len(strip_ansi(line))
-            if width > self._width:
-                self._width = width
+        self._width = max(self._width, doc.max_width)
         if self.query and doc.end > old_end:
             self._search_range(max(old_end, doc.base), doc.end)
         dropped = doc.base - old_base
@@ -209,10 +206,15 @@ class LogView(ScrollView, can_focus=True):
             self._text_cache[key] = text
         return text
 
+    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+        # the widget's style is the same for every line of one pass: compute it once
+        self._pass_style = self.rich_style
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width or self.size.width
-        style = self.rich_style
+        style = getattr(self, "_pass_style", None) or self.rich_style
         if not len(self.doc):
             if y == 0 and self.placeholder:
                 ph = Text(self.placeholder, style=self.get_component_rich_style("logview--placeholder"))
@@ -236,12 +238,16 @@ class LogView(ScrollView, can_focus=True):
             cached = self._strip_cache.get(key)
             if cached is not None:
                 return cached
-        text = self._text(window_line)
-        if self.query:
-            text = self._highlight(text, absolute)
-        text = text.copy() if text.style != style else text
-        text.stylize_before(style)
-        strip = Strip(list(text.render(self.app.console)), text.cell_len)
+        line = doc.line(window_line)
+        if not self.query and "\x1b" not in line and line.isprintable() and not line.startswith("\x00"):
+            strip = Strip([Segment(line, style)], cell_len(line))  # plain text: no parsing at all
+        else:
+            text = self._text(window_line)
+            if self.query:
+                text = self._highlight(text, absolute)
+            text = text.copy()
+            text.stylize_before(style)
+            strip = Strip(list(text.render(self.app.console)), text.cell_len)
         if not is_open:
             self._strip_cache[key] = strip
         return strip
