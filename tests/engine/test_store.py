@@ -285,3 +285,18 @@ def test_sigkilled_engine_leaves_a_consistent_folder(tmp_path: Path) -> None:
     assert run["state"] == "interrupted" and len(run["tasks"]) == 500
     for line in (tmp_path / "runs" / "r" / "events.jsonl").read_text().splitlines()[:-1]:
         json.loads(line)
+
+
+def test_incremental_run_json_matches_a_full_encoding(tmp_path: Path) -> None:
+    names = ["ünï cödé", 'q"uote', "plain"]
+    st = RunStore.create(str(tmp_path), pipeline(*names))
+    first = json.loads(st._snapshot())
+    st.handle(state('q"uote', TaskState.SUCCEEDED, started=1.0, ended=2.0, output="ü"))
+    st.handle(TaskStateChanged(time=2.0, task="late [x]", state=TaskState.RUNNING, attempt=1))
+    run = json.loads(st._snapshot())
+    assert list(run) == [*[k for k in first if k != "tasks"], "tasks"]
+    assert list(run["tasks"]) == [*names, "late [x]"]
+    assert run["tasks"]['q"uote']["output"] == "ü" and run["tasks"]['q"uote']["duration"] == 1.0
+    assert run["tasks"]["late [x]"]["state"] == "running"
+    assert run["tasks"]["plain"] == first["tasks"]["plain"]
+    assert json.loads(RunStore.create(str(tmp_path), pipeline())._snapshot())["tasks"] == {}
