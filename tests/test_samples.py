@@ -208,3 +208,12 @@ def _no_stray_state(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("API_TOKEN", "DB_PASSWORD", "REGION"):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("TMPDIR", "/tmp")
+
+
+@needs_loader
+def test_dagu_env_list_and_params_string_reach_every_step() -> None:
+    env = spec("dagu_parallel.yaml", "combine").env
+    assert env["GREETING"] == "hello from demo"   # a later env entry uses an earlier one
+    assert (env["DATASET"], env["ROWS"]) == ("orders", "200")
+    assert spec("dagu_parallel.yaml", "flaky branch").continue_on_failure
+    assert spec("dagu_parallel.yaml", "flaky branch").retry.retries == 1
