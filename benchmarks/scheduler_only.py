@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,29 +54,37 @@ class _CountingSink:
 
 
 def pipeline_for(kind: str, n: int, max_parallel: int = 8) -> Pipeline:
-    sizes = (n // 10, 10) if kind == "layers" else (n,)
+    sizes = (10, n // 10) if kind == "layers" else (n,)  # layers of 10: edges grow linearly with n
     tasks = tuple(TaskSpec(name=name, command=cmd, depends_on=tuple(deps))
                   for name, cmd, deps in workloads.build(kind, *sizes))
     return Pipeline(name=f"{kind}_{n}", file="/dev/null", tasks=tasks, max_parallel=max_parallel)
 
 
-def time_scheduler(kind: str, n: int) -> float:
-    """Seconds for one whole run of `kind` with `n` instant tasks (pipeline built outside the timing)."""
+def time_scheduler(kind: str, n: int, store: bool = False) -> float:
+    """Seconds for one whole run of `kind` with `n` instant tasks (pipeline built outside the timing).
+
+    `store=True` adds the run folder (RunStore in a temp dir), as a real run has it.
+    """
     from tuiflow.engine.scheduler import Scheduler
 
     pipeline = pipeline_for(kind, n)
 
-    async def go() -> float:
+    async def go(state_dir: str) -> float:
         sink = _CountingSink()
         t0 = time.perf_counter()
-        sched = Scheduler(pipeline, runner=InstantRunner(), sinks=[sink])
+        run_store = None
+        if store:
+            from tuiflow.engine.store import RunStore
+            run_store = RunStore.create(state_dir, pipeline)
+        sched = Scheduler(pipeline, runner=InstantRunner(), sinks=[sink], store=run_store)
         code = await sched.run()
         elapsed = time.perf_counter() - t0
         if code != 0:
             raise RuntimeError(f"{kind} {n}: exit {code}")
         return elapsed
 
-    return asyncio.run(go())
+    with tempfile.TemporaryDirectory(prefix="tuiflow-sched-") as tmp:
+        return asyncio.run(go(tmp))
 
 
 def main() -> None:
@@ -83,17 +92,18 @@ def main() -> None:
     ap.add_argument("kind", choices=["wide", "chain", "layers"])
     ap.add_argument("n", type=int)
     ap.add_argument("--profile", action="store_true", help="print the top of a cProfile of one run")
+    ap.add_argument("--store", action="store_true", help="with the run folder (run.json, events, logs)")
     a = ap.parse_args()
     if a.profile:
         import cProfile
         import pstats
         prof = cProfile.Profile()
         prof.enable()
-        t = time_scheduler(a.kind, a.n)
+        t = time_scheduler(a.kind, a.n, a.store)
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(20)
     else:
-        t = time_scheduler(a.kind, a.n)
+        t = time_scheduler(a.kind, a.n, a.store)
     print(f"{a.kind} {a.n}: {t:.3f} s ({t / a.n * 1e6:.0f} µs a task)")
 
 
