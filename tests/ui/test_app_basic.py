@@ -20,3 +20,20 @@ async def test_main_screen_shows_tree_header_progress_and_log(tmp_path):
         assert "2/3" in text and "✓1 ✗1 ●1" in text
         sched.cancel_run()
         await until(pilot, lambda: app.model.result is not None)
+
+
+async def test_ten_thousand_tasks_open_and_every_task_has_a_row():
+    """Speed is measured in benchmarks/tui_big_tree.py; this bound only catches an O(n²) build."""
+    import time
+
+    specs = [t(f"t{i}", "ok", *((f"t{i - 100}",) if i >= 100 else ())) for i in range(10_000)]
+    app, sched, _ = make_app(*specs, limit=8)
+    async with app.run_test(size=(120, 36)) as pilot:
+        start = time.monotonic()
+        await until(pilot, lambda: app.dag.built, timeout=30)
+        assert time.monotonic() - start < 10
+        assert len(app.dag.nodes) == 10_000
+        await until(pilot, lambda: app.model.result is not None, timeout=60)
+        await pilot.press("end")
+        await pilot.pause()
+        assert "SUCCEEDED" in screen_text(app)

@@ -89,6 +89,8 @@ class TuiflowApp(App[int]):
                  theme: str | None = None, clock: Callable[[], float] = time.time,
                  max_lines: int = 10_000, terminal_alerts: bool = True, title: str = "") -> None:
         super().__init__()
+        # No smooth-scroll animations: each frame of one is a full repaint sent down the link.
+        self.animation_level = "none"
         self._scheduler_source = scheduler
         self.sched: SchedulerAPI | None = None
         self.clock = clock
@@ -360,9 +362,7 @@ class TuiflowApp(App[int]):
         self._update_timeline()
         for tree in (self.dag, self.stage_tree):
             if tree.built and tree.display:
-                for name in now_running:
-                    for node in tree.nodes.get(name, ()):
-                        node.refresh()
+                tree.refresh_tasks(now_running)
         self._update_status()
         if not self._live():
             self._ticker.pause()

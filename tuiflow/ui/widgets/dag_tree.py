@@ -24,6 +24,7 @@ from tuiflow.ui.runmodel import RunModel, TaskView
 from tuiflow.ui.treeplan import Row, TreeLayout, layout
 
 CHUNK = 400
+_EMPTY = Text("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,27 +89,42 @@ class DagTree(Tree[NodeRef]):
         await self._add_rows(rows)
 
     async def _add_rows(self, rows: Sequence[Row]) -> None:
-        """Add rows breadth-first in chunks so a 10 000-task tree never blocks the screen."""
+        """Create nodes in chunks, then lay the tree out once.
+
+        `TreeNode.add` invalidates the whole tree and the Tree re-lays itself out when idle, so
+        adding 30 000 rows one by one between `sleep(0)`s costs O(n²). Nodes are linked
+        directly instead (labels are drawn from the model, so a node needs only its data), and
+        the tree is invalidated once at the end.
+        """
         queue: list[tuple[TreeNode[NodeRef], Row, str | None]] = [(self.root, r, None) for r in rows]
-        done = 0
         i = 0
         while i < len(queue):
             parent, row, folder = queue[i]
             i += 1
-            node = self._add_row(parent, row, folder)
+            node = self._link_row(parent, row, folder)
             inner = row.name if row.kind in ("group", "stage") else folder
             queue.extend((node, child, inner) for child in row.children)
-            done += 1
-            if done % CHUNK == 0:
+            if i % CHUNK == 0:
                 await asyncio.sleep(0)
+        self._invalidate()
         self.built = True
         if self.cursor_line < 0 and self.last_line >= 0:
             self.cursor_line = 0
 
+    def _link_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None) -> TreeNode[NodeRef]:
+        node = self._add_node(parent, _EMPTY, NodeRef(row.kind, row.name), expand=True)
+        node._allow_expand = bool(row.children)
+        parent._children.append(node)
+        self._register(node, row, folder)
+        return node
+
     def _add_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None) -> TreeNode[NodeRef]:
-        ref = NodeRef(row.kind, row.name)
-        has_children = bool(row.children)
-        node = parent.add(row.name, ref, expand=True, allow_expand=has_children)
+        """One row added to a live tree (public API: it invalidates the layout)."""
+        node = parent.add(row.name, NodeRef(row.kind, row.name), expand=True, allow_expand=bool(row.children))
+        self._register(node, row, folder)
+        return node
+
+    def _register(self, node: TreeNode[NodeRef], row: Row, folder: str | None) -> None:
         if row.kind in ("group", "stage"):
             self.folders.setdefault(row.name, []).append(node)
             self.members.setdefault(row.name, [])
@@ -117,7 +133,6 @@ class DagTree(Tree[NodeRef]):
             if folder is not None and row.kind == "task":
                 self.members.setdefault(folder, []).append(row.name)
                 self.folder_of.setdefault(row.name, []).append(folder)
-        return node
 
     def add_tasks(self, infos: Iterable[TaskInfo]) -> None:
         """Tasks that joined at run time: one `add` each, nothing rebuilt."""
@@ -141,21 +156,35 @@ class DagTree(Tree[NodeRef]):
             self.refresh_task(info.name)
 
     # ---------------------------------------------------------------- repaint
-    def refresh_task(self, name: str) -> None:
-        for node in self.nodes.get(name, ()):
-            node.refresh()
+    def _rows_of(self, name: str) -> Iterable[TreeNode[NodeRef]]:
+        """Every row that shows `name`'s state: its own, its folder task's, its groups'."""
+        yield from self.nodes.get(name, ())
         view = self.model.tasks.get(name)
         parent = view.info.parent if view else None
         if parent:
-            for node in self.nodes.get(parent, ()):
-                node.refresh()
+            yield from self.nodes.get(parent, ())
         for folder in self.folder_of.get(name, ()):
-            for node in self.folders.get(folder, ()):
-                node.refresh()
+            yield from self.folders.get(folder, ())
+
+    def refresh_task(self, name: str) -> None:
+        self.refresh_tasks((name,))
 
     def refresh_tasks(self, names: Iterable[str]) -> None:
+        """Mark rows changed; repaint only if one of them is on screen.
+
+        Bumping a node's update counter is what invalidates its cached line; calling
+        `TreeNode.refresh` for 10 000 off-screen rows would cost a region refresh each.
+        """
+        top = self.scroll_offset.y
+        bottom = top + self.size.height
+        visible = False
         for name in names:
-            self.refresh_task(name)
+            for node in self._rows_of(name):
+                node._updates += 1
+                if top <= node._line < bottom:
+                    visible = True
+        if visible:
+            self.refresh()
 
     def notify_style_update(self) -> None:
         self._styles.clear()
@@ -191,6 +220,10 @@ class DagTree(Tree[NodeRef]):
     def _move_to(self, node: TreeNode[NodeRef]) -> None:
         if node.line >= 0:
             self.move_cursor(node, animate=False)
+
+    def process_label(self, label: str | Text) -> Text:
+        """Labels are drawn from the model in render_label; the stored one is never shown."""
+        return label if isinstance(label, Text) else _EMPTY
 
     def get_label_width(self, node: TreeNode[NodeRef]) -> int:
         data = node.data
