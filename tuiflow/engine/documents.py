@@ -52,12 +52,33 @@ class Document:
 SubLoader = Callable[[str, dict[str, str], tuple[str, ...], Mapping[str, int]], "Document | None"]
 
 
+@dataclass(slots=True)
+class _Fields:
+    """One mapping of the document (the top level, a task, ...) and its keys that failed the schema."""
+
+    data: dict[str, Any]
+    path: Path
+    bad: frozenset[str]    # keys whose value failed the schema: read as absent
+    deep: frozenset[str]   # keys with a problem further inside (one env entry, one matrix axis)
+
+
+def _bad_index(bad: set[Path]) -> dict[Path, tuple[frozenset[str], frozenset[str]]]:
+    """For each mapping path, (keys that are bad, keys with something bad inside)."""
+    index: dict[Path, tuple[set[str], set[str]]] = {}
+    for path in bad:
+        for k in range(len(path)):
+            key = path[k]
+            if isinstance(key, str):
+                exact, deep = index.setdefault(path[:k], (set(), set()))
+                (exact if k == len(path) - 1 else deep).add(key)
+    return {p: (frozenset(e), frozenset(d)) for p, (e, d) in index.items()}
+
+
 @dataclass
 class _Raw:
     """A task as written (before expansion), with what the graph checks need."""
 
-    path: Path
-    data: dict[str, Any]
+    f: _Fields
     name: str
     group: str | None
     deps: list[tuple[str, Path]]
@@ -86,31 +107,29 @@ class DocumentBuilder:
         self.load_sub = load_sub
         self.errors: list[PipelineError] = []
         self.folder = os.path.dirname(os.path.abspath(src.file))
+        self._bad_index = _bad_index(bad_paths)
 
     # --- reporting and reading ---------------------------------------------------------
 
     def error(self, path: Path, message: str, key: bool = False) -> None:
         self.errors.append(PipelineError.at(self.src.mark(path, key=key), message, self.src.file))
 
-    def get(self, path: Path, types: type | tuple[type, ...]) -> Any:
-        """The raw value at `path` when present, schema-clean and of `types`; else None."""
-        value: Any = self.data
-        for part in path:
-            if isinstance(value, dict) and isinstance(part, str):
-                value = value.get(part)
-            elif isinstance(value, list) and isinstance(part, int) and part < len(value):
-                value = value[part]
-            else:
-                return None
-        if value is None or path in self.bad or not isinstance(value, types):
+    def fields(self, data: dict[str, Any], path: Path) -> _Fields:
+        bad, deep = self._bad_index.get(path, (frozenset(), frozenset()))
+        return _Fields(data, path, bad, deep)
+
+    def get(self, f: _Fields, key: str, types: tuple[type, ...]) -> Any:
+        """`f.data[key]` when present, schema-clean and of `types`; else None."""
+        value = f.data.get(key)
+        if value is None or key in f.bad or not isinstance(value, types):
             return None
-        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        if (value is True or value is False) and bool not in types:
             return None
         return value
 
     def subst(self, path: Path, value: Any, scope: Mapping[str, str]) -> str | None:
         """`value` as text with `${VAR}` substituted; None (reported) when a variable is missing."""
-        text = as_text(value)
+        text = value if type(value) is str else as_text(value)
         if "${" not in text:
             return text
         try:
@@ -119,15 +138,18 @@ class DocumentBuilder:
             self.error(path, f"{describe(self.data, path)}: {exc}")
             return None
 
-    def text(self, path: Path, scope: Mapping[str, str]) -> str | None:
-        value = self.get(path, str)
-        return None if value is None else self.subst(path, value, scope)
+    def text(self, f: _Fields, key: str, scope: Mapping[str, str]) -> str | None:
+        value = f.data.get(key)
+        if type(value) is not str or key in f.bad:
+            return None
+        return value if "${" not in value else self.subst((*f.path, key), value, scope)
 
-    def number(self, path: Path, scope: Mapping[str, str], kind: str) -> float | None:
+    def number(self, f: _Fields, key: str, scope: Mapping[str, str], kind: str) -> float | None:
         """An int/float field that may be written as `${VAR}`; kind is 'int' or 'float'."""
-        value = self.get(path, (int, float, str))
+        value = self.get(f, key, (int, float, str))
         if value is None or not isinstance(value, str):
             return value
+        path = (*f.path, key)
         text = self.subst(path, value, scope)
         if text is None:
             return None
@@ -137,38 +159,48 @@ class DocumentBuilder:
             return None
         return int(text) if kind == "int" else float(text)
 
-    def duration(self, path: Path, scope: Mapping[str, str]) -> float | None:
-        value = self.get(path, (int, float, str))
-        if isinstance(value, str):
-            value = self.subst(path, value, scope)
+    def duration(self, f: _Fields, key: str, scope: Mapping[str, str]) -> float | None:
+        value = self.get(f, key, (int, float, str))
         if value is None:
             return None
+        if type(value) is not str:
+            return float(value)
+        path = (*f.path, key)
+        text = self.subst(path, value, scope)
+        if text is None:
+            return None
         try:
-            return parse_duration(value)
+            return parse_duration(text)
         except ValueError as exc:
             self.error(path, f"{describe(self.data, path)}: {exc}")
             return None
 
-    def size(self, path: Path, scope: Mapping[str, str]) -> int | None:
-        value = self.get(path, (int, str))
+    def size(self, f: _Fields, key: str, scope: Mapping[str, str]) -> int | None:
+        value = self.get(f, key, (int, str))
         if isinstance(value, str):
-            value = self.subst(path, value, scope)
+            value = self.subst((*f.path, key), value, scope)
         if value is None:
             return None
         try:
             return parse_size(value)
         except ValueError as exc:
+            path = (*f.path, key)
             self.error(path, f"{describe(self.data, path)}: {exc}")
             return None
 
-    def variables(self, path: Path, scope: Mapping[str, str], into: dict[str, str]) -> dict[str, str]:
+    def variables(self, f: _Fields, key: str, scope: Mapping[str, str], into: dict[str, str]) -> dict[str, str]:
         """A NAME: value mapping (params, env) substituted in order; each entry sees the earlier ones."""
-        mapping = self.get(path, dict)
+        mapping = self.get(f, key, (dict,))
         if not mapping:
             return into
+        path = (*f.path, key)
+        check = key in f.deep
         chained = ChainMap(into, scope)
         for name, value in mapping.items():
-            if (*path, name) in self.bad or isinstance(value, dict | list):
+            if (check and (*path, name) in self.bad) or isinstance(value, dict | list):
+                continue
+            if type(value) is str and "${" not in value:
+                into[name] = value
                 continue
             text = self.subst((*path, name), value, chained)
             if text is not None:
@@ -179,35 +211,36 @@ class DocumentBuilder:
 
     def build(self) -> Document:
         environ = self.environ
-        params = self._params()
-        env = self.variables(("env",), ChainMap(params, environ), {})
+        top = self.fields(self.data, ())
+        params = self._params(top)
+        env = self.variables(top, "env", ChainMap(params, environ), {})
         scope: dict[str, str] = {**environ, **params, **env}
-        doc = Document(name=self.text(("name",), scope) or _stem(self.src.file), file=self.src.file,
+        doc = Document(name=self.text(top, "name", scope) or _stem(self.src.file), file=self.src.file,
                        workdir=self.folder, params=params)
-        doc.description = self.text(("description",), scope) or ""
-        max_parallel = self.number(("max_parallel",), scope, "int")
+        doc.description = self.text(top, "description", scope) or ""
+        max_parallel = self.number(top, "max_parallel", scope, "int")
         if max_parallel is not None:
             if max_parallel < 1:
                 self.error(("max_parallel",), f"max_parallel must be at least 1, not {max_parallel}")
             else:
                 doc.max_parallel = int(max_parallel)
-        doc.fail_fast = bool(self.get(("fail_fast",), bool))
-        kill_grace = self.duration(("kill_grace",), scope)
+        doc.fail_fast = bool(self.get(top, "fail_fast", (bool,)))
+        kill_grace = self.duration(top, "kill_grace", scope)
         if kill_grace is not None:
             doc.kill_grace = kill_grace
-        workdir = self.text(("workdir",), scope)
+        workdir = self.text(top, "workdir", scope)
         if workdir:
             doc.workdir = os.path.normpath(os.path.join(self.folder, os.path.expanduser(workdir)))
-        doc.pools = self._pools(scope)
-        secrets = self.get(("secrets",), list) or []
+        doc.pools = self._pools(top, scope)
+        secrets = self.get(top, "secrets", (list,)) or []
         doc.secrets = tuple(s for s in secrets if isinstance(s, str))
 
         base = _TaskBase(
             scope=scope,
             shared_env={**params, **env},
-            shell=self.text(("shell",), scope) or "sh",
+            shell=self.text(top, "shell", scope) or "sh",
             workdir=doc.workdir,
-            log_limit=self.size(("log_limit",), scope) or DEFAULT_LOG_LIMIT,
+            log_limit=self.size(top, "log_limit", scope) or DEFAULT_LOG_LIMIT,
         )
         raws = self._raw_tasks(scope)
         known_pools = {**self.inherited_pools, **doc.pools}
@@ -216,9 +249,9 @@ class DocumentBuilder:
         self._check_graph(raws, doc)
         return doc
 
-    def _params(self) -> dict[str, str]:
+    def _params(self, top: _Fields) -> dict[str, str]:
         """The file's params, each overridable (--param, or the caller's `params:`)."""
-        declared = self.get(("params",), dict) or {}
+        declared = self.get(top, "params", (dict,)) or {}
         params: dict[str, str] = {}
         chained = ChainMap(params, self.overrides, self.environ)
         for name, value in declared.items():
@@ -232,10 +265,12 @@ class DocumentBuilder:
             params.setdefault(name, value)
         return params
 
-    def _pools(self, scope: Mapping[str, str]) -> dict[str, int]:
+    def _pools(self, top: _Fields, scope: Mapping[str, str]) -> dict[str, int]:
         pools: dict[str, int] = {}
-        for name in self.get(("pools",), dict) or {}:
-            size = self.number(("pools", name), scope, "int")
+        declared = self.get(top, "pools", (dict,)) or {}
+        entries = self.fields(declared, ("pools",))
+        for name in declared:
+            size = self.number(entries, name, scope, "int")
             if size is not None:
                 if size < 1:
                     self.error(("pools", name), f"pools.{name} must be at least 1, not {size}")
@@ -258,7 +293,8 @@ class DocumentBuilder:
         for path, task, group in entries:
             if not isinstance(task, dict) or path in self.bad:
                 continue
-            name = self.text((*path, "name"), scope)
+            f = self.fields(task, path)
+            name = self.text(f, "name", scope)
             if name is None:
                 continue
             if _BAD_NAME_CHARS.search(name) or not name:
@@ -270,23 +306,24 @@ class DocumentBuilder:
                 self.error((*path, "name"), f"duplicate task name '{name}' (first defined at line {first.line})")
                 continue
             seen[name] = path
-            raws.append(_Raw(path, task, name, group or self.get((*path, "group"), str), self._deps(path, scope)))
+            raws.append(_Raw(f, name, group or self.get(f, "group", (str,)), self._deps(f, scope)))
         if not raws and not self.errors and not any(p[:1] in ((), ("tasks",), ("groups",)) for p in self.bad):
             where = ("tasks",) if "tasks" in self.data else ("groups",) if "groups" in self.data else ()
             self.error(where, "the pipeline has no tasks")
         return raws
 
-    def _deps(self, path: Path, scope: Mapping[str, str]) -> list[tuple[str, Path]]:
+    def _deps(self, f: _Fields, scope: Mapping[str, str]) -> list[tuple[str, Path]]:
         deps: list[tuple[str, Path]] = []
+        path = f.path
         for key in ("depends_on", "depends"):
-            value = self.get((*path, key), (str, list))
+            value = self.get(f, key, (str, list))
             if isinstance(value, str):
                 items: list[tuple[Any, Path]] = [(value, (*path, key))]
             else:
                 items = [(v, (*path, key, j)) for j, v in enumerate(value or ())]
             for item, where in items:
                 if isinstance(item, str):
-                    name = self.subst(where, item, scope)
+                    name = item if "${" not in item else self.subst(where, item, scope)
                     if name is not None and all(name != d for d, _ in deps):
                         deps.append((name, where))
         return deps
@@ -295,7 +332,7 @@ class DocumentBuilder:
 
     def _expand(self, raw: _Raw, base: _TaskBase, doc: Document, pools: Mapping[str, int]) -> None:
         """Append the TaskSpec(s) `raw` becomes: itself, or instances + fan-in, or a sub-pipeline."""
-        path, data = raw.path, raw.data
+        f, path, data = raw.f, raw.f.path, raw.f.data
         mark = self.src.mark(path)
         deps = tuple(d for d, _ in raw.deps)
         has_command = "command" in data or "script" in data
@@ -309,7 +346,7 @@ class DocumentBuilder:
         instances = self._instances(raw)
         if instances is None:
             return
-        pool = self.text((*path, "pool"), base.scope)
+        pool = self.text(f, "pool", base.scope)
         if pool is not None and pool not in pools:
             self.error((*path, "pool"), f"task '{raw.name}': pool '{pool}' is not defined in `pools:`"
                        f"{did_you_mean(pool, pools)}")
@@ -322,14 +359,14 @@ class DocumentBuilder:
             names.append(name)
             self._one(raw, name, deps, variables, base, doc, mark, raw.name, raw.name)
         doc.tasks.append(TaskSpec(name=raw.name, command=None, depends_on=tuple(names), group=raw.group,
-                                  cwd=base.workdir, description=self.text((*path, "description"), base.scope) or "", mark=mark))
+                                  cwd=base.workdir, description=self.text(f, "description", base.scope) or "", mark=mark))
         raw.produced.append(raw.name)
 
     def _instances(self, raw: _Raw) -> list[tuple[str, dict[str, str]]] | None:
         """[(label, variables)] for a matrix or a static foreach; [] for neither; None on error."""
-        path = raw.path
-        matrix = self.get((*path, "matrix"), dict)
-        foreach = self.get((*path, "foreach"), (str, list))
+        f, path = raw.f, raw.f.path
+        matrix = self.get(f, "matrix", (dict,))
+        foreach = self.get(f, "foreach", (str, list))
         if matrix is not None and foreach is not None:
             self.error((*path, "foreach"), f"task '{raw.name}' has both `matrix` and `foreach`: use one", key=True)
             return None
@@ -365,10 +402,10 @@ class DocumentBuilder:
     def _one(self, raw: _Raw, name: str, deps: tuple[str, ...], variables: dict[str, str], base: _TaskBase,
              doc: Document, mark: Mark, parent: str | None, template: str | None) -> None:
         """One command task or one sub-pipeline call named `name`."""
-        path, data = raw.path, raw.data
-        own_env = self.get((*path, "env"), dict)
+        f, data = raw.f, raw.f.data
+        own_env = self.get(f, "env", (dict,))
         if own_env or variables:
-            env = self.variables((*path, "env"), ChainMap(variables, base.scope), {}) if own_env else {}
+            env = self.variables(f, "env", ChainMap(variables, base.scope), {}) if own_env else {}
             env.update(variables)
             scope: Mapping[str, str] = ChainMap(env, base.scope)
             task_env: Mapping[str, str] = {**base.shared_env, **env}
@@ -378,9 +415,9 @@ class DocumentBuilder:
             self._call(raw, name, deps, variables, scope, doc, mark, parent, template)
             return
         command: str | tuple[str, ...] | None
-        value = self.get((*path, "command"), (str, list))
-        shell = self.text((*path, "shell"), scope) or base.shell
-        script = self.get((*path, "script"), str)
+        value = self.get(f, "command", (str, list))
+        shell = self.text(f, "shell", scope) or base.shell
+        script = self.get(f, "script", (str,))
         if isinstance(value, list):
             command = tuple(as_text(v) for v in value)
         elif isinstance(value, str):
@@ -389,13 +426,13 @@ class DocumentBuilder:
             command = shell   # a bare `script:` runs with the shell
         else:
             return   # the schema already reported the command
-        cwd = self.text((*path, "cwd"), scope)
-        timeout = self.duration((*path, "timeout"), scope)
-        retries = self.number((*path, "retries"), scope, "int")
-        delay = self.duration((*path, "retry_delay"), scope)
-        backoff = self.number((*path, "retry_backoff"), scope, "float")
-        when = self.get((*path, "when"), str)
-        log_limit = self.size((*path, "log_limit"), scope)
+        cwd = self.text(f, "cwd", scope)
+        timeout = self.duration(f, "timeout", scope)
+        retries = self.number(f, "retries", scope, "int")
+        delay = self.duration(f, "retry_delay", scope)
+        backoff = self.number(f, "retry_backoff", scope, "float")
+        when = self.get(f, "when", (str,))
+        log_limit = self.size(f, "log_limit", scope)
         foreach = raw.foreach_target[0] if raw.foreach_target else None
         doc.tasks.append(TaskSpec(
             name=name,
@@ -406,26 +443,27 @@ class DocumentBuilder:
             shell=shell,
             timeout=timeout or None,
             retry=RetryPolicy(int(retries or 0), delay or 0.0, float(backoff) if backoff is not None else 1.0),
-            continue_on_failure=bool(self.get((*path, "continue_on_failure"), bool)),
+            continue_on_failure=bool(self.get(f, "continue_on_failure", (bool,))),
             when=TriggerRule(when) if when else TriggerRule.ALL_SUCCESS,
-            pool=self.text((*path, "pool"), scope),
-            output=self.get((*path, "output"), str),
+            pool=self.text(f, "pool", scope),
+            output=self.get(f, "output", (str,)),
             foreach=foreach,
             script=script,
-            preconditions=self._preconditions(path, scope),
+            preconditions=self._preconditions(f, scope) if "preconditions" in data else (),
             log_limit=log_limit or base.log_limit,
             group=raw.group,
             parent=parent,
             template=template,
             variables=variables,
-            description=self.text((*path, "description"), scope) or "",
+            description=self.text(f, "description", scope) or "",
             mark=mark,
         ))
         raw.produced.append(name)
 
-    def _preconditions(self, path: Path, scope: Mapping[str, str]) -> tuple[Precondition, ...]:
+    def _preconditions(self, f: _Fields, scope: Mapping[str, str]) -> tuple[Precondition, ...]:
         out: list[Precondition] = []
-        for j, item in enumerate(self.get((*path, "preconditions"), list) or ()):
+        path = f.path
+        for j, item in enumerate(self.get(f, "preconditions", (list,)) or ()):
             where = (*path, "preconditions", j)
             if isinstance(item, str):
                 condition = self.subst(where, item, scope)
@@ -444,15 +482,15 @@ class DocumentBuilder:
               scope: Mapping[str, str], doc: Document, mark: Mark, parent: str | None,
               template: str | None) -> None:
         """A sub-pipeline: its tasks join as `name/step`; `name` becomes a virtual task over them."""
-        path = raw.path
-        target = self.text((*path, "pipeline"), scope)
+        f, path = raw.f, raw.f.path
+        target = self.text(f, "pipeline", scope)
         if raw.foreach_target:
             self.error((*path, "foreach"), f"task '{raw.name}': `foreach` over a task's output cannot "
                        "call a sub-pipeline; use a static list or a matrix", key=True)
         sub_tasks: list[TaskSpec] = []
         if target:
             file = os.path.normpath(os.path.join(self.folder, os.path.expanduser(target)))
-            params = dict(self.variables((*path, "params"), scope, {}))
+            params = dict(self.variables(f, "params", scope, {}))
             params.update(variables)
             if file in self.stack:
                 chain = " -> ".join(os.path.basename(f) for f in (*self.stack[self.stack.index(file):], file))
@@ -472,7 +510,7 @@ class DocumentBuilder:
             name=name, command=None, cwd=doc.workdir,
             depends_on=tuple(t.name for t in sub_tasks) or deps,
             group=raw.group, parent=parent, template=template, variables=variables,
-            description=self.text((*path, "description"), scope) or "", mark=mark))
+            description=self.text(f, "description", scope) or "", mark=mark))
         raw.produced.extend(t.name for t in sub_tasks)
         raw.produced.append(name)
 
@@ -499,7 +537,7 @@ class DocumentBuilder:
             graph[raw.name] = ups
         for cycle in find_cycles(graph):
             first = by_name[cycle[0]]
-            self.error(first.path, "dependency cycle: " + " -> ".join(cycle))
+            self.error(first.f.path, "dependency cycle: " + " -> ".join(cycle))
         for raw in raws:
             if raw.foreach_target is None:
                 continue

@@ -31,6 +31,9 @@ _MAP, _SEQ, _MERGE, _TIMESTAMP = (_TAG + t for t in ("map", "seq", "merge", "tim
 _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
 _construct = yaml.constructor.SafeConstructor()
+# first character -> [(tag, regexp)]: YAML 1.1 implicit typing of plain scalars ('' is null)
+_IMPLICIT: dict[str, list[tuple[str, Any]]] = {
+    k: v for k, v in _Loader.yaml_implicit_resolvers.items() if k is not None}
 _SYNTAX_HINTS = (
     ("mapping values are not allowed", " (check this line's indentation, or quote a value that contains ': ')"),
     ("cannot start any token", " (YAML indents with spaces, never tabs; quote values starting with @ or `)"),
@@ -66,9 +69,13 @@ class Source:
         return self.marks.get((), Mark(self.file, 1, 1))
 
 
-def parse(file: str) -> Source:
+def parse(file: str, marks_depth: int | None = None) -> Source:
     """Read and parse `file`; raise PipelineInvalid for unreadable files, syntax errors,
-    duplicate keys and YAML 1.1 traps (an unquoted `no` / `on` read as a boolean)."""
+    duplicate keys and YAML 1.1 traps (an unquoted `no` / `on` read as a boolean).
+
+    `marks_depth` keeps marks only for paths that short (`Source.mark` falls back to the nearest
+    ancestor): the loader's fast first pass, repeated with every mark when it finds a problem.
+    """
     raw = _read(file)
     text = _decode(file, raw)
     # The cyclic GC rescans the growing node tree again and again while it is built: off, parsing
@@ -76,7 +83,7 @@ def parse(file: str) -> Source:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        src = _parse_text(file, text)
+        src = _parse_text(file, text, marks_depth)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -84,8 +91,8 @@ def parse(file: str) -> Source:
     return src
 
 
-def _parse_text(file: str, text: str) -> Source:
-    builder = _Builder(file)
+def _parse_text(file: str, text: str, marks_depth: int | None) -> Source:
+    builder = _Builder(file, marks_depth)
     try:
         data = builder.run(_Loader(text))
     except yaml.MarkedYAMLError as exc:
@@ -160,7 +167,7 @@ class _TooDeep(Exception):
 class _Frame:
     """An open mapping or sequence while events stream in."""
 
-    __slots__ = ("obj", "path", "key", "seen", "merges", "anchor", "start", "is_key")
+    __slots__ = ("obj", "path", "key", "seen", "merges", "anchor", "start", "is_key", "logs")
 
     def __init__(self, obj: dict[str, Any] | list[Any], path: Path | None, anchor: str | None,
                  start: int, is_key: bool):
@@ -172,6 +179,7 @@ class _Frame:
         self.anchor = anchor
         self.start = start        # where this subtree's marks begin in the log
         self.is_key = is_key      # a list or mapping used as a key: an error, dropped with its value
+        self.logs = False         # anchored or merged: its marks go to the log
 
 
 class _Builder:
@@ -181,18 +189,20 @@ class _Builder:
     parser, and no Node objects to allocate.
     """
 
-    def __init__(self, file: str):
+    def __init__(self, file: str, marks_depth: int | None = None):
         self.file = file
+        self.depth = 10**9 if marks_depth is None else marks_depth   # deeper paths get no mark
         self.marks: dict[Path, Mark] = {}
         self.key_marks: dict[Path, Mark] = {}
         self.errors: list[PipelineError] = []
         self.empty = True
-        # every mark in document order, so an anchored subtree's marks are a slice of it
+        # the marks recorded inside anchored (or merged) subtrees, in document order, so such a
+        # subtree's marks are a slice of it; `logging` counts the open ones
         self.log: list[tuple[Path, Mark, bool]] = []
+        self.logging = 0
         self.anchors: dict[str, tuple[Any, Path | None, int, int] | None] = {}   # None: still open
         self.stack: list[_Frame] = []
         self.result: Any = None
-        self.resolve: Any = None
 
     def mark(self, event: Any) -> Mark:
         m = event.start_mark
@@ -202,11 +212,22 @@ class _Builder:
         self.errors.append(PipelineError.at(self.mark(event), message))
 
     def record(self, path: Path, mark: Mark, key: bool = False) -> None:
-        (self.key_marks if key else self.marks)[path] = mark
-        self.log.append((path, mark, key))
+        if len(path) <= self.depth:
+            (self.key_marks if key else self.marks)[path] = mark
+            if self.logging:
+                self.log.append((path, mark, key))
+
+    def note(self, path: Path, event: Any, key: bool = False) -> None:
+        """Record the mark of `event` at `path` (cheap when the path is beyond `depth`)."""
+        if len(path) <= self.depth:
+            m = event.start_mark
+            self.record(path, Mark(self.file, m.line + 1, m.column + 1), key)
+
+    def merging(self) -> bool:
+        """Whether the next node is the value of a `<<` key (its marks must be logged)."""
+        return bool(self.stack) and self.stack[-1].key is _MERGING
 
     def run(self, loader: Any) -> Any:
-        self.resolve = loader.resolve
         documents = 0
         try:
             while loader.check_event():
@@ -272,13 +293,16 @@ class _Builder:
         if is_key:
             self.key(event)
             return
+        logs = bool(event.anchor) or self.merging()
+        self.logging += logs
         start = len(self.log)
         if path is not None:
-            self.record(path, self.mark(event))
+            self.note(path, event)
         value = self.scalar(event)
         if event.anchor:
             self.anchors[event.anchor] = (value, path, start, len(self.log))
         self.attach(value, path, start)
+        self.logging -= logs
 
     def key(self, event: Any) -> None:
         top = self.stack[-1]
@@ -301,10 +325,9 @@ class _Builder:
                        "YAML would silently keep only the last one")
             top.key = _SKIP
             return
-        mark = self.mark(event)
-        top.seen[key] = mark.line
+        top.seen[key] = event.start_mark.line + 1
         top.key = key
-        self.record((*top.path, key), mark, key=True)
+        self.note((*top.path, key), event, key=True)
 
     def start(self, event: Any, mapping: bool) -> None:
         self.empty = False
@@ -317,12 +340,16 @@ class _Builder:
             raise _TooDeep
         if event.tag not in (None, "!", _MAP if mapping else _SEQ):
             self.error(event, f"unsupported YAML tag {event.tag!r}")
+        logs = bool(event.anchor) or self.merging()
+        self.logging += logs
         start = len(self.log)
         if path is not None:
-            self.record(path, self.mark(event))
+            self.note(path, event)
         if event.anchor:
             self.anchors[event.anchor] = None
-        self.stack.append(_Frame({} if mapping else [], path, event.anchor, start, is_key))
+        frame = _Frame({} if mapping else [], path, event.anchor, start, is_key)
+        frame.logs = logs
+        self.stack.append(frame)
 
     def end(self) -> None:
         frame = self.stack.pop()
@@ -330,6 +357,7 @@ class _Builder:
             self.merge(frame)
         if frame.anchor:
             self.anchors[frame.anchor] = (frame.obj, frame.path, frame.start, len(self.log))
+        self.logging -= frame.logs
         if frame.is_key:
             self.stack[-1].key = _SKIP
         else:
@@ -351,12 +379,15 @@ class _Builder:
             self.attach(None, path, len(self.log))
             return
         value, src_path, lo, hi = anchored
+        logs = self.merging()
+        self.logging += logs
         start = len(self.log)
         if path is not None:
-            self.record(path, self.mark(event))
+            self.note(path, event)
             if src_path is not None:
                 self.copy_marks(src_path, path, lo, hi)
         self.attach(copy.deepcopy(value), path, start)
+        self.logging -= logs
 
     def copy_marks(self, src: Path, dst: Path, lo: int, hi: int, only: str | None = None) -> None:
         """Give `dst`'s subtree the marks of `src`'s (an alias or a merge shows where it was written)."""
@@ -389,11 +420,16 @@ class _Builder:
     # --- scalars ---------------------------------------------------------------------------
 
     def tag_of(self, event: Any) -> str:
+        """The resolved tag, as PyYAML's resolver gives it, without its per-call overhead."""
         tag = event.tag
         if tag is None or tag == "!":
             if not event.implicit[0]:
-                return _STR
-            return self.resolve(yaml.ScalarNode, event.value, event.implicit)
+                return _STR   # quoted
+            value = event.value
+            for candidate, regexp in _IMPLICIT.get(value[:1], ()):
+                if regexp.match(value):
+                    return candidate
+            return _STR
         return tag
 
     def scalar(self, event: Any, tag: str | None = None) -> Any:
