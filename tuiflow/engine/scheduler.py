@@ -388,19 +388,18 @@ class Scheduler:
     async def _unmet_precondition(self, spec: TaskSpec, env: dict[str, str]) -> str | None:
         """Dagu preconditions: None when all are met, else the reason the task is skipped.
 
-        With `expected`, the condition is expanded by the shell (variables, `command`
-        substitution, positional params) and compared (`re:` for a regular expression);
+        With `expected`, the condition is expanded by the shell (variables and `command`
+        substitution) and compared (`re:` for a regular expression);
         without it, the condition is a command that must exit 0.
         """
         for pre in spec.preconditions:
-            positional = [env[k] for k in sorted((k for k in env if k.isdigit()), key=int)]
             if pre.expected is None:
                 script = pre.condition
             else:
                 script = 'eval "printf %s \\"$TUIFLOW_CONDITION\\""'
             chunks: list[bytes] = []
             request = CommandRequest(task=spec.name, attempt=0, cwd=spec.cwd,
-                                     command=(spec.shell, "-c", script, spec.shell, *positional),
+                                     command=(spec.shell, "-c", script),
                                      env={**env, "TUIFLOW_CONDITION": pre.condition}, shell=spec.shell,
                                      timeout=60.0, kill_grace=self.pipeline.kill_grace)
             handle = await self.runner.start(request, partial(_keep_stdout, chunks))
