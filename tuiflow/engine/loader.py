@@ -83,7 +83,7 @@ def load_source(file: str, marks_depth: int | None = None) -> tuple[Source, list
             from .dagu import translate
         except ImportError:
             mark = src.key_marks.get(("steps",), src.mark(()))
-            return src, [PipelineError.at(mark, "Dagu files (with `steps:`) are not supported yet")]
+            raise PipelineInvalid([PipelineError.at(mark, "Dagu files (with `steps:`) are not supported yet")]) from None
         native, errors = translate(src)
         native.digest = src.digest
         return native, errors
