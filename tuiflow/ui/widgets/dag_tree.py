@@ -44,6 +44,7 @@ class DagTree(Tree[NodeRef]):
     DagTree {
         background: $surface;
         scrollbar-size-vertical: 1;
+        overflow-x: hidden;
         padding: 0;
     }
     DagTree > .dagtree--ref { text-style: dim; }
@@ -108,8 +109,21 @@ class DagTree(Tree[NodeRef]):
                 await asyncio.sleep(0)
         self._invalidate()
         self.built = True
-        if self.cursor_line < 0 and self.last_line >= 0:
+        first = self.first_task()
+        if first is not None:
+            self.select_task(first)
+        elif self.cursor_line < 0 and self.last_line >= 0:
             self.cursor_line = 0
+
+    def first_task(self) -> str | None:
+        """The topmost task row (a group folder may come first)."""
+        stack = list(reversed(self.root.children))
+        while stack:
+            node = stack.pop()
+            if node.data is not None and node.data.kind == "task":
+                return node.data.name
+            stack.extend(reversed(node.children))
+        return None
 
     def _link_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None) -> TreeNode[NodeRef]:
         node = self._add_node(parent, _EMPTY, NodeRef(row.kind, row.name), expand=True)
@@ -238,10 +252,13 @@ class DagTree(Tree[NodeRef]):
         prefix = Text(self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE,
                       style=base_style) if node.allow_expand else Text("", style=base_style)
         if data.kind in ("group", "stage"):
-            label = self._folder_label(data.name, style)
+            label = self._folder_label(data.name, Style())
         else:
             view = self.model.tasks.get(data.name)
-            label = self._task_label(view, data, style, node)
+            label = self._task_label(view, data, Style(), node)
+        # the cursor/hover style goes underneath: the whole row is highlighted, and the
+        # status symbol keeps its colour on it
+        label.stylize_before(style)
         return Text.assemble(prefix, label)
 
     def _folder_label(self, name: str, style: Style) -> Text:
