@@ -181,9 +181,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if pipeline is None:
         return EXIT_INVALID
     if args.dry_run:
+        from .engine.history import durations
         from .graphview import plan
+        from .launch import state_dir_for
 
-        sys.stdout.write(plan(pipeline))
+        known = durations(pipeline, state_dir_for(pipeline.file, args.state_dir))
+        sys.stdout.write(plan(pipeline, args.max_parallel, known))
         return 0
     if args.events:
         args.headless = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .engine.graph import downstream_map, topological_levels
 from .engine.model import Pipeline, TaskSpec
 
@@ -111,24 +113,32 @@ def dot(pipeline: Pipeline) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plan(pipeline: Pipeline) -> str:
-    """`--dry-run`: every task in start order, stage by stage, with what it would run."""
+def plan(pipeline: Pipeline, max_parallel: int | None = None, durations: Mapping[str, float] | None = None) -> str:
+    """`--dry-run`: every task in the order a run at this limit would start it, with its stage.
+
+    The order comes from replaying the real Plan (critical path first, pools, limit), so at
+    limit 1 it is exactly the order of a real run; with history, estimated start times show.
+    """
+    from .engine.simulate import simulate
+
     deps = deps_of(pipeline)
+    stage = {n: i for i, level in enumerate(topological_levels(deps), 1) for n in level}
     by_name = {t.name: t for t in pipeline.tasks}
-    kinds = _kinds(pipeline)
-    levels = topological_levels(deps)
-    lines = [f"{pipeline.name}: {len(pipeline.tasks)} tasks in {len(levels)} stages, "
-             f"at most {pipeline.max_parallel} at once (dry run: nothing is started)"]
-    for i, level in enumerate(levels, 1):
-        lines.append(f"stage {i}:")
-        for n in level:
-            t = by_name[n]
-            if t.virtual:
-                lines.append(f"  {n}  ({kinds.get(n, 'fan-in')})")
-                continue
-            command = t.command if isinstance(t.command, str) else " ".join(t.command or ())
-            extra = f"  [foreach over {t.foreach}]" if isinstance(t.foreach, str) else ""
-            lines.append(f"  {n}: {command}{extra}")
+    limit = max_parallel or pipeline.max_parallel
+    steps = simulate(pipeline, limit, durations)
+    timed = bool(durations)
+    lines = [f"{pipeline.name}: {sum(1 for t in pipeline.tasks if not t.virtual)} tasks in "
+             f"{max(stage.values(), default=0)} stages, at most {limit} at once (dry run: nothing is started)"]
+    width = max((len(s.name) for s in steps), default=4)
+    for i, step in enumerate(steps, 1):
+        t = by_name[step.name]
+        command = t.command if isinstance(t.command, str) else " ".join(t.command or ())
+        first, *rest = command.strip().splitlines() or [""]
+        if rest:
+            first += " …"
+        extra = f"  [foreach over {t.foreach}: expands at run time]" if isinstance(t.foreach, str) else ""
+        when = f"+{step.start:7.1f}s  " if timed else ""
+        lines.append(f"{i:4}  {when}stage {stage[step.name]:<3} {step.name:<{width}}  {first}{extra}")
     return "\n".join(lines) + "\n"
 
 

@@ -146,9 +146,10 @@ def test_schema(capsys: pytest.CaptureFixture[str]) -> None:
 def test_dry_run(pipeline: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([pipeline, "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("demo: 6 tasks in 4 stages")
-    assert out[1:4] == ["stage 1:", "  setup: echo setup", "stage 2:"]
-    assert "  build  (fan-in)" in out
+    assert out[0].startswith("demo: 5 tasks in 4 stages")  # the virtual fan-in `build` runs nothing
+    rows = [line.split(None, 3) for line in out[1:]]
+    assert [r[3].split()[0] for r in rows] == ["setup", "build[region=us]", "build[region=eu]", "lint", "ship"]
+    assert rows[0][:3] == ["1", "stage", "1"] and rows[-1][:3] == ["5", "stage", "4"]
 
 
 def test_run_dispatches_to_launch(pipeline: str, monkeypatch: pytest.MonkeyPatch) -> None:
