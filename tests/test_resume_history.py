@@ -113,3 +113,13 @@ def test_history_and_logs(tmp_path):
     assert log.returncode == 0 and log.stdout == "b sees A-out\n"
     missing = tf("logs", "p.yaml", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "has no task 'nope'" in missing.stderr
+
+
+def test_sub_pipeline_with_params_inside_a_matrix_runs_each_instance_with_its_params(tmp_path):
+    sample = Path(__file__).parent.parent / "sample_pipelines" / "sub_pipeline.yaml"
+    out = subprocess.run([*TUIFLOW, str(sample), "--headless", "--state-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "regions[region=asia]/publish │ asia published 1680" in out.stdout
+    assert "regions[region=us]/publish │ us published 840" in out.stdout
+    assert "eu/publish │ eu published 840" in out.stdout
