@@ -74,5 +74,5 @@ def screen_text(app: TuiflowApp) -> str:
                       color_system=None, legacy_windows=False)
     screen = app.screen
     for strip in screen._compositor.render_strips():  # noqa: SLF001 - plain text of the screen
-        console.print(strip.text, soft_wrap=True, end="\n")
+        console.print(strip.text, soft_wrap=True, end="\n", markup=False, highlight=False)
     return console.export_text()

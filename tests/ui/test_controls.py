@@ -280,12 +280,16 @@ async def test_question_mark_shows_help_with_every_key():
 
 
 async def test_a_auto_follows_the_task_that_writes():
-    app, sched, runner = make_app(t("quiet", "sleep:30"), t("talker", "sleep:0.3 && echo:I speak"))
+    app, sched, runner = make_app(t("quiet", "sleep:30"), t("talker", "sleep:0.5 && echo:I speak && sleep:30"),
+                                  t("late", "sleep:2 && echo:me too && sleep:30"), limit=3)
     async with app.run_test(size=SIZE) as pilot:
         await select(app, pilot, "quiet")
         await pilot.press("a")
         await until(pilot, lambda: app.main_pane.task_name == "talker")
-        assert "I speak" in screen_text(app)
+        assert "I speak" in screen_text(app) and "auto" in screen_text(app)
+        await until(pilot, lambda: app.main_pane.task_name == "late")  # talker has gone quiet
+        await pilot.press("a")
+        assert not app.auto
         await finish(app, pilot, sched)
 
 

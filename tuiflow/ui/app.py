@@ -600,6 +600,12 @@ class TuiflowApp(App[int]):
 
     def action_auto(self) -> None:
         self.auto = not self.auto
+        if self.auto and self.outputs.last_output:  # start with the task that wrote last
+            latest = max(self.outputs.last_output, key=self.outputs.last_output.__getitem__)
+            if latest != self.main_pane.task_name:
+                self._auto_switched = time.monotonic()
+                if not self.tree.select_task(latest):
+                    self._select(latest)
         self.notify("auto-follow on: the pane follows the task that last wrote or failed" if self.auto
                     else "auto-follow off", timeout=3)
         self._update_titles()

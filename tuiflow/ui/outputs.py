@@ -36,15 +36,23 @@ class AttemptOutput:
 class OutputStore:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.current: dict[str, AttemptOutput] = {}
+        self.earlier: dict[tuple[str, int], AttemptOutput] = {}   # small tails of past attempts
         self.last_output: dict[str, float] = {}
         self.clock = clock
 
     def add(self, task: str, attempt: int, data: bytes) -> None:
         out = self.current.get(task)
         if out is None or out.attempt != attempt:
+            if out is not None:
+                self._retire(task, out)
             out = self.current[task] = AttemptOutput(attempt)
         out.add(data, TAIL_BYTES)
         self.last_output[task] = self.clock()
+
+    def _retire(self, task: str, out: AttemptOutput) -> None:
+        if len(out.tail) > FINISHED_TAIL_BYTES:
+            del out.tail[: len(out.tail) - FINISHED_TAIL_BYTES]
+        self.earlier[(task, out.attempt)] = out
 
     def finished(self, task: str) -> None:
         """Keep only a small tail once a task is done (10 000 tasks must stay cheap)."""
@@ -52,8 +60,11 @@ class OutputStore:
         if out is not None and len(out.tail) > FINISHED_TAIL_BYTES:
             del out.tail[: len(out.tail) - FINISHED_TAIL_BYTES]
 
-    def get(self, task: str) -> AttemptOutput | None:
-        return self.current.get(task)
+    def get(self, task: str, attempt: int | None = None) -> AttemptOutput | None:
+        out = self.current.get(task)
+        if attempt is None or (out is not None and out.attempt == attempt):
+            return out
+        return self.earlier.get((task, attempt))
 
 
 @dataclass(slots=True)
@@ -96,6 +107,10 @@ def collect(task: str, attempts: list[int], store: OutputStore,
         elif path:
             data, offset = read_tail(path, None, budget)
             seg = Segment(attempt, data, offset)
+        elif (old := store.get(task, attempt)) is not None:  # no log file: what memory kept
+            data = bytes(old.tail)
+            seg = Segment(attempt, data, old.total - len(data),
+                          f"… {old.total - len(data)} earlier bytes (no log file) …" if old.total > len(data) else "")
         else:
             continue
         budget -= seg.data.count(b"\n")

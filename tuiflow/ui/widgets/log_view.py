@@ -126,7 +126,7 @@ class LogView(ScrollView, can_focus=True):
         dropped = doc.base - old_base
         self._update_size()
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
             self.refresh()
         elif dropped > 0:
             # lines left the window at the top: keep what the reader looks at in place
@@ -310,7 +310,7 @@ class LogView(ScrollView, can_focus=True):
 
     def action_follow(self) -> None:
         self.follow = True
-        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
@@ -325,13 +325,13 @@ class LogView(ScrollView, can_focus=True):
         self._strip_cache.clear()
         self._update_size()
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
         self.refresh()
 
     def on_resize(self) -> None:
         self._update_size()
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -342,4 +342,5 @@ class LogView(ScrollView, can_focus=True):
     @property
     def lines_plain(self) -> list[str]:
         """Visible window as plain text (tests and search)."""
-        return [parse_line(self.doc.line(i)).plain for i in range(len(self.doc))]
+        lines = (self.doc.line(i) for i in range(len(self.doc)))
+        return [line[5:] if line.startswith("\x00MARK") else parse_line(line).plain for line in lines]

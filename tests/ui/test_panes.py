@@ -1,0 +1,129 @@
+"""The log pane: colours, progress bars, following the tail, earlier output from disk, attempts."""
+
+from __future__ import annotations
+
+from tests.ui.helpers import make_app, screen_text, t, until
+from tuiflow.engine.model import RetryPolicy, TaskSpec, TaskState
+from tuiflow.ui.summary import render_summary
+
+S = TaskState
+SIZE = (120, 36)
+
+
+async def show(app, pilot, task):
+    await until(pilot, lambda: app.dag.built)
+    app.tree.select_task(task)
+    await until(pilot, lambda: app.main_pane.task_name == task)
+
+
+async def test_ansi_colours_are_rendered_not_printed():
+    app, sched, _ = make_app(t("c", "echo:plain \x1b[31mred words\x1b[0m after"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        await show(app, pilot, "c")
+        text = screen_text(app)
+        assert "plain red words after" in text and "[31m" not in text
+        strip = app.main_pane.view._line_strip(0, app.main_pane.view.rich_style)
+        red = [seg for seg in strip if "red" in seg.text]
+        assert red and red[0].style.color is not None and red[0].style.color.number == 1  # ANSI red
+
+
+async def test_carriage_return_progress_shows_as_one_line():
+    app, sched, _ = make_app(t("p", "echo:start && echo:10%\r50%\r100% && echo:done"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        await show(app, pilot, "p")
+        assert app.main_pane.view.lines_plain == ["start", "100%", "done"]
+
+
+async def test_follows_the_tail_until_scrolled_up_and_end_follows_again():
+    app, sched, _ = make_app(t("s", "spam:3000 && sleep:0.5 && echo:LAST LINE && sleep:30"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(app.outputs.get("s").tail if app.outputs.get("s") else b"") > 0)
+        await show(app, pilot, "s")
+        view = app.main_pane.view
+        await until(pilot, lambda: len(view.doc) >= 3000)
+        assert view.follow and view.scroll_offset.y == view.max_scroll_y
+        view.focus()
+        await pilot.press("pageup", "pageup")
+        assert not view.follow
+        top = view.scroll_offset.y
+        await until(pilot, lambda: "LAST LINE" in view.lines_plain[-1])
+        assert view.scroll_offset.y == top  # new output did not move what the reader looks at
+        assert "end follows" in screen_text(app)
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.follow and "LAST LINE" in screen_text(app)
+        sched.cancel_run()
+        await until(pilot, lambda: app.model.result is not None)
+
+
+async def test_selecting_a_finished_task_loads_its_output_from_the_log_file(tmp_path):
+    app, sched, _ = make_app(t("big", "spam:25000"), t("small", "echo:hi"), tmp=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        app.outputs.current.clear()  # forget the memory tail: the file must be enough
+        await show(app, pilot, "small")
+        await show(app, pilot, "big")
+        doc = app.main_pane.view.doc
+        assert len(doc) == 10_000  # bounded window
+        assert doc.line(len(doc) - 1) == "x" * 60
+
+
+async def test_a_retried_task_shows_each_attempt():
+    app, sched, _ = make_app(t("f", "echo:trying && flaky:2", retry=RetryPolicy(retries=1)))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        await show(app, pilot, "f")
+        lines = app.main_pane.view.lines_plain
+        assert lines.count("trying") == 2 and "── attempt 2 ──" in lines
+
+
+async def test_tasks_added_at_run_time_appear_in_the_tree():
+    specs = (TaskSpec(name="list", command="echo:alpha && echo:beta"),
+             TaskSpec(name="proc", command="echo:processing", depends_on=("list",), foreach="list"),
+             TaskSpec(name="after", command="ok", depends_on=("proc",)))
+    app, sched, _ = make_app(*specs)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        await until(pilot, lambda: "proc[alpha]" in app.dag.nodes)
+        text = screen_text(app)
+        assert "[alpha]" in text and "[beta]" in text and "2/2" in text
+        proc_node = app.dag.nodes["proc"][0]
+        assert {c.data.name for c in proc_node.children} >= {"proc[alpha]", "proc[beta]"}
+
+
+async def test_failure_and_end_of_run_are_announced():
+    app, sched, _ = make_app(t("bad", "fail:2"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "failed")
+        await pilot.pause(0.1)
+        messages = [(n.title, n.message) for n in app._notifications]  # noqa: SLF001
+        assert ("Task failed", "bad: exit 2") in messages
+        assert any(title == "Run failed" for title, _ in messages)
+
+
+def test_summary_lists_every_task_and_each_failures_last_lines(tmp_path):
+    from tuiflow.engine.events import RunFinished, RunStarted, TaskInfo, TaskStateChanged
+    from tuiflow.ui.outputs import OutputStore
+    from tuiflow.ui.runmodel import RunModel
+
+    model, outputs = RunModel(), OutputStore()
+    model.apply(RunStarted(time=0, run_id="r1", pipeline="p", file="f", run_dir="", max_parallel=2,
+                           tasks=(TaskInfo("ok", ()), TaskInfo("bad", ()), TaskInfo("after", ("bad",)))))
+    for ev in (TaskStateChanged(time=0, task="ok", state=S.RUNNING, attempt=1, started=0.0),
+               TaskStateChanged(time=1.5, task="ok", state=S.SUCCEEDED, attempt=1, started=0.0, ended=1.5),
+               TaskStateChanged(time=0, task="bad", state=S.RUNNING, attempt=2, started=0.0),
+               TaskStateChanged(time=2, task="bad", state=S.FAILED, attempt=2, started=0.0, ended=2.0,
+                                reason="killed by SIGKILL"),
+               TaskStateChanged(time=2, task="after", state=S.BLOCKED, attempt=1),
+               RunFinished(time=2, state="failed", exit_code=1)):
+        model.apply(ev)
+    outputs.add("bad", 2, b"".join(b"line %d\n" % i for i in range(30)))
+    text = render_summary(model, outputs, lambda task, attempt: None, now=5.0, run_state="failed",
+                          exit_code=1, why=lambda task: "blocked: upstream bad failed").plain
+    assert "FAILED" in text and "exit code 1" in text
+    assert "✓ ok" in text and "1.5s" in text
+    assert "✗ bad" in text and "killed by SIGKILL" in text and "2 attempts" in text
+    assert "line 29" in text and "line 19" not in text  # the last 10 lines
+    assert "blocked: upstream bad failed" in text
