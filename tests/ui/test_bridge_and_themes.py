@@ -77,3 +77,24 @@ def test_broken_theme_files_are_reported_with_their_reason(tmp_path: Path):
 
 def test_themes_are_found_in_the_repository_folder():
     assert any((d / "tuiflow-dark.yaml").exists() for d in theme_dirs())
+
+
+def test_themes_are_found_in_an_installed_package_without_the_repository(tmp_path: Path):
+    """What `pip install .` lays out: the wheel force-includes themes/ as tuiflow/_themes."""
+    import shutil
+    import subprocess
+    import sys
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    build = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert build["force-include"]["themes"] == "tuiflow/_themes"
+    site = tmp_path / "site"
+    shutil.copytree(root / "tuiflow", site / "tuiflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(root / "themes", site / "tuiflow" / "_themes")
+    code = ("import tuiflow.ui.themes as t; print(t.__file__); print(t.theme_dirs());"
+            "print(sorted(x.name for x in t.load_themes()[0]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, check=True).stdout
+    assert str(site) in out and "_themes" in out and str(root / "themes") not in out
+    assert "'tuiflow-ansi', 'tuiflow-dark', 'tuiflow-light'" in out

@@ -235,6 +235,9 @@ async def test_ctrl_f_searches_every_log_and_opens_the_hit(tmp_path):
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, SearchAllScreen) and app.selected == "b")
         await until(pilot, lambda: "the rare word" in screen_text(app))
+        view = app.main_pane.view
+        assert view.query == "rare word" and view.match_index == 0  # the hit is highlighted
+        assert view.doc.line(view.matches[0][0] - view.doc.base) == "the rare word"
 
 
 async def test_t_opens_the_timeline_with_every_attempt():

@@ -712,15 +712,15 @@ class TuiflowApp(App[int]):
             return
         self.push_screen(SearchAllScreen(self.model, self.outputs, self.sched.log_path), self._jump_to_hit)
 
-    def _jump_to_hit(self, hit: tuple[str, int, int] | None) -> None:
+    def _jump_to_hit(self, hit: tuple[str, int, int, str] | None) -> None:
         if not hit:
             return
-        task, attempt, line = hit
+        task, attempt, line, query = hit
         if not self.tree.select_task(task):
             self._select(task)
-        self.call_after_refresh(self._scroll_to_hit, task, attempt, line)
+        self.call_after_refresh(self._scroll_to_hit, task, attempt, line, query)
 
-    def _scroll_to_hit(self, task: str, attempt: int, line: int) -> None:
+    def _scroll_to_hit(self, task: str, attempt: int, line: int, query: str = "") -> None:
         from tuiflow.ui.logtext import count_lines_before, read_window
         if self.main_pane.task_name != task:
             self._select(task)
@@ -741,7 +741,13 @@ class TuiflowApp(App[int]):
                 pane.view.feed(data)
                 pane.attempt = -1  # live output reloads the pane on `end`
                 row = pane.view.doc.attempt_row(attempt, line)
+        if query:
+            pane.view.search(query)
         if row is not None:
+            if query:  # make the hit the current match, so n / N continue from it
+                absolute = pane.view.doc.base + row
+                pane.view.match_index = next(
+                    (n for n, m in enumerate(pane.view.matches) if m[0] == absolute), -1)
             pane.view.scroll_to_line(row)
             pane.view.focus()
         self._update_titles()

@@ -1,7 +1,8 @@
 """Search every task's log (`ctrl+f`): all attempts on disk plus what is only in memory yet.
 
 The scan runs in a thread worker, so a run with gigabytes of logs never freezes the screen;
-choosing a hit returns (task, attempt, line) and the app opens that task at that line.
+choosing a hit returns (task, attempt, line, query) and the app opens that task at that
+line, with the query highlighted in the pane (n / N go on from there).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _clean(raw: bytes) -> str:
     return strip_ansi(raw.decode("utf-8", "replace").rstrip("\r\n").split("\r")[-1])[:300]
 
 
-class SearchAllScreen(ModalScreen[tuple[str, int, int] | None]):
+class SearchAllScreen(ModalScreen[tuple[str, int, int, str] | None]):
     DEFAULT_CSS = """
     SearchAllScreen { align: center middle; }
     SearchAllScreen > Vertical {
@@ -91,6 +92,7 @@ class SearchAllScreen(ModalScreen[tuple[str, int, int] | None]):
         self.outputs = outputs
         self.log_path = log_path
         self.hits: list[Hit] = []
+        self.query_text = ""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -125,6 +127,7 @@ class SearchAllScreen(ModalScreen[tuple[str, int, int] | None]):
 
     def _show(self, query: str, hits: list[Hit]) -> None:
         self.hits = hits
+        self.query_text = query
         options = self.query_one("#hits", OptionList)
         options.clear_options()
         for hit in hits:
@@ -144,7 +147,7 @@ class SearchAllScreen(ModalScreen[tuple[str, int, int] | None]):
     @on(OptionList.OptionSelected, "#hits")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         hit = self.hits[event.option_index]
-        self.dismiss((hit.task, hit.attempt, hit.line))
+        self.dismiss((hit.task, hit.attempt, hit.line, self.query_text))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -21,8 +21,9 @@ class PaneTitle(TextLine):
     PaneTitle { background: $panel; color: $foreground; }
     PaneTitle > .pane--name { text-style: bold; }
     PaneTitle > .pane--dim { color: $foreground-muted; }
+    PaneTitle > .pane--flag { color: $accent; }
     """ + _status_rules("PaneTitle")
-    COMPONENT_CLASSES = {"pane--name", "pane--dim", *(status.component_class(s) for s in TaskState)}
+    COMPONENT_CLASSES = {"pane--name", "pane--dim", "pane--flag", *(status.component_class(s) for s in TaskState)}
 
 
 class WhyLine(TextLine):
@@ -55,14 +56,29 @@ class LogPane(Vertical):
         yield self.view
 
     def show_title(self, view: TaskView | None, now: float, extra: str = "") -> None:
+        """`● name · [flags] · attempt · state`: flags first, a narrow pane cuts the details."""
         t = self.title
-        text = Text(" ", no_wrap=True, end="")
+        dim = t.style_of("pane--dim")
+        text = Text(" ", no_wrap=True, end="", overflow="ellipsis")
         if view is None:
-            text.append(self.task_name or "no task selected", t.style_of("pane--dim"))
+            text.append(self.task_name or "no task selected", dim)
         else:
-            dim = t.style_of("pane--dim")
             text.append(status.SYMBOLS[view.state] + " ", t.style_of(status.component_class(view.state)))
             text.append(view.name, t.style_of("pane--name"))
+        flags = []
+        if self.pinned:
+            flags.append("pinned")
+        if self.auto:
+            flags.append("auto")
+        if not self.view.follow and len(self.view.doc):
+            flags.append("scrolled · end follows")
+        if self.view.wrap:
+            flags.append("wrap")
+        if extra:
+            flags.append(extra)
+        if flags:
+            text.append(" · " + " · ".join(flags), t.style_of("pane--flag"))
+        if view is not None:
             parts = [f"attempt {view.attempt}"]
             word = view.state.value.replace("_", " ")
             duration = view.duration(now)
@@ -77,19 +93,6 @@ class LogPane(Vertical):
             if view.state is TaskState.RUNNING and view.pid:
                 parts.append(f"pid {view.pid}")
             text.append(" · " + " · ".join(parts), dim)
-        flags = []
-        if self.pinned:
-            flags.append("pinned")
-        if self.auto:
-            flags.append("auto")
-        if not self.view.follow and len(self.view.doc):
-            flags.append("scrolled · end follows")
-        if self.view.wrap:
-            flags.append("wrap")
-        if extra:
-            flags.append(extra)
-        if flags:
-            text.append(" · " + " · ".join(flags), t.style_of("pane--dim"))
         t.show(text)
 
     def show_why(self, why: str | None) -> None:
