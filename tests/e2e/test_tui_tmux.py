@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import select
+import signal
+import struct
+import subprocess
+import termios
 import textwrap
+import time
 
 import pytest
 
-from tests.e2e.tmux import TUIFLOW_CMD, Tmux, tuiflow_has_tui
-
-REASON = tuiflow_has_tui()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"tuiflow FILE cannot open the TUI yet: {REASON}")
+from tests.e2e.tmux import TUIFLOW_CMD, Tmux
 
 
 @pytest.fixture
@@ -87,3 +92,48 @@ def test_quitting_prints_the_summary_with_each_failure(tmp_path, term):
     assert "✗ bad" in screen and "exit 3" in screen
     assert "the real problem" in screen  # the failure's last lines
     assert "blocked: upstream bad failed" in screen  # `later` never ran, and says why
+
+
+def test_sigterm_ends_the_run_cleanly_with_143(tmp_path):
+    """The app in a pty gets SIGTERM: its tasks' process groups end, logs are written, 143."""
+    write(tmp_path, """
+        name: e2e-term
+        tasks:
+          - name: long
+            command: echo started; echo $$ > pid; sleep 300
+        """)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    proc = subprocess.Popen([*TUIFLOW_CMD, "pipeline.yaml"], cwd=tmp_path, stdin=slave, stdout=slave,
+                            stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    try:
+        end = time.monotonic() + 20
+        while b"RUNNING" not in seen or not (tmp_path / "pid").exists():
+            assert time.monotonic() < end, seen[-500:]
+            if select.select([master], [], [], 0.1)[0]:
+                seen += os.read(master, 65536)
+        task_pid = int((tmp_path / "pid").read_text())
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert proc.wait(10) == 143
+        try:
+            os.kill(task_pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        assert not alive, "the task's process survived"
+        logs = list(tmp_path.glob(".tuiflow/runs/*/logs/long/1.log"))
+        assert logs and logs[0].read_text() == "started\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

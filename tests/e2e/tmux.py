@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -15,18 +14,6 @@ from pathlib import Path
 #   TUIFLOW_E2E_CMD="python tests/ui/dev_run.py"
 TUIFLOW_CMD = shlex.split(os.environ.get("TUIFLOW_E2E_CMD", "")) or [str(Path(sys.executable).parent / "tuiflow")]
 TUIFLOW = TUIFLOW_CMD[0]
-
-
-def tuiflow_has_tui() -> str | None:
-    """None when `tuiflow FILE` can open the app; otherwise why the e2e tests must skip."""
-    if shutil.which("tmux") is None:
-        return "tmux is not installed"
-    if not os.path.exists(TUIFLOW) and shutil.which(TUIFLOW) is None:
-        return "the tuiflow command is not installed in this environment"
-    probe = subprocess.run([*TUIFLOW_CMD, "--help"], capture_output=True, text=True, timeout=30)
-    if probe.returncode != 0:
-        return f"`tuiflow --help` fails: {(probe.stderr or probe.stdout).strip().splitlines()[-1:]}"
-    return None
 
 
 class Tmux:

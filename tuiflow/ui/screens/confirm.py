@@ -15,10 +15,10 @@ class ConfirmScreen(ModalScreen[bool]):
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: auto; max-width: 70; height: auto; padding: 1 2;
+        width: 64; max-width: 100%; height: auto; padding: 1 2;
         background: $panel; border: round $warning;
     }
-    ConfirmScreen Static { width: auto; max-width: 66; margin-bottom: 1; }
+    ConfirmScreen Static { width: 100%; margin-bottom: 1; }
     ConfirmScreen Horizontal { height: auto; width: auto; }
     ConfirmScreen Button { margin-right: 2; min-width: 12; }
     """
@@ -59,10 +59,10 @@ class QuitScreen(ModalScreen[str]):
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
     QuitScreen > Vertical {
-        width: auto; max-width: 72; height: auto; padding: 1 2;
+        width: 72; max-width: 100%; height: auto; padding: 1 2;
         background: $panel; border: round $error;
     }
-    QuitScreen Static { width: auto; max-width: 68; margin-bottom: 1; }
+    QuitScreen Static { width: 100%; margin-bottom: 1; }
     QuitScreen Horizontal { height: auto; width: auto; }
     QuitScreen Button { margin-right: 2; }
     """
