@@ -139,8 +139,6 @@ async def test_output_variable_reaches_downstream_unmasked():
 # ----------------------------------------------------------------------------- run result
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a fail_fast stop is reported as run state CANCELLED, not "
-                   "FAILED (Scheduler.run_state treats plan.stopped as a person's cancel)")
 async def test_fail_fast_run_is_reported_failed_not_cancelled():
     s, runner, rec = make(t("a", "sleep:0.05&&fail"), t("b", "sleep:5"), fail_fast=True)
     assert await asyncio.wait_for(s.run(), 3) == 1
@@ -149,8 +147,6 @@ async def test_fail_fast_run_is_reported_failed_not_cancelled():
     assert s.run_state == "FAILED"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a blocked task's state event has no reason (plan._settle "
-                   "never sets it), so headless/run.json show no `upstream X failed`")
 async def test_blocked_task_says_which_upstream_failed():
     s, runner, rec = make(t("fetch", "fail"), t("report", "ok", "fetch"))
     assert await s.run() == 1
@@ -195,8 +191,6 @@ def test_run_json_records_the_signal_exit_code(tmp_path):
 # ----------------------------------------------------------------------------- controls
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cancel(matrix/foreach/sub-pipeline task) cancels only the "
-                   "virtual fan-in; its running instances go on (plan.cancel ignores members)")
 async def test_cancel_of_a_matrix_task_cancels_its_running_instances():
     # what the loader makes of `build: matrix: {r: [us, eu]}`: two instances + a virtual fan-in
     inst = [t("build[r=us]", "sleep:1", parent="build", template="build"),
@@ -210,8 +204,6 @@ async def test_cancel_of_a_matrix_task_cancels_its_running_instances():
     assert s.state("build[r=us]") is S.CANCELLED and s.state("build[r=eu]") is S.CANCELLED
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: rerun(upstream) silently releases a held downstream task "
-                   "(plan.rerun resets every non-pending family member, HELD included)")
 async def test_rerun_keeps_a_held_downstream_held():
     s, runner, rec = make(t("a", "sleep:0.05"), t("b", "ok", "a"))
     job = asyncio.create_task(s.run(stay_open=True))
@@ -229,8 +221,6 @@ async def test_rerun_keeps_a_held_downstream_held():
         await asyncio.wait_for(job, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a task restarted by rerun while running keeps its used-up "
-                   "automatic retries (plan.finish restart path does not reset auto_retries)")
 async def test_rerun_of_a_running_downstream_gives_it_its_retries_again():
     s, runner, rec = make(t("x"), t("b", "sleep:0.1&&fail", "x", retry=RetryPolicy(retries=1)))
     job = asyncio.create_task(s.run(stay_open=True))

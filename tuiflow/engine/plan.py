@@ -51,6 +51,7 @@ class Plan:
     priority: dict[str, float] = field(init=False)
     paused: bool = False
     stopped: bool = False           # cancel_run or fail_fast: start nothing new
+    stop_reason: str = ""           # "cancelled" (a person) or "fail_fast"
     running: int = 0
     pool_running: dict[str | None, int] = field(init=False)
     _counts: dict[TaskState, int] = field(init=False)
@@ -247,8 +248,7 @@ class Plan:
         r.exit_code = exit_code
         if r.restart:
             r.restart = False
-            self._set(r, S.PENDING)
-            r.reason = ""
+            self._reset(r)
             return [name, *self._settle([name])], []
         r.reason = reason
         if state is S.SUCCEEDED:
@@ -262,6 +262,7 @@ class Plan:
         to_cancel: list[str] = []
         if state in FAILURES and self.fail_fast and not r.spec.continue_on_failure and not self.stopped:
             self.stopped = True
+            self.stop_reason = "fail_fast"
             to_cancel = self._cancel_running("cancelled (fail_fast)")
             retrying = self._cancel_retrying(now)
             return [name, *retrying, *self._settle([*self.down[name], *(d for n in retrying for d in self.down[n])])], to_cancel
@@ -321,6 +322,8 @@ class Plan:
         r = self.records.get(name)
         if r is None:
             return [], []
+        if r.spec.virtual and not r.state.finished:
+            return self._cancel_family(name, now)
         if r.state is S.RUNNING:
             r.restart = False
             if r.cancelling:
@@ -332,10 +335,25 @@ class Plan:
             return [name, *self._settle(self.down[name])], []
         return [], []
 
+    def _cancel_family(self, name: str, now: float) -> tuple[list[str], list[str]]:
+        """Cancel a folder task (matrix, foreach, sub-pipeline): every unfinished task inside it."""
+        changed: list[str] = []
+        to_cancel: list[str] = []
+        for child in [n for n, rec in self.records.items() if rec.spec.parent == name]:
+            c, k = self.cancel(child, now)
+            changed += c
+            to_cancel += k
+        r = self.records[name]
+        if not r.state.finished and not to_cancel:
+            self._end(r, S.CANCELLED, now, "cancelled")
+            changed += [name, *self._settle(self.down[name])]
+        return _unique(changed), to_cancel
+
     def cancel_run(self, now: float) -> tuple[list[str], list[str]]:
         """Start nothing more; cancel what runs and what waits for a retry delay."""
         was = self.stopped
         self.stopped = True
+        self.stop_reason = "cancelled"
         changed = self._cancel_retrying(now)
         to_cancel = self._cancel_running("cancelled")
         if not (changed or to_cancel) and was:
@@ -399,12 +417,8 @@ class Plan:
                 if not rec.cancelling:
                     rec.cancelling = True
                     to_cancel.append(n)
-            elif rec.state is not S.PENDING:
-                self._set(rec, S.PENDING)
-                rec.reason = ""
-                rec.exit_code = None
-                rec.auto_retries = 0
-                rec.retry_at = None
+            elif rec.state is not S.PENDING and rec.state is not S.HELD:
+                self._reset(rec)
                 changed.append(n)
         changed += self._settle(family)
         return _unique(changed), to_cancel
@@ -455,6 +469,14 @@ class Plan:
         }.get(control, False)
 
     # ------------------------------------------------------------------ internals
+
+    def _reset(self, r: TaskRecord) -> None:
+        """Back to pending with a fresh budget of automatic retries (rerun, restart)."""
+        self._set(r, S.PENDING)
+        r.reason = ""
+        r.exit_code = None
+        r.auto_retries = 0
+        r.retry_at = None
 
     def _end(self, r: TaskRecord, state: TaskState, now: float, reason: str) -> None:
         self._set(r, state)
@@ -526,7 +548,9 @@ class Plan:
             self._set(r, new)
             if new is S.SKIPPED:
                 r.reason = f"trigger rule {r.spec.when.value} can no longer be met"
-            elif new is S.SUCCEEDED:
+            elif new is S.BLOCKED:
+                r.reason = f"upstream {self._root_failure(name)} failed"
+            else:
                 r.reason = ""
             changed.append(name)
             if new is S.READY:

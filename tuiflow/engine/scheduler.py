@@ -152,12 +152,11 @@ class Scheduler:
     def run_state(self) -> str:
         plan = self.plan
         if self._finished_announced and plan.finished():
-            if plan.stopped and not plan.succeeded() and any(
-                    r.state is S.CANCELLED for r in plan.records.values()):
+            if plan.stop_reason == "cancelled" and not plan.succeeded():
                 return "CANCELLED"
             return "SUCCEEDED" if plan.succeeded() else "FAILED"
         if plan.stopped:
-            return "CANCELLING"
+            return "CANCELLING" if plan.stop_reason == "cancelled" else "FAILING"
         if plan.paused:
             return "PAUSED"
         return "RUNNING"
