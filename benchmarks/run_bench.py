@@ -61,6 +61,7 @@ class Sample:
     peak_kb: int
     code: int
     stdout_lines: int = 0
+    cpu: float = 0.0          # user + sys seconds of the process tree
 
 
 @dataclass
@@ -75,6 +76,10 @@ class Series:
     @property
     def median(self) -> float:
         return statistics.median(self.walls) if self.samples else float("nan")
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu for s in self.samples) if self.samples else float("nan")
 
     @property
     def peak_mb(self) -> float:
@@ -109,7 +114,7 @@ def timed(cmd: list[str], cwd: Path, stdout_path: Path | None = None,
     """
     rss_file = cwd / ".maxrss"
     if os.path.exists(GNU_TIME):
-        cmd = [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_file), *cmd]
+        cmd = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(rss_file), *cmd]
     out_file = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115
     try:
         t0 = time.perf_counter()
@@ -130,13 +135,13 @@ def timed(cmd: list[str], cwd: Path, stdout_path: Path | None = None,
     finally:
         if out_file:
             out_file.close()
-    peak_kb = usage.ru_maxrss
+    peak_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     if rss_file.exists():
         text = rss_file.read_text().split()
         rss_file.unlink()
-        if text and text[-1].isdigit():
-            peak_kb = int(text[-1])
-    return Sample(wall, peak_kb, proc.returncode, counter[0] if counter else 0)
+        if len(text) >= 3 and text[-3].isdigit():
+            peak_kb, cpu = int(text[-3]), float(text[-2]) + float(text[-1])
+    return Sample(wall, peak_kb, proc.returncode, counter[0] if counter else 0, cpu)
 
 
 def _sha256_file(path: Path, skip_first_line: bool = False) -> str:
@@ -278,16 +283,18 @@ def main(argv: list[str] | None = None) -> int:
         ratio, goal, ok = verdict(case, make, tui)
         all_ok &= ok
         rows.append(f"| {case.name} | {make.cell()} | {tui.cell()} | {ratio} | {goal} | {'✓' if ok else '✗'} | "
-                    f"{make.peak_mb:.1f} / {tui.peak_mb:.1f} |")
-        results[case.name] = {"make": make.walls, "tuiflow": tui.walls, "make_peak_mb": make.peak_mb,
+                    f"{make.cpu:.2f} / {tui.cpu:.2f} | {make.peak_mb:.1f} / {tui.peak_mb:.1f} |")
+        results[case.name] = {"make": make.walls, "tuiflow": tui.walls, "make_cpu": make.cpu, "tuiflow_cpu": tui.cpu,
+                              "make_peak_mb": make.peak_mb,
                               "tuiflow_peak_mb": tui.peak_mb, "problems": make.problems + tui.problems}
         for problem in make.problems + tui.problems:
-            rows.append(f"|  ↳ {case.name}: {problem} | | | | | | |")
+            rows.append(f"|  ↳ {case.name}: {problem} | | | | | | | |")
 
     lines = [f"## tuiflow --headless vs make -j{a.jobs}", "", machine(), "",
              f"{a.warmup} warm-up, {a.runs} runs, wall seconds median (min–max)", "",
-             f"| workload | make -j{a.jobs} | tuiflow | ratio | goal | met | peak MB make / tuiflow |",
-             "|---|---|---|---|---|---|---|", *rows]
+             f"| workload | make -j{a.jobs} | tuiflow | ratio | goal | met | cpu s make / tuiflow | "
+             "peak MB make / tuiflow |",
+             "|---|---|---|---|---|---|---|---|", *rows]
 
     if not a.no_scaling and (not only or SCALING.name in only or "wide_1000" in only):
         small = results.get("wide_1000")
@@ -300,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = factor <= 10 and not big.problems
         all_ok &= ok
         lines += ["", "### Scaling: whole run, wide 10 000 vs wide 1 000 (goal ≤ 10x)", "",
-                  f"wide_10000 {big.cell()} s, peak {big.peak_mb:.1f} MB; wide_1000 median {small_med:.3f} s "
+                  f"wide_10000 {big.cell()} s, cpu {big.cpu:.2f} s, peak {big.peak_mb:.1f} MB; "
+                  f"wide_1000 median {small_med:.3f} s "
                   f"-> {factor:.2f}x {'✓' if ok else '✗'}"]
         results["wide_10000"] = {"tuiflow": big.walls, "factor": factor}
         try:

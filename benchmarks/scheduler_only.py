@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # the repo, unless PYTHONPATH names another
 import workloads  # noqa: E402
 
 from tuiflow.engine.events import Event  # noqa: E402
