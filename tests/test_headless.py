@@ -385,7 +385,7 @@ class StubScheduler:
     def subscribe(self, sink: object) -> None:
         self.sinks.append(sink)
 
-    def cancel_run(self) -> None:
+    def cancel_run(self, exit_code: int | None = None) -> None:
         self.cancels += 1
         if self._cancelled is not None:
             self._cancelled.set()
@@ -455,7 +455,7 @@ async def test_a_second_signal_cancels_again_and_the_first_decides_the_exit_code
     from tuiflow.headless import run_headless
 
     class TwoSignals(StubScheduler):
-        def cancel_run(self) -> None:
+        def cancel_run(self, exit_code: int | None = None) -> None:
             self.cancels += 1
             if self.cancels == 1:
                 os.kill(os.getpid(), signal.SIGTERM)  # arrives while the run is still cancelling
@@ -503,7 +503,7 @@ async def test_scheduler_run_prints_output_states_and_summary() -> None:
     assert "● flaky started (attempt 2/3)" in body
     assert any(b.startswith("✓ flaky ") for b in body)
     assert "✗ load exit 3" in body
-    assert "■ report blocked" in body
+    assert "■ report blocked: upstream load failed" in body
     assert sum(b.startswith("● extract started") for b in body) == 1  # the pid re-announce is not a second line
     start = next(i for i, t in enumerate(text) if t.startswith("── summary: demo FAILED in "))
     summary = text[start:]

@@ -306,12 +306,11 @@ class HeadlessPrinter(_StreamSink):
             nl += len(head)
             self._emit_lines(task, ev.time, data[:nl])
         else:
-            # the fast path: one replace over the chunk, written up to its last newline without a copy
+            # the fast path: one replace over the chunk, written up to its last newline
             prefix = self._prefix(task, ev.time)
             out = data.replace(b"\n", b"\n" + prefix)
             cut = len(out) - len(prefix) - (len(data) - nl - 1)
-            self._stream.write(prefix + head if head else prefix)
-            self._stream.write(memoryview(out)[:cut])
+            self._stream.write(b"".join((prefix, head, memoryview(out)[:cut])))  # one write: one syscall
         if nl + 1 < len(data):
             self._hold(task, ev.attempt, ev.time, data[nl + 1:])
 
@@ -620,7 +619,7 @@ async def run_headless(scheduler: Scheduler, *, events: str | None, stream: Bina
         if not received:
             printer.note(f"{CONTROL_MARK} {sig.name} received: cancelling the run")
         received.append(sig)
-        scheduler.cancel_run()
+        scheduler.cancel_run(SIGNAL_EXIT[sig])
 
     installed: list[signal.Signals] = []
     for sig in SIGNAL_EXIT:

@@ -80,8 +80,6 @@ async def test_daemon_of_a_running_task_survives_another_task_ending(tmp_path):
                 pass
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cancel during a precondition neither kills it nor stops the "
-                   "command, which then runs (scheduler._unmet_precondition has no cancellable handle)")
 async def test_cancel_while_a_precondition_runs_ends_at_once_and_never_runs_the_command(tmp_path):
     marker = tmp_path / "ran"
     s, rec = make_local(t("a", f"touch {marker}", cwd=str(tmp_path),
@@ -101,8 +99,6 @@ async def test_cancel_while_a_precondition_runs_ends_at_once_and_never_runs_the_
 # ----------------------------------------------------------------------------- secrets
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a precondition's skip reason carries the expanded secret "
-                   "into run.json/events/headless (scheduler._unmet_precondition, unmasked)")
 async def test_precondition_reason_does_not_leak_a_secret(tmp_path):
     env = dict(os.environ, TOKEN="s3cr3t-value-42")
     s, rec = make_local(t("a", "true", cwd=str(tmp_path),
@@ -113,8 +109,6 @@ async def test_precondition_reason_does_not_leak_a_secret(tmp_path):
     assert not any("s3cr3t-value-42" in r for r in reasons(rec)), reasons(rec)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a secret whose value comes from an upstream `output:` is "
-                   "never masked (scheduler._secret_values is computed once, before any output)")
 async def test_secret_set_from_an_upstream_output_is_masked_downstream():
     s, runner, rec = make(t("login", "echo:abc123xyz", output="TOKEN"),
                           t("use", "env:TOKEN", "login"), secrets=("TOKEN",))
@@ -125,8 +119,6 @@ async def test_secret_set_from_an_upstream_output_is_masked_downstream():
     assert not any("abc123xyz" in o for o in outputs), outputs
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an `output:` containing a secret reaches downstream tasks as "
-                   "`***` (scheduler._execute stores the masked text in _outputs)")
 async def test_output_variable_reaches_downstream_unmasked():
     env = dict(os.environ, TOKEN="s3cr3tvalue")
     s, runner, rec = make(t("mkurl", "echo:https://x/?token=s3cr3tvalue", output="URL"),
@@ -156,8 +148,6 @@ async def test_blocked_task_says_which_upstream_failed():
 
 
 @pytest.mark.skipif(not LINUX, reason="signals")
-@pytest.mark.xfail(strict=True, reason="BUG: a run ended by SIGTERM exits 143 but its run.json says "
-                   "exit_code 1 (Scheduler sets exit_code before run_headless maps the signal)")
 def test_run_json_records_the_signal_exit_code(tmp_path):
     (tmp_path / "p.yaml").write_text("name: p\nkill_grace: 200ms\ntasks:\n"
                                      "  - name: long\n    command: sleep 30\n")

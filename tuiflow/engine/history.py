@@ -63,6 +63,8 @@ def plan_resume(pipeline: Pipeline, state_dir: str, run_id: str | None = None,
         raise UsageError(f"cannot resume run {run['run_id']}: the pipeline changed for tasks that "
                          f"succeeded there ({shown}); use --force to run them again")
     reusable = succeeded - set(changed)
+    if pipeline.secrets:  # a masked output cannot be given to downstream tasks again
+        reusable = {n for n in reusable if "***" not in (old_tasks[n].get("output") or "")}
     for spec in pipeline.tasks:
         if isinstance(spec.foreach, str) and spec.name not in reusable:
             reusable.discard(spec.foreach)

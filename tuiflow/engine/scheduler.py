@@ -83,6 +83,7 @@ class Scheduler:
         self._eta_at = 0.0
         self._wake: asyncio.Event | None = None
         self._closed = False
+        self._exit_override: int | None = None
         self._finished_announced = False
         self.started_at: float | None = None
         self.exit_code = 0
@@ -101,10 +102,22 @@ class Scheduler:
         for name in names:
             r = self.plan.records[name]
             self._emit(TaskStateChanged(time=now, task=name, state=r.state, attempt=r.attempt,
-                                        reason=r.reason, exit_code=r.exit_code,
+                                        reason=self._mask(r.reason), exit_code=r.exit_code,
                                         pid=getattr(self._handles.get(name), "pid", None),
                                         started=r.started, ended=r.ended,
-                                        output=r.output if r.state is S.SUCCEEDED else None))
+                                        output=self._mask(r.output) if r.state is S.SUCCEEDED else None))
+
+    def _mask(self, text: str | None) -> str | None:
+        """What may be shown of a text: secret values replaced by ***."""
+        if text and self._secrets:
+            return self._text_masker.mask_text(text)
+        return text
+
+    def _add_secret(self, value: str) -> None:
+        """A secret only known at run time (an `output:` named in `secrets`): mask it from now on."""
+        if value and value not in self._secrets:
+            self._secrets = sorted([*self._secrets, value], key=len, reverse=True)
+            self._text_masker = Masker(self._secrets)
 
     def _control(self, control: str, task: str | None, changed: list[str], applied: bool | None = None,
                  detail: str = "") -> None:
@@ -193,7 +206,10 @@ class Scheduler:
         self._control("cancel", task, changed, bool(changed or to_cancel))
         self._signal(to_cancel)
 
-    def cancel_run(self) -> None:
+    def cancel_run(self, exit_code: int | None = None) -> None:
+        """Cancel everything; `exit_code` (130/143/129 when a signal asked for it) becomes the run's."""
+        if exit_code is not None:
+            self._exit_override = exit_code
         changed, to_cancel = self.plan.cancel_run(self.clock())
         self._control("cancel_run", None, changed, bool(changed or to_cancel))
         self._signal(to_cancel)
@@ -277,6 +293,8 @@ class Scheduler:
         self._finished_announced = True
         ok = self.plan.succeeded()
         self.exit_code = 0 if ok else 1
+        if self._exit_override is not None and not ok:
+            self.exit_code = self._exit_override
         state = self.run_state.lower()
         self._emit(RunFinished(time=self.clock(), state=state, exit_code=self.exit_code))
 
@@ -320,9 +338,12 @@ class Scheduler:
         result: CommandResult
         try:
             env = self._env_for(spec, attempt)
-            unmet = await self._unmet_precondition(spec, env)
-            if unmet is not None:
-                changed, _ = self.plan.finish(name, S.SKIPPED, clock(), unmet)
+            unmet = await self._unmet_precondition(spec, env, rec)
+            if unmet is not None or rec.cancelling:
+                if rec.cancelling:
+                    changed, _ = self.plan.finish(name, S.CANCELLED, clock(), "cancelled")
+                else:
+                    changed, _ = self.plan.finish(name, S.SKIPPED, clock(), unmet or "")
                 self._emit_changes(changed)
                 self._poke()
                 return
@@ -353,8 +374,10 @@ class Scheduler:
                 if name in self._foreach_sources:
                     self._stdout[name] = text
                 if spec.output is not None:
-                    output = self._text_masker.mask_text(text.strip())
+                    output = text.strip()  # raw for downstream; masked wherever it is shown
                     self._outputs[name] = output
+                    if spec.output in self.pipeline.secrets:
+                        self._add_secret(output)
         changed, to_cancel = self.plan.finish(name, state, clock(), reason, result.exit_code, output)
         self._emit_changes(changed)
         self._signal(to_cancel)
@@ -384,7 +407,7 @@ class Scheduler:
             self._eta_at = now
             self._emit(EtaChanged(time=now, eta_seconds=self.eta()))
 
-    async def _unmet_precondition(self, spec: TaskSpec, env: dict[str, str]) -> str | None:
+    async def _unmet_precondition(self, spec: TaskSpec, env: dict[str, str], rec) -> str | None:
         """Dagu preconditions: None when all are met, else the reason the task is skipped.
 
         With `expected`, the condition is expanded by the shell (variables and `command`
@@ -392,6 +415,8 @@ class Scheduler:
         without it, the condition is a command that must exit 0.
         """
         for pre in spec.preconditions:
+            if rec.cancelling:
+                return None
             if pre.expected is None:
                 script = pre.condition
             else:
@@ -402,7 +427,15 @@ class Scheduler:
                                      env={**env, "TUIFLOW_CONDITION": pre.condition}, shell=spec.shell,
                                      timeout=60.0, kill_grace=self.pipeline.kill_grace)
             handle = await self.runner.start(request, partial(_keep_stdout, chunks))
-            result = await handle.wait()
+            self._handles[spec.name] = handle  # so cancel() reaches it
+            if rec.cancelling:
+                handle.cancel()
+            try:
+                result = await handle.wait()
+            finally:
+                self._handles.pop(spec.name, None)
+            if rec.cancelling:
+                return None
             if pre.expected is None:
                 if not result.ok:
                     return f"precondition not met: {pre.condition} ({result.reason})"
