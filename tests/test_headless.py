@@ -27,7 +27,6 @@ from tuiflow.headless import (
     HeadlessPrinter,
     JsonlPrinter,
     event_from_json,
-    fmt_duration,
     make_printer,
     task_colour,
     use_colour,
@@ -225,14 +224,14 @@ def test_state_lines() -> None:
         f"{H0} ✗ load exit 1 (attempt 1/3)",
         f"{H0} ↻ load retrying in 2s (attempt 2/3)",
         f"{H0} ● load started (attempt 2/3)",
-        f"{H0} ⏱ load timed out after 30s (attempt 2/3)",
+        f"{H0} ◷ load timed out after 30s (attempt 2/3)",
         f"{H0} ↻ load retrying in 4s (attempt 3/3)",
         f"{H0} ● load started (attempt 3/3)",
         f"{H0} ✗ load exit 1 (attempt 3/3)",
-        f"{H0} ■ report blocked: upstream load failed",
+        f"{H0} ⊖ report blocked: upstream load failed",
         f"{H0} ⊘ y cancelled",
-        f"{H0} - w skipped: precondition not met",
-        f"{H0} ⏱ x timed out after 30s",
+        f"{H0} ↷ w skipped: precondition not met",
+        f"{H0} ◷ x timed out after 30s",
     ]
 
 
@@ -297,11 +296,6 @@ def test_summary_table_lists_every_task_then_totals() -> None:
         "all      pending                     -",
         "4 tasks: 1 pending, 1 succeeded, 1 failed, 1 blocked · 1m15s · exit 1",
     ]
-
-
-def test_fmt_duration() -> None:
-    assert [fmt_duration(x) for x in (0, 0.04, 1.25, 59.9, 60, 123, 3600, 3725)] == [
-        "0.0s", "0.0s", "1.2s", "59.9s", "1m00s", "2m03s", "1h00m", "1h02m"]
 
 
 # ----------------------------------------------------------------------------- robustness
@@ -499,11 +493,11 @@ async def test_scheduler_run_prints_output_states_and_summary() -> None:
     assert body.count("spam │ " + "x" * 60) == 5000
     assert "● flaky started (attempt 1/3)" in body
     assert "✗ flaky exit 1 (attempt 1/3)" in body
-    assert "↻ flaky retrying in 0.01s (attempt 2/3)" in body
+    assert "↻ flaky retrying in 10ms (attempt 2/3)" in body
     assert "● flaky started (attempt 2/3)" in body
     assert any(b.startswith("✓ flaky ") for b in body)
     assert "✗ load exit 3" in body
-    assert "■ report blocked: upstream load failed" in body
+    assert "⊖ report blocked: upstream load failed" in body
     assert sum(b.startswith("● extract started") for b in body) == 1  # the pid re-announce is not a second line
     start = next(i for i, t in enumerate(text) if t.startswith("── summary: demo FAILED in "))
     summary = text[start:]
@@ -630,3 +624,14 @@ def test_signal_to_a_headless_run_ends_every_process_and_records_cancelled(tmp_p
     assert run["state"] == "cancelled"
     assert run["tasks"]["sleeper"]["state"] == "cancelled"
     assert run["tasks"]["group"]["state"] == "cancelled"
+
+
+def test_the_headless_path_never_loads_textual() -> None:
+    """headless borrows the TUI's textual-free vocabulary (ui/status.py); that must stay textual-free."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tuiflow.headless, tuiflow.engine.scheduler; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

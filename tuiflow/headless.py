@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from .engine.durations import format_duration as format_delay  # as the pipeline file writes it: 2s, 500ms
 from .engine.events import (
     ControlApplied,
     Event,
@@ -34,6 +35,7 @@ from .engine.events import (
     event_from_dict,
 )
 from .engine.model import FINISHED, Pipeline, TaskSpec, TaskState
+from .ui.status import SYMBOLS, format_duration  # textual-free: one vocabulary with the TUI
 
 if TYPE_CHECKING:
     from .engine.scheduler import Scheduler
@@ -53,20 +55,21 @@ RESET = b"\x1b[0m"
 DIM = b"2"
 BOLD = b"1"
 
-STATE_STYLE: dict[TaskState, tuple[str, bytes]] = {
-    TaskState.RUNNING: ("●", b"36"),
-    TaskState.SUCCEEDED: ("✓", b"32"),
-    TaskState.FAILED: ("✗", b"31"),
-    TaskState.TIMED_OUT: ("⏱", b"31"),
-    TaskState.CANCELLED: ("⊘", b"33"),
-    TaskState.RETRYING: ("↻", b"33"),
-    TaskState.BLOCKED: ("■", b"33"),
-    TaskState.SKIPPED: ("-", DIM),
-    TaskState.HELD: ("‖", b"33"),
-    TaskState.PENDING: ("◌", DIM),
-    TaskState.READY: ("◌", DIM),
+STATE_COLOUR: dict[TaskState, bytes] = {
+    TaskState.RUNNING: b"36",
+    TaskState.SUCCEEDED: b"32",
+    TaskState.FAILED: b"31",
+    TaskState.TIMED_OUT: b"31",
+    TaskState.CANCELLED: b"33",
+    TaskState.RETRYING: b"33",
+    TaskState.BLOCKED: b"33",
+    TaskState.SKIPPED: DIM,
+    TaskState.HELD: b"33",
+    TaskState.PENDING: DIM,
+    TaskState.READY: DIM,
 }
-"""Symbol and colour of each state line; one symbol per outcome so `grep '^.* ✗ '` finds failures."""
+"""Basic ANSI colour of each state's symbol. The symbols are the TUI's (ui/status.py): one
+vocabulary for both front ends, one single-cell symbol per outcome so `grep ' ✗ '` finds failures."""
 
 CONTROL_MARK = "⚙"
 RUN_MARK = "▶"
@@ -90,27 +93,6 @@ def use_colour(stream: BinaryIO, environ: Mapping[str, str] | None = None) -> bo
 def task_colour(name: str) -> bytes:
     """A stable colour per task name (the same in every run and on every machine)."""
     return TASK_PALETTE[zlib.crc32(name.encode()) % len(TASK_PALETTE)]
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """`0.4s`, `12.3s`, `2m03s`, `1h02m`: short enough for a state line and a table column."""
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        m, s = divmod(int(seconds), 60)
-        return f"{m}m{s:02d}s"
-    h, m = divmod(int(seconds) // 60, 60)
-    return f"{h}h{m:02d}m"
-
-
-def fmt_delay(seconds: float) -> str:
-    """A configured delay as people write it: `2s`, `0.5s`, `1m30s`."""
-    if seconds < 60:
-        return f"{seconds:g}s"
-    return fmt_duration(seconds)
 
 
 def _sgr(code: bytes, text: bytes) -> bytes:
@@ -401,7 +383,7 @@ class HeadlessPrinter(_StreamSink):
             return [(st, f"{name} started{self._attempt_note(rec, ev.attempt)}{pid}")]
         if st is TaskState.SUCCEEDED:
             dur = rec.duration
-            return [(st, name if dur is None else f"{name} {fmt_duration(dur)}")]
+            return [(st, name if dur is None else f"{name} {format_duration(dur)}")]
         if st in (TaskState.FAILED, TaskState.TIMED_OUT):
             default = "failed" if st is TaskState.FAILED else "timed out"
             return [(st, f"{name} {reason or default}{self._attempt_note(rec, ev.attempt)}")]
@@ -415,7 +397,7 @@ class HeadlessPrinter(_StreamSink):
                 lines.append((failed, f"{name} {reason or 'failed'}{self._attempt_note(rec, ev.attempt)}"))
                 nxt = ev.attempt + 1
             spec = self._spec(rec)
-            delay = f" in {fmt_delay(spec.retry.delay_before(nxt))}" if spec is not None else ""
+            delay = f" in {format_delay(spec.retry.delay_before(nxt))}" if spec is not None else ""
             lines.append((st, f"{name} retrying{delay} (attempt {self._attempts(rec, nxt)})"))
             return lines
         if st is TaskState.BLOCKED:
@@ -432,11 +414,10 @@ class HeadlessPrinter(_StreamSink):
         return []
 
     def _state_line(self, t: float, state: TaskState, text: str) -> None:
-        symbol, code = STATE_STYLE[state]
         head = self._clock(t) + b" "
-        mark = symbol.encode()
+        mark = SYMBOLS[state].encode()
         if self.colour:
-            mark = _sgr(code, mark)
+            mark = _sgr(STATE_COLOUR[state], mark)
         self._stream.write(head + mark + b" " + text.encode() + b"\n")
 
     def _line(self, t: float, text: str) -> None:
@@ -484,7 +465,7 @@ class HeadlessPrinter(_StreamSink):
     def summary(self, ev: RunFinished) -> str:
         """The end-of-run table: each task's result, duration, attempts and reason, then totals."""
         recs = list(self._tasks.values())
-        rows = [(r.info.name, r.state, fmt_duration(r.duration),
+        rows = [(r.info.name, r.state, format_duration(r.duration),
                  self._attempts(r, r.attempt) if r.attempt else "-", r.reason) for r in recs]
         header = ("task", "result", "duration", "attempts", "reason")
         wname = max([len(header[0])] + [len(r[0]) for r in rows])
@@ -494,14 +475,14 @@ class HeadlessPrinter(_StreamSink):
         elapsed = ev.time - self._run_started if self._run_started is not None else None
         title = f"── summary: {self._pipeline_name or 'run'} {ev.state.upper()}"
         if elapsed is not None:
-            title += f" in {fmt_duration(elapsed)}"
+            title += f" in {format_duration(elapsed)}"
         out = ["", self._bold(title),
                self._bold(f"{header[0]:<{wname}}  {header[1]:<{wres}}  {header[2]:>{wdur}}  "
                           f"{header[3]:>{watt}}  {header[4]}").rstrip()]
         for name, st, dur, att, reason in rows:
             res = f"{st.value:<{wres}}"
             if self.colour:
-                res = _sgr(STATE_STYLE[st][1], res.encode()).decode()
+                res = _sgr(STATE_COLOUR[st], res.encode()).decode()
             out.append(f"{name:<{wname}}  {res}  {dur:>{wdur}}  {att:>{watt}}  {reason}".rstrip())
         counts: dict[str, int] = {}
         for r in recs:
@@ -510,7 +491,7 @@ class HeadlessPrinter(_StreamSink):
         parts = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
         total = f"{len(recs)} tasks: {parts}" if recs else "0 tasks"
         if elapsed is not None:
-            total += f" · {fmt_duration(elapsed)}"
+            total += f" · {format_duration(elapsed)}"
         out.append(self._bold(f"{total} · exit {ev.exit_code}"))
         return "\n".join(out) + "\n"
 
