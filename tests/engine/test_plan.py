@@ -277,7 +277,7 @@ def test_random_interleavings_keep_the_books_straight():
         for i in range(12):
             deps = tuple(f"t{j}" for j in range(i) if rng.random() < 0.25)
             specs.append(t(f"t{i}", *deps, pool="db" if rng.random() < 0.3 else None,
-                           when=rng.choice(list(TriggerRule)),
+                           when=rng.choice(list(TriggerRule)), continue_on_failure=rng.random() < 0.2,
                            retry=RetryPolicy(retries=rng.choice([0, 1]), delay=1)))
         p = plan_of(*specs, limit=rng.randint(1, 4), pools={"db": 1}, fail_fast=rng.random() < 0.2)
         now = 0.0
@@ -322,5 +322,11 @@ def test_random_interleavings_keep_the_books_straight():
             assert p.running == len(running)
             assert p.pool_running.get("db", 0) == sum(1 for r in running if r.spec.pool == "db") <= 1
             for n, r in p.records.items():
+                ups = [p.records[u] for u in p.deps[n]]
+                ok = sum(1 for u in ups if u.state in (S.SUCCEEDED, S.SKIPPED)
+                         or (u.state in (S.FAILED, S.TIMED_OUT, S.CANCELLED) and u.spec.continue_on_failure))
+                bad = sum(1 for u in ups if u.state is S.BLOCKED
+                          or (u.state in (S.FAILED, S.TIMED_OUT, S.CANCELLED) and not u.spec.continue_on_failure))
+                assert p._tally[n] == [ok, bad], n
                 if r.state is S.READY:
                     assert any(item[2] == n for item in p._heap), f"{n} ready but not queued"

@@ -55,6 +55,7 @@ class Plan:
     running: int = 0
     pool_running: dict[str | None, int] = field(init=False)
     _counts: dict[TaskState, int] = field(init=False)
+    _tally: dict[str, list[int]] = field(init=False)  # per task: [upstreams ok, upstreams failed]
     _retrying: set[str] = field(init=False)
     _heap: list[tuple[float, int, str]] = field(init=False)
     _seq: int = 0
@@ -72,6 +73,7 @@ class Plan:
         self._counts = dict.fromkeys(TaskState, 0)
         self._counts[S.PENDING] = len(specs)
         self._retrying = set()
+        self._tally = {t.name: [0, 0] for t in specs}
         self._heap = []
         self.tasks = ()
         self.max_parallel = max(1, int(self.max_parallel))
@@ -120,7 +122,17 @@ class Plan:
         c = self._counts
         c[old] -= 1
         c[state] += 1
+        before = _klass(r)
         r.state = state
+        after = _klass(r)
+        if before != after:  # keep each downstream's tally of upstream results current
+            tally = self._tally
+            for d in self.down[r.spec.name]:
+                t = tally[d]
+                if before < 2:
+                    t[before] -= 1
+                if after < 2:
+                    t[after] += 1
         if state is S.RETRYING:
             self._retrying.add(r.spec.name)
         elif old is S.RETRYING:
@@ -305,6 +317,8 @@ class Plan:
         r.attempt = 0
         r.started = None
         self.deps[name] = fan_in.depends_on
+        for n in [*(spec.name for spec in instances), name]:
+            self._recount(n)
         self._set(r, S.PENDING)
         return [name, *self._settle([s.name for s in instances] + [name])]
 
@@ -470,6 +484,10 @@ class Plan:
 
     # ------------------------------------------------------------------ internals
 
+    def _recount(self, name: str) -> None:
+        klasses = [_klass(self.records[u]) for u in self.deps[name]]
+        self._tally[name] = [klasses.count(0), klasses.count(1)]
+
     def _reset(self, r: TaskRecord) -> None:
         """Back to pending with a fresh budget of automatic retries (rerun, restart)."""
         self._set(r, S.PENDING)
@@ -498,22 +516,9 @@ class Plan:
 
     def _verdict(self, r: TaskRecord) -> TaskState:
         """What a pending/blocked task should be given its upstreams and trigger rule."""
-        ok = bad = waiting = 0
-        records = self.records
-        for u in self.deps[r.spec.name]:
-            ur = records[u]
-            st = ur.state
-            if st is S.SUCCEEDED or st is S.SKIPPED:
-                ok += 1
-            elif st in FAILURES:
-                if ur.spec.continue_on_failure:
-                    ok += 1
-                else:
-                    bad += 1
-            elif st is S.BLOCKED:
-                bad += 1
-            else:
-                waiting += 1
+        name = r.spec.name
+        ok, bad = self._tally[name]
+        waiting = len(self.deps[name]) - ok - bad
         rule = r.spec.when
         if rule is TriggerRule.ALL_SUCCESS:
             return S.BLOCKED if bad else (S.PENDING if waiting else S.READY)
@@ -558,6 +563,22 @@ class Plan:
             if new is not S.READY or old is S.BLOCKED:
                 stack.extend(reversed(self.down[name]))
         return changed
+
+
+def _klass(r: TaskRecord) -> int:
+    """How a task counts for its downstream's trigger rule: 0 succeeded, 1 failed, 2 not done.
+
+    A blocked upstream counts as failed (final until someone retries); a failure with
+    continue_on_failure counts as success.
+    """
+    st = r.state
+    if st is S.SUCCEEDED or st is S.SKIPPED:
+        return 0
+    if st in FAILURES:
+        return 0 if r.spec.continue_on_failure else 1
+    if st is S.BLOCKED:
+        return 1
+    return 2
 
 
 def _unique(items: list[str]) -> list[str]:
