@@ -62,7 +62,10 @@ def render_summary(model: RunModel, outputs: OutputStore, log_path: Callable[[st
         text.append(f"  {status.format_duration(dur):>7}", "dim")
         notes: list[str] = []
         if view.state is not TaskState.SUCCEEDED:
-            notes.append(view.reason or _why(why, name) or view.state.value.replace("_", " "))
+            note = view.reason or _why(why, name) or view.state.value.replace("_", " ")
+            if view.state is TaskState.BLOCKED and not note.startswith("blocked"):
+                note = f"blocked: {note}"
+            notes.append(note)
         if view.attempt > 1 or len(view.attempts) > 1:
             notes.append(f"{max(view.attempt, len(view.attempts))} attempts")
         if notes:
