@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tuiflow.engine import procutil
+from tuiflow.engine import runner as runner_mod
 from tuiflow.engine.runner import CommandRequest, CommandResult, LocalRunner, format_seconds
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process-tree tests need Linux /proc")
@@ -29,8 +30,11 @@ class Captured:
         return b"".join(c for s, c in self.chunks if s == n)
 
 
-@pytest.fixture
-async def runner():
+@pytest.fixture(params=["inline", "threads"])
+async def runner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Both ways of spawning: inline (a quiet machine) and from the spawner threads (a busy one)."""
+    if request.param == "threads":
+        monkeypatch.setattr(runner_mod, "SLOW_SPAWN", -1.0)
     r = LocalRunner()
     yield r
     await r.aclose()
@@ -265,8 +269,6 @@ async def test_job_control_groups_and_nested_sessions_are_ended(runner: LocalRun
 
 async def test_pipe_held_by_an_unreachable_process_is_drained_for_a_bounded_time(
         runner: LocalRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tuiflow.engine import runner as runner_mod
-
     monkeypatch.setattr(runner_mod, "_orphans_of", lambda owner: [])  # as if the escapee could not be found
     t0 = time.monotonic()
     res, out = await run(runner, "setsid sh -c 'echo $$; exec sleep 300' & sleep 0.1")
@@ -277,3 +279,65 @@ async def test_pipe_held_by_an_unreachable_process_is_drained_for_a_bounded_time
         assert alive(holder)
     finally:
         os.kill(holder, signal.SIGKILL)
+
+
+async def test_bad_request_is_a_failed_start_not_an_exception(runner: LocalRunner) -> None:
+    res, _ = await run(runner, "true", env={"PATH": ENV["PATH"], "BAD": None})
+    assert res.exit_code is None and res.reason.startswith("cannot start: ")
+
+
+async def test_aclose_during_a_spawn_leaves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_mod, "SLOW_SPAWN", -1.0)
+    r = LocalRunner()
+    starting = asyncio.create_task(r.start(CommandRequest("t", 1, "sleep 300", "/tmp", ENV), Captured()))
+    await asyncio.sleep(0)
+    await r.aclose()
+    h = await starting
+    res = await h.wait()
+    assert not res.ok and not alive(h.pid)  # type: ignore[arg-type]
+
+
+async def test_start_cancelled_mid_spawn_still_ends_the_process(runner: LocalRunner) -> None:
+    if runner_mod.SLOW_SPAWN >= 0:
+        pytest.skip("spawning inline: start() has no await to cancel")
+    starting = asyncio.create_task(runner.start(CommandRequest("t", 1, "sleep 300", "/tmp", ENV), Captured()))
+    await asyncio.sleep(0)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    (cmd,) = [c for c in runner._commands if c.pid is not None] or [None]
+    if cmd is not None:  # the spawn got far enough to create the process: it must be ended
+        res = await cmd.wait()
+        assert res.cancelled and not alive(cmd.pid)
+
+
+@pytest.mark.parametrize("raw", [True, False], ids=["fork_exec", "popen"])
+def test_spawn_paths_agree(raw: bool, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """procutil.spawn's fast path (CPython's fork_exec) and its Popen fallback behave the same."""
+    if raw and not procutil._raw_spawn:
+        pytest.skip("no fork_exec fast path on this Python")
+    monkeypatch.setattr(procutil, "_raw_spawn", raw)
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\necho hi\n")
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    r, w = os.pipe()
+    try:
+        pid = procutil.spawn(["sh", "-c", 'echo "$0 $A"; exit 7'], None, str(tmp_path), {**ENV, "A": "ü"},
+                             devnull, w, w)
+        assert os.getsid(pid) == pid
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+        os.close(w)
+        assert os.read(r, 100) == "sh ü\n".encode()
+        with pytest.raises(FileNotFoundError):
+            procutil.spawn(["no-such-program-xyz"], None, str(tmp_path), ENV, devnull, devnull, devnull)
+        with pytest.raises(FileNotFoundError) as missing:
+            procutil.spawn(["true"], None, str(tmp_path / "gone"), ENV, devnull, devnull, devnull)
+        assert missing.value.filename == str(tmp_path / "gone")
+        with pytest.raises(PermissionError):
+            procutil.spawn([str(script)], None, str(tmp_path), ENV, devnull, devnull, devnull)
+        with pytest.raises(ValueError):
+            procutil.spawn(["true"], None, str(tmp_path), {"A=B": "x"}, devnull, devnull, devnull)
+    finally:
+        os.close(devnull)
+        os.close(r)
+    assert no_zombie_children()

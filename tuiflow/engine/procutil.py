@@ -124,6 +124,7 @@ try:  # CPython's own fork+exec, minus Popen's bookkeeping (~0.1 ms of CPU a spa
 except ImportError:  # pragma: no cover - not CPython on POSIX
     _fork_exec = None
 # The 23-argument signature, tested on 3.11; 3.12 and 3.13 kept it. Anything else uses Popen.
+_FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 _raw_spawn = _fork_exec is not None and LINUX and (3, 11) <= sys.version_info[:2] < (3, 14) \
     and getattr(subprocess, "_USE_VFORK", False)
 
@@ -145,12 +146,15 @@ def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: Mapping[st
 
 def _spawn_raw(argv: Sequence[str], executable: str, cwd: str, env: Mapping[str, str],
                stdin: int, stdout: int, stderr: int) -> int:
-    env_list = []
-    for k, v in env.items():
-        kb = os.fsencode(k)
-        if b"=" in kb:
-            raise ValueError("illegal environment variable name")
-        env_list.append(kb + b"=" + os.fsencode(v))
+    enc, errors = _FS_ENCODING
+    try:
+        env_list = [f"{k}={v}".encode(enc, errors) for k, v in env.items()]
+    except UnicodeEncodeError:
+        env_list = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    if any("=" in k for k in env):
+        raise ValueError("illegal environment variable name")
+    if any(not isinstance(k, str) or not isinstance(v, str) for k, v in env.items()):
+        raise TypeError("environment keys and values must be str")
     if os.path.dirname(executable):
         executable_list: tuple[bytes, ...] = (os.fsencode(executable),)
     else:

@@ -11,11 +11,11 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,6 +78,8 @@ class CommandRunner(Protocol):
 CHUNK = 64 * 1024
 LEFTOVER_GRACE = 0.2   # SIGTERM -> SIGKILL for what a task left behind when its main process exited
 DRAIN_BOUND = 0.3      # how long pipes are drained once nothing of the task is left to kill
+SPAWN_THREADS = 2      # spawner threads, used while spawning inline stalls the loop (a busy machine)
+SLOW_SPAWN = 0.001     # seconds: an average spawn slower than this moves spawning to the threads
 GIVE_UP = 2.0          # stop waiting for processes that do not die even of SIGKILL (D state)
 
 _LIVE: dict[int, _LocalCommand] = {}   # main pid -> command, while its main process runs (all runners)
@@ -87,8 +89,10 @@ _SAME_SESSION: set[int] = set()        # children known to be in our own session
 class LocalRunner:
     """Runs each command on this machine in its own session, reading its pipes in 64 KiB chunks.
 
-    No asyncio subprocess transport: Popen (vfork) plus the loop's reader callbacks on the two
-    pipes and a pidfd keep a no-op task's overhead to a few tens of microseconds.
+    No asyncio subprocess transport: vfork+exec (procutil.spawn), then the loop's reader callbacks
+    on the two pipes and a pidfd, ~0.2 ms of CPU for a no-op task. vfork holds the caller until the
+    child has exec'd; on a busy machine that stalls the loop for milliseconds, so once spawns get
+    slow they move to two threads (the GIL is released meanwhile) and come back when they are quick.
     """
 
     def __init__(self) -> None:
@@ -96,17 +100,29 @@ class LocalRunner:
         procutil.install_child_watcher()
         self._commands: set[_LocalCommand] = set()
         self._devnull = -1
+        self._spawner: ThreadPoolExecutor | None = None
+        self._spawn_time = 0.0  # moving average of one spawn's wall time
+
+    def spawn_took(self, seconds: float) -> None:
+        self._spawn_time += (seconds - self._spawn_time) * 0.2
 
     async def start(self, request: CommandRequest, on_output: OutputCallback) -> RunningCommand:
         loop = asyncio.get_running_loop()
         if self._devnull < 0:
             self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         cmd = _LocalCommand(self, loop, request, on_output)
-        cmd.spawn(self._devnull)
+        spawner = None
+        if self._spawn_time > SLOW_SPAWN:
+            if self._spawner is None:
+                self._spawner = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="tuiflow-spawn")
+            spawner = self._spawner
+        await cmd.spawn(self._devnull, spawner)
         return cmd
 
     async def aclose(self) -> None:
         live = [c for c in self._commands if not c.done]
+        if live:
+            await asyncio.gather(*(c.spawned for c in live))  # a spawn in flight must not escape
         for c in live:
             c.cancel()
         if live:
@@ -115,6 +131,9 @@ class LocalRunner:
         if self._devnull >= 0:
             os.close(self._devnull)
             self._devnull = -1
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=False)
+            self._spawner = None
 
     def _forget(self, cmd: _LocalCommand) -> None:
         self._commands.discard(cmd)
@@ -131,9 +150,9 @@ class _LocalCommand:
         self._request = request
         self._on_output = on_output
         self._done: asyncio.Future[CommandResult] = loop.create_future()
+        self.spawned: asyncio.Future[None] = loop.create_future()
         self._pipes: dict[int, int] = {}         # read fd -> stream number
         self._pidfd = -1
-        self._proc: subprocess.Popen[bytes] | None = None
         self._status: int | None = None          # wait status of the main process
         self._exited = False
         self._stop = ""                          # "cancel" | "timeout": why we signalled it
@@ -152,32 +171,67 @@ class _LocalCommand:
 
     # -- start
 
-    def spawn(self, devnull: int) -> None:
+    async def spawn(self, devnull: int, spawner: ThreadPoolExecutor | None) -> None:
         req = self._request
         try:
             argv = self._argv()
         except OSError as exc:
             self._finish_now(f"cannot start: cannot write script: {exc.strerror or exc}")
             return
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        except OSError as exc:
+            self._finish_now(f"cannot start: {exc.strerror or exc}")
+            return
+        try:
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        except OSError as exc:
+            os.close(out_r)
+            os.close(out_w)
+            self._finish_now(f"cannot start: {exc.strerror or exc}")
+            return
         self.start_ticks = procutil.boot_ticks()
         self._t0 = time.monotonic()
+        executable = _shell_path(argv[0], req)
+        self._runner._commands.add(self)
         try:
-            proc = subprocess.Popen(argv, executable=_shell_path(argv[0], req), stdin=devnull, stdout=out_w,
-                                    stderr=err_w, cwd=req.cwd, env=req.env, start_new_session=True)
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            await self._spawn(argv, executable, devnull, out_r, out_w, err_r, err_w, spawner)
+        finally:
+            self.spawned.set_result(None)
+
+    async def _spawn(self, argv: list[str], executable: str | None, devnull: int, out_r: int, out_w: int,
+                     err_r: int, err_w: int, spawner: ThreadPoolExecutor | None) -> None:
+        req = self._request
+
+        def popen() -> int:
+            t0 = time.perf_counter()
+            pid = procutil.spawn(argv, executable, req.cwd, req.env, devnull, out_w, err_w)
+            _LIVE[pid] = self  # at once: a sweep running meanwhile must know this session
+            self._runner.spawn_took(time.perf_counter() - t0)
+            return pid
+
+        cancelled: asyncio.CancelledError | None = None
+        try:
+            if spawner is None:
+                pid = popen()
+            else:
+                fut = self._loop.run_in_executor(spawner, popen)
+                try:
+                    pid = await asyncio.shield(fut)
+                except asyncio.CancelledError as exc:
+                    cancelled = exc  # the process exists or will: track it, end it, then give up
+                    pid = await fut
+        except Exception as exc:  # whatever keeps it from starting is the task's failure, not ours
             for fd in (out_r, err_r):
                 os.close(fd)
             self._finish_now(f"cannot start: {_start_error(exc, argv[0], req.cwd)}")
+            if cancelled is not None:
+                raise cancelled from None
             return
         finally:
             os.close(out_w)
             os.close(err_w)
-        self._proc = proc
-        pid = self.pid = proc.pid
-        _LIVE[pid] = self
-        self._runner._commands.add(self)
+        self.pid = pid
         loop = self._loop
         for fd, stream in ((out_r, 1), (err_r, 2)):
             os.set_blocking(fd, False)
@@ -190,6 +244,9 @@ class _LocalCommand:
             threading.Thread(target=self._watch_thread, args=(pid,), daemon=True).start()
         if req.timeout is not None:
             self._timer = loop.call_later(max(0.0, req.timeout), self._on_timeout)
+        if cancelled is not None:
+            self.cancel()
+            raise cancelled
 
     def _argv(self) -> list[str]:
         req = self._request
@@ -280,8 +337,6 @@ class _LocalCommand:
             status = -1  # reaped elsewhere: the status is lost
         self._t_exit = time.monotonic()
         self._status = status
-        if self._proc is not None:
-            self._proc.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else -1
         self._exited = True
         _LIVE.pop(pid, None)
         if self._timer is not None:
