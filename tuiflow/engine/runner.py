@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -255,6 +252,9 @@ class _LocalCommand:
             if isinstance(command, str):
                 return [req.shell, "-c", command]
             return list(command)
+        import shlex  # scripts are rare: keep these imports off every start-up
+        import tempfile
+
         interpreter = (shlex.split(command) if isinstance(command, str) else list(command)) or [req.shell]
         fd, path = tempfile.mkstemp(prefix="tuiflow-script-")
         self._script = path
@@ -496,8 +496,9 @@ def _shell_path(program: str, req: CommandRequest) -> str | None:
         return None
     key = (program, req.env.get("PATH"))
     if key not in _SHELLS:
-        found = shutil.which(program, path=key[1] if key[1] is not None else os.defpath)
-        _SHELLS[key] = os.path.abspath(found) if found else None
+        _SHELLS[key] = next((os.path.abspath(c) for d in (key[1] or os.defpath).split(os.pathsep)
+                             if os.access(c := os.path.join(d or ".", program), os.X_OK)
+                             and os.path.isfile(c)), None)
     return _SHELLS[key]
 
 
