@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
+
+import pytest
 
 from tuiflow.engine.masking import Masker
 
@@ -37,13 +40,18 @@ def test_value_split_byte_by_byte() -> None:
     assert out == b"a *** b s3cr3t-toke c *** d ***"
 
 
-def test_random_splits_match_whole_masking() -> None:
-    secrets = ["abcabd", "xyz", "zzzzz", "ümlaut"]
+@pytest.mark.parametrize("secrets", [
+    ["abcabd", "xyz", "zzzzz", "ümlaut", "abc", "bcab"],                    # found with bytes.find
+    ["abcabd", "xyz", "zzzzz", "ümlaut", "abc", "bcab", "dxy", "cdx"],      # found with one regex
+])
+def test_random_splits_match_whole_masking(secrets: list[str]) -> None:
     rng = random.Random(7)
     alphabet = b"abcdxyz \n" + "ü".encode()
     data = bytes(rng.choice(alphabet) for _ in range(5000)) + "ümlaut abcabd".encode()
+    values = sorted((v.encode() for v in secrets), key=len, reverse=True)
+    expected = re.compile(b"|".join(re.escape(v) for v in values)).sub(b"***", data)  # independent oracle
     whole = Masker(secrets)
-    expected = whole.feed(data) + whole.flush()
+    assert whole.feed(data) + whole.flush() == expected
     for _ in range(50):
         sizes = [rng.randint(0, 9) for _ in range(800)]
         assert stream(Masker(secrets), data, sizes) == expected
