@@ -300,3 +300,25 @@ def test_incremental_run_json_matches_a_full_encoding(tmp_path: Path) -> None:
     assert run["tasks"]["late [x]"]["state"] == "running"
     assert run["tasks"]["plain"] == first["tasks"]["plain"]
     assert json.loads(RunStore.create(str(tmp_path), pipeline())._snapshot())["tasks"] == {}
+
+
+async def test_a_failing_write_is_recorded_not_raised(tmp_path: Path) -> None:
+    st = RunStore.create(str(tmp_path), pipeline("a", "b"))
+    await st.start()
+    os.makedirs(st.log_path("a", 1))  # a folder where the log file should go: open() fails
+    st.handle(out("a", b"lost\n"))
+    st.handle(out("b", b"kept\n"))
+    st.handle(state("b", TaskState.SUCCEEDED))
+    await st.aclose()
+    assert isinstance(st.error, OSError)
+    assert Path(st.log_path("b", 1)).read_bytes() == b"kept\n"
+    assert load_run(st.run_dir)["tasks"]["b"]["state"] == "succeeded"
+
+
+def test_list_runs_limit_reads_the_newest_by_folder_name(tmp_path: Path) -> None:
+    now = time.time()
+    ids = ["2026-11-23T14-02-09", "2026-11-23T14-02-11", "2026-11-23T14-02-11-2", "2026-11-23T14-02-11-10"]
+    for i, rid in enumerate(ids):
+        write_run(tmp_path, rid, started=now + i, state="succeeded", heartbeat=now)
+    assert [r["run_id"] for r in list_runs(str(tmp_path), limit=2)] == ids[:1:-1]
+    assert [r["run_id"] for r in list_runs(str(tmp_path))] == ids[::-1]

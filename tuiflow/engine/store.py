@@ -141,6 +141,7 @@ class RunStore:
         self.run_id = run_id
         self.run_dir = run_dir
         self.json_writes = 0
+        self.error: OSError | None = None   # the first write that failed, for the front end to show
         self._pipeline = pipeline
         self._limits = {t.name: t.log_limit for t in pipeline.tasks}
         self._parents: dict[str, str] = {}
@@ -455,30 +456,42 @@ class RunStore:
 
     def _write(self, logs: dict[tuple[str, int], list[bytes]], events: list[Event],
                to_close: list[tuple[str, int]], snapshot: bytes | None, final: bool) -> None:
+        """One batch, in order. A failing write (disk full...) is kept in `error`, never raised:
+        the run goes on, and what could not be written is lost rather than the run."""
         self._write_logs(logs)
         for key in to_close:
             fd = self._fds.pop(key, None)
             if fd is not None:
                 os.close(fd)
-        if events:
-            if self._events_fd < 0:
-                self._events_fd = os.open(os.path.join(self.run_dir, EVENTS), _FILE_FLAGS, 0o600)
-            text = "".join([_ENCODE(_event_dict(e)) + "\n" for e in events])
-            _write_all(self._events_fd, [text.encode()])
-        if snapshot is not None:
-            self._write_json(snapshot, sync_dir=final)
+        try:
+            if events:
+                if self._events_fd < 0:
+                    self._events_fd = os.open(os.path.join(self.run_dir, EVENTS), _FILE_FLAGS, 0o600)
+                text = "".join([_ENCODE(_event_dict(e)) + "\n" for e in events])
+                _write_all(self._events_fd, [text.encode()])
+            if snapshot is not None:
+                self._write_json(snapshot, sync_dir=final)
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        if self.error is None:
+            self.error = exc
 
     def _write_logs(self, logs: dict[tuple[str, int], list[bytes]]) -> None:
         for key, chunks in logs.items():
-            fd = self._fds.get(key)
-            if fd is None:
-                task, attempt = key
-                folder = os.path.join(self.run_dir, "logs", self._safe[task])
-                if folder not in self._dirs:
-                    _mkdir_private(folder)
-                    self._dirs.add(folder)
-                fd = self._fds[key] = os.open(os.path.join(folder, f"{attempt}.log"), _FILE_FLAGS, 0o600)
-            _write_all(fd, chunks)
+            try:
+                fd = self._fds.get(key)
+                if fd is None:
+                    task, attempt = key
+                    folder = os.path.join(self.run_dir, "logs", self._safe[task])
+                    if folder not in self._dirs:
+                        _mkdir_private(folder)
+                        self._dirs.add(folder)
+                    fd = self._fds[key] = os.open(os.path.join(folder, f"{attempt}.log"), _FILE_FLAGS, 0o600)
+                _write_all(fd, chunks)
+            except OSError as exc:
+                self._failed(exc)
 
     def _write_json(self, snapshot: bytes, sync_dir: bool = False) -> None:
         _atomic_write(os.path.join(self.run_dir, RUN_JSON), snapshot, sync_dir)
@@ -507,19 +520,31 @@ def load_run(run_dir: str) -> dict[str, Any]:
     return run
 
 
-def list_runs(state_dir: str) -> list[dict[str, Any]]:
-    """Every readable run under `<state_dir>/runs`, newest first."""
+def list_runs(state_dir: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """Readable runs under `<state_dir>/runs`, newest first; `limit` reads only that many.
+
+    Run ids are start times, so folder names give the order without opening every run.json.
+    """
     runs_dir = os.path.join(state_dir, "runs")
     try:
         names = os.listdir(runs_dir)
     except FileNotFoundError:
         return []
+    names.sort(key=_run_order, reverse=True)
     runs = []
     for name in names:
+        if limit is not None and len(runs) >= limit:
+            break
         with contextlib.suppress(OSError, ValueError):
             runs.append(load_run(os.path.join(runs_dir, name)))
     runs.sort(key=lambda r: (r.get("started") or 0, r.get("run_id", "")), reverse=True)
     return runs
+
+
+def _run_order(name: str) -> tuple[str, int]:
+    """`2026-11-23T14-02-11-3` sorts as (`2026-11-23T14-02-11`, 3): the -N suffix counts, not its text."""
+    base, sep, n = name[:19], name[19:20], name[20:]
+    return (base, int(n)) if sep == "-" and n.isdigit() else (name, 1)
 
 
 def _engine_gone(run: dict[str, Any]) -> bool:
