@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import signal
 import struct
@@ -94,6 +95,56 @@ def test_quitting_prints_the_summary_with_each_failure(tmp_path, term):
     assert "blocked: upstream bad failed" in screen  # `later` never ran, and says why
 
 
+class Pty:
+    """The app on a pseudo-terminal, to see the exact bytes it sends and to signal it."""
+
+    def __init__(self, cwd, *args: str) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color"}
+        env.pop("COLORTERM", None)
+        self.proc = subprocess.Popen([*TUIFLOW_CMD, *args], cwd=cwd, stdin=slave, stdout=slave,
+                                     stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.seen = b""
+
+    def read_until(self, done, timeout: float = 20.0) -> bytes:
+        end = time.monotonic() + timeout
+        while not done(self.seen):
+            assert time.monotonic() < end, self.seen[-800:]
+            if self.proc.poll() is not None and not select.select([self.master], [], [], 0)[0]:
+                break
+            if select.select([self.master], [], [], 0.1)[0]:
+                try:
+                    self.seen += os.read(self.master, 65536)
+                except OSError:
+                    break
+        return self.seen
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+def test_a_failure_rings_the_bell_and_sends_desktop_notifications(tmp_path):
+    write(tmp_path, """
+        name: e2e-bell
+        tasks:
+          - {name: doomed, command: exit 4}
+        """)
+    pty = Pty(tmp_path, "pipeline.yaml")
+    try:
+        out = pty.read_until(lambda b: b"tuiflow: run failed" in b and b"\x1b]777;notify;tuiflow: run failed" in b)
+        assert b"\x1b]9;tuiflow: Task failed: doomed: exit 4\x07" in out
+        assert b"\x1b]777;notify;tuiflow: Task failed;doomed: exit 4\x1b\\" in out
+        assert out.count(b"\x07") >= 2  # the bell (plus OSC 9's terminator)
+        assert not re.search(rb"\x1b\[[0-9;]*[34]8;2;", out)  # no 24-bit colour without COLORTERM
+    finally:
+        pty.close()
+
+
 def test_sigterm_ends_the_run_cleanly_with_143(tmp_path):
     """The app in a pty gets SIGTERM: its tasks' process groups end, logs are written, 143."""
     write(tmp_path, """
@@ -102,29 +153,13 @@ def test_sigterm_ends_the_run_cleanly_with_143(tmp_path):
           - name: long
             command: echo started; echo $$ > pid; sleep 300
         """)
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    proc = subprocess.Popen([*TUIFLOW_CMD, "pipeline.yaml"], cwd=tmp_path, stdin=slave, stdout=slave,
-                            stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    seen = b""
+    pty = Pty(tmp_path, "pipeline.yaml")
     try:
-        end = time.monotonic() + 20
-        while b"RUNNING" not in seen or not (tmp_path / "pid").exists():
-            assert time.monotonic() < end, seen[-500:]
-            if select.select([master], [], [], 0.1)[0]:
-                seen += os.read(master, 65536)
+        pty.read_until(lambda b: b"RUNNING" in b and (tmp_path / "pid").exists())
         task_pid = int((tmp_path / "pid").read_text())
-        proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while proc.poll() is None and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    break
-        assert proc.wait(10) == 143
+        pty.proc.send_signal(signal.SIGTERM)
+        pty.read_until(lambda b: pty.proc.poll() is not None)
+        assert pty.proc.wait(10) == 143
         try:
             os.kill(task_pid, 0)
             alive = True
@@ -134,6 +169,4 @@ def test_sigterm_ends_the_run_cleanly_with_143(tmp_path):
         logs = list(tmp_path.glob(".tuiflow/runs/*/logs/long/1.log"))
         assert logs and logs[0].read_text() == "started\n"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
+        pty.close()
