@@ -64,3 +64,16 @@ def test_help_screen(snap_compare, tmp_path):
 @pytest.mark.parametrize("theme", ["tuiflow-dark", "tuiflow-light", "tuiflow-ansi"])
 def test_each_theme(snap_compare, tmp_path, theme):
     assert snap_compare(scripted_app(tmp_path, theme=theme), terminal_size=(100, 24), run_before=settle)
+
+
+async def test_header_shows_the_eta_when_the_engine_knows_it(tmp_path):
+    from tests.ui.helpers import screen_text
+    from tuiflow.engine.events import EtaChanged
+
+    events = daily_report(paused=False)
+    events.append(EtaChanged(time=NOW - 1.0, eta_seconds=95.0))
+    app = TuiflowApp(ScriptedScheduler(events, tmp_path), clock=lambda: NOW, terminal_alerts=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        assert "ETA 00:01:34" in screen_text(app)
+        assert "RUNNING" in screen_text(app) and "1 running / limit 3" in screen_text(app)

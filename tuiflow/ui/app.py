@@ -113,6 +113,7 @@ class TuiflowApp(App[int]):
         self._scheduler_worker: Worker[int] | None = None
         self.theme_problems: list[str] = []
         self._signal_code: int | None = None
+        self._timeline_at = 0.0
         self._signals: list[int] = []
         self._register_themes()
 
@@ -368,8 +369,11 @@ class TuiflowApp(App[int]):
             self._ticker.pause()
 
     def _update_timeline(self) -> None:
+        """At most twice a second: the critical path is recomputed over the whole graph."""
         from tuiflow.ui.screens.timeline import TimelineScreen
-        if isinstance(self.screen, TimelineScreen):
+        now = time.monotonic()
+        if isinstance(self.screen, TimelineScreen) and now - self._timeline_at >= 0.5:
+            self._timeline_at = now
             self.screen.update_chart()
 
     def _live(self) -> bool:
