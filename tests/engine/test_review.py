@@ -59,8 +59,6 @@ def reasons(rec: Recorder) -> list[str]:
 
 
 @pytest.mark.skipif(not LINUX, reason="subreaper orphans are a Linux feature")
-@pytest.mark.xfail(strict=True, reason="BUG: a task's daemon (double fork + setsid) is killed when an "
-                   "unrelated task ends (runner._orphans_of claims it)")
 async def test_daemon_of_a_running_task_survives_another_task_ending(tmp_path):
     pidfile = tmp_path / "daemon.pid"
     # `server` starts a daemon the usual way (an intermediate that exits at once, the daemon in its

@@ -75,11 +75,14 @@ async def test_success(runner: LocalRunner) -> None:
     assert out.stream(1) == b"a b"
 
 
-async def test_env_is_exactly_the_request_env(runner: LocalRunner) -> None:
+async def test_env_is_exactly_the_request_env_plus_the_job_tag(runner: LocalRunner) -> None:
     env = {"PATH": ENV["PATH"], "ONLY": "x\"; touch pwned; echo \""}
     res, out = await run(runner, ("env",), env=env)
     assert res.ok
-    assert sorted(out.stream(1).decode().splitlines()) == sorted(f"{k}={v}" for k, v in env.items())
+    lines = out.stream(1).decode().splitlines()
+    tags = [line for line in lines if line.startswith("TUIFLOW_JOB=")]
+    assert len(tags) == 1 and tags[0] != "TUIFLOW_JOB="  # finds a daemon's task by its environment
+    assert sorted(set(lines) - set(tags)) == sorted(f"{k}={v}" for k, v in env.items())
 
 
 async def test_stdin_is_dev_null(runner: LocalRunner) -> None:

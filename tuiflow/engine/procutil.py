@@ -191,6 +191,20 @@ def _spawn_raw(argv: Sequence[str], executable: str, cwd: str, env: Mapping[str,
     raise subprocess.SubprocessError(err_msg)
 
 
+def env_value(pid: int, name: str) -> str | None:
+    """The value of `name` in a process's environment as it started; None if unset or unreadable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    key = name.encode() + b"="
+    for item in data.split(b"\0"):
+        if item.startswith(key):
+            return item[len(key):].decode(errors="replace")
+    return None
+
+
 class ProcStat(NamedTuple):
     pid: int
     state: str

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import threading
@@ -80,6 +81,8 @@ SLOW_SPAWN = 0.001     # seconds: an average spawn slower than this moves spawni
 GIVE_UP = 2.0          # stop waiting for processes that do not die even of SIGKILL (D state)
 
 _LIVE: dict[int, _LocalCommand] = {}   # main pid -> command, while its main process runs (all runners)
+JOB_VAR = "TUIFLOW_JOB"
+_JOBS = itertools.count(1)
 _SAME_SESSION: set[int] = set()        # children known to be in our own session: never a task's orphan
 
 
@@ -161,6 +164,7 @@ class _LocalCommand:
         self._t0 = 0.0
         self._t_exit = 0.0
         self.start_ticks = 0
+        self.job = f"{os.getpid()}-{next(_JOBS)}"  # tags the attempt's processes: see _orphans_of
 
     @property
     def done(self) -> bool:
@@ -202,7 +206,8 @@ class _LocalCommand:
 
         def popen() -> int:
             t0 = time.perf_counter()
-            pid = procutil.spawn(argv, executable, req.cwd, req.env, devnull, out_w, err_w)
+            env = {**req.env, JOB_VAR: self.job}  # inherited by every descendant, daemons too
+            pid = procutil.spawn(argv, executable, req.cwd, env, devnull, out_w, err_w)
             _LIVE[pid] = self  # at once: a sweep running meanwhile must know this session
             self._runner.spawn_took(time.perf_counter() - t0)
             return pid
@@ -420,10 +425,10 @@ class _LocalCommand:
 def _orphans_of(owner: _LocalCommand | None) -> list[procutil.ProcStat]:
     """Living orphans we inherited that belong to `owner` (None: to no running task); reaps dead ones.
 
-    An orphan in the owner's group or session is its own. One that left with setsid carries no
-    trace of where it came from, so it is the owner's if it started after the owner did and is
-    not in the group or session of a task still running. Rarely (an intermediate process of a
-    still-running task died first) that ends a process some moments before its own task ends.
+    An orphan in the owner's group or session is its own. One that left with setsid is known by
+    the TUIFLOW_JOB tag every attempt's environment carries. Only one that also cleared its
+    environment is judged by time: the owner's if it started after the owner did and is not in
+    the group or session of a task still running.
     """
     found: list[procutil.ProcStat] = []
     my_sid = os.getsid(0)
@@ -446,8 +451,13 @@ def _orphans_of(owner: _LocalCommand | None) -> list[procutil.ProcStat]:
             continue
         if owner is not None:
             mine = st.pgid == owner.pid or st.sid == owner.pid
-            if not mine and (st.pgid in _LIVE or st.sid in _LIVE or st.start < owner.start_ticks):
-                continue
+            if not mine:
+                job = procutil.env_value(pid, JOB_VAR)
+                if job is not None:
+                    if job != owner.job:
+                        continue  # another attempt's process (a daemon of a task still running)
+                elif st.pgid in _LIVE or st.sid in _LIVE or st.start < owner.start_ticks:
+                    continue
         found.append(st)
     return found
 
