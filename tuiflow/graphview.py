@@ -57,6 +57,14 @@ def text(pipeline: Pipeline) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _by_group(pipeline: Pipeline) -> dict[str | None, list[TaskSpec]]:
+    """Tasks by their `groups:` folder (None: top level), in file order."""
+    groups: dict[str | None, list[TaskSpec]] = {}
+    for t in pipeline.tasks:
+        groups.setdefault(t.group, []).append(t)
+    return groups
+
+
 def _mermaid_text(s: str) -> str:
     return s.replace('"', "#quot;")
 
@@ -65,10 +73,7 @@ def mermaid(pipeline: Pipeline) -> str:
     """A Mermaid flowchart; groups become subgraphs, virtual tasks are drawn round."""
     ids = {t.name: f"t{i}" for i, t in enumerate(pipeline.tasks)}
     lines = ["flowchart TD"]
-    groups: dict[str | None, list[TaskSpec]] = {}
-    for t in pipeline.tasks:
-        groups.setdefault(t.group, []).append(t)
-    for gi, (group, tasks) in enumerate(groups.items()):
+    for gi, (group, tasks) in enumerate(_by_group(pipeline).items()):
         indent = "  "
         if group is not None:
             lines.append(f'  subgraph g{gi}["{_mermaid_text(group)}"]')
@@ -92,10 +97,7 @@ def _dot_text(s: str) -> str:
 def dot(pipeline: Pipeline) -> str:
     """Graphviz DOT; groups become clusters, virtual tasks are small dashed ellipses."""
     lines = [f"digraph {_dot_text(pipeline.name)} {{", "  rankdir=LR;", "  node [shape=box];"]
-    groups: dict[str | None, list[TaskSpec]] = {}
-    for t in pipeline.tasks:
-        groups.setdefault(t.group, []).append(t)
-    for gi, (group, tasks) in enumerate(groups.items()):
+    for gi, (group, tasks) in enumerate(_by_group(pipeline).items()):
         indent = "  "
         if group is not None:
             lines.append(f"  subgraph cluster_{gi} {{")

@@ -120,3 +120,12 @@ class Recorder:
 
     def of(self, kind: type[Event]) -> list[Event]:
         return [e for e in self.events if isinstance(e, kind)]
+
+
+async def until(cond, timeout: float = 5.0) -> None:
+    """Wait (polling the loop) until cond() is true; fail the test after `timeout` seconds."""
+    for _ in range(int(timeout / 0.005)):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")

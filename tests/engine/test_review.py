@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.engine.fakes import FakeRunner, Recorder
+from tests.engine.fakes import FakeRunner, Recorder, until
 from tuiflow.engine.events import RunFinished, TaskStateChanged
 from tuiflow.engine.model import Pipeline, Precondition, RetryPolicy, TaskSpec, TaskState
 from tuiflow.engine.runner import LocalRunner
@@ -41,14 +41,6 @@ def make_local(*specs, limit=4, environ=None, **kw):
     pipe = Pipeline(name="p", file="/tmp/p.yaml", tasks=tuple(specs), max_parallel=limit, **kw)
     rec = Recorder()
     return Scheduler(pipe, runner=LocalRunner(), sinks=[rec], environ=environ), rec
-
-
-async def until(cond, timeout=5.0):
-    for _ in range(int(timeout / 0.005)):
-        if cond():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
 
 
 def reasons(rec: Recorder) -> list[str]:

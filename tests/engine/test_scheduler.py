@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.engine.fakes import FakeRunner, Recorder
+from tests.engine.fakes import FakeRunner, Recorder, until
 from tuiflow.engine.events import (
     ControlApplied,
     LimitChanged,
@@ -29,14 +29,6 @@ def make(*specs, limit=4, **kw):
     runner = FakeRunner()
     rec = Recorder()
     return Scheduler(pipe, runner=runner, sinks=[rec]), runner, rec
-
-
-async def until(cond, timeout=5.0):
-    for _ in range(int(timeout / 0.005)):
-        if cond():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
 
 
 async def test_runs_a_dag_in_dependency_order_and_reports_success():
