@@ -53,7 +53,7 @@ def make_app(*specs: TaskSpec, limit: int = 2, tmp: Path | None = None, frozen: 
     return app, sched, runner
 
 
-async def until(pilot, cond, timeout: float = 5.0) -> None:
+async def until(pilot, cond, timeout: float = 15.0) -> None:
     """Wait (letting the app process messages) until cond() holds."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
