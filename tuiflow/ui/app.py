@@ -8,50 +8,43 @@ the scheduler's public control API.
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from rich.console import Console
-from textual import on
-from textual.app import App, ComposeResult, SystemCommand
+from textual import events, on
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Input, Tree
 from textual.worker import Worker, WorkerState
 
 from tuiflow.engine.events import Event, RunStarted, TasksAdded
-from tuiflow.engine.graph import topological_levels
 from tuiflow.engine.model import TaskState
 from tuiflow.ui import status
 from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
+from tuiflow.ui.controls import ControlActions
 from tuiflow.ui.outputs import OutputStore, collect
 from tuiflow.ui.protocol import SchedulerAPI
 from tuiflow.ui.runmodel import Changes, RunModel
-from tuiflow.ui.screens.confirm import ConfirmScreen, QuitScreen
-from tuiflow.ui.screens.help import HelpScreen
+from tuiflow.ui.screens.confirm import QuitScreen
 from tuiflow.ui.summary import render_summary
 from tuiflow.ui.themes import DEFAULT_THEME, load_themes
-from tuiflow.ui.treeplan import stages
+from tuiflow.ui.views import ViewActions
 from tuiflow.ui.widgets.dag_tree import DagTree
 from tuiflow.ui.widgets.log_pane import LogPane
 from tuiflow.ui.widgets.log_view import LogView
 from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader
 
-MAX_PANES = 4
-TASK_CONTROLS = {"cancel_task": "cancel", "retry": "retry", "rerun": "rerun", "skip": "skip"}
 LIVE_STATES = ("RUNNING", "PAUSED", "CANCELLING")
 # states whose reason is not already in the pane title: say why the task waits
 WHY_STATES = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
                         TaskState.HELD, TaskState.SKIPPED})
 
 
-class TuiflowApp(App[int]):
+class TuiflowApp(ControlActions, ViewActions, App[int]):
     CSS_PATH = "styles/app.tcss"
     TITLE = "tuiflow"
 
@@ -482,153 +475,7 @@ class TuiflowApp(App[int]):
             if not self.tree.select_task(target):
                 self._select(target)
 
-    # ---------------------------------------------------------------- actions
-    def _selected_task(self) -> str | None:
-        return self.selected if self.selected in self.model.tasks else None
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        sched = self.sched
-        if action in ("help", "quit", "toggle_view", "timeline", "search_all", "auto"):
-            return True
-        if sched is None or self.model.started_at is None:
-            return None
-        task = self._selected_task()
-        if action in TASK_CONTROLS:
-            return True if task and sched.can(TASK_CONTROLS[action], task) else None
-        if action == "hold":
-            return True if task and (sched.can("hold", task) or sched.can("release", task)) else None
-        if action == "cancel_run":
-            return True if sched.can("cancel_run", None) else None
-        if action == "retry_failed":
-            return True if sched.can("retry_failed", None) else None
-        if action == "limit":
-            return True if (parameters and parameters[0] == 1) or sched.max_parallel > 1 else None
-        if action in ("search_next", "search_prev"):
-            return True if self._target_pane().view.matches else None
-        if action in ("pin", "pager", "wrap", "search"):
-            return True if task else None
-        return True
-
-    def _target_pane(self) -> LogPane:
-        focused = self.focused
-        if isinstance(focused, LogView) and isinstance(focused.parent, LogPane):
-            return focused.parent
-        return self.main_pane
-
-    def _after_control(self) -> None:
-        self.bridge.flush()
-        self._update_status()
-
-    def action_toggle_pause(self) -> None:
-        if self.sched is None:
-            return
-        self.sched.resume() if self.sched.paused else self.sched.pause()
-        self._after_control()
-
-    def action_limit(self, step: int) -> None:
-        if self.sched is None:
-            return
-        new = max(1, self.sched.max_parallel + step)
-        if new != self.sched.max_parallel:
-            self.sched.set_max_parallel(new)
-        self._after_control()
-
-    def _confirm(self, question: str, then: Callable[[], None]) -> None:
-        def done(yes: bool | None) -> None:
-            if yes:
-                then()
-                self._after_control()
-        self.push_screen(ConfirmScreen(question), done)
-
-    def action_cancel_task(self) -> None:
-        task = self._selected_task()
-        if task and self.sched and self.sched.can("cancel", task):
-            self._confirm(f"Cancel task {task}? Its process group is terminated and its "
-                          "downstream is blocked.", lambda: self.sched.cancel(task))  # type: ignore[union-attr]
-
-    def action_cancel_run(self) -> None:
-        if self.sched and self.sched.can("cancel_run", None):
-            self._confirm("Cancel the whole run? Every running task is terminated and nothing new "
-                          "starts (r / R can still retry afterwards).", self.sched.cancel_run)
-
-    def _task_control(self, control: str) -> None:
-        task = self._selected_task()
-        if task is None or self.sched is None:
-            return
-        if not self.sched.can(control, task):
-            self.notify(f"cannot {control} {task} now ({self.model.tasks[task].state.value})",
-                        severity="warning", timeout=3)
-            return
-        getattr(self.sched, control)(task)
-        self._after_control()
-
-    def action_retry(self) -> None:
-        self._task_control("retry")
-
-    def action_rerun(self) -> None:
-        self._task_control("rerun")
-
-    def action_skip(self) -> None:
-        self._task_control("skip")
-
-    def action_hold(self) -> None:
-        task = self._selected_task()
-        if task and self.sched:
-            self._task_control("release" if self.sched.can("release", task) else "hold")
-
-    def action_retry_failed(self) -> None:
-        if self.sched and self.sched.can("retry_failed", None):
-            self.sched.retry_failed()
-            self._after_control()
-
-    def action_pin(self) -> None:
-        task = self._selected_task()
-        if task is None:
-            return
-        for pane in self.panes():
-            if pane.pinned and pane.task_name == task:
-                pane.remove()
-                self.call_after_refresh(self._update_titles)
-                return
-        if len(self.panes()) >= MAX_PANES:
-            self.notify(f"at most {MAX_PANES} panes: enter on a pinned task unpins it",
-                        severity="warning", timeout=4)
-            return
-        pane = LogPane(pinned=True, max_lines=self.max_lines)
-        self.pane_row.mount(pane)
-        self.call_after_refresh(self._load_pinned, pane, task)
-
-    def _load_pinned(self, pane: LogPane, task: str) -> None:
-        self._load_pane(pane, task)
-        self._update_titles()
-
-    def action_auto(self) -> None:
-        self.auto = not self.auto
-        if self.auto and self.outputs.last_output:  # start with the task that wrote last
-            latest = max(self.outputs.last_output, key=self.outputs.last_output.__getitem__)
-            if latest != self.main_pane.task_name:
-                self._auto_switched = time.monotonic()
-                if not self.tree.select_task(latest):
-                    self._select(latest)
-        self.notify("auto-follow on: the pane follows the task that last wrote or failed" if self.auto
-                    else "auto-follow off", timeout=3)
-        self._update_titles()
-
-    def action_follow(self) -> None:
-        self._target_pane().view.action_follow()
-
-    def action_wrap(self) -> None:
-        view = self._target_pane().view
-        view.wrap = not view.wrap
-        self._update_titles()
-
-    def action_search(self) -> None:
-        self._search_pane = self._target_pane()
-        bar = self.searchbar
-        bar.value = self._search_pane.view.query
-        bar.display = True
-        bar.focus()
-
+    # ------------------------------------------------------- search bar events
     @on(Input.Submitted, "#searchbar")
     def _search_submitted(self, event: Input.Submitted) -> None:
         pane = getattr(self, "_search_pane", self.main_pane)
@@ -642,7 +489,8 @@ class TuiflowApp(App[int]):
         pane.view.focus()
         self._update_status()
 
-    def on_key(self, event) -> None:  # escape closes the search bar
+    def on_key(self, event: events.Key) -> None:
+        """escape closes the search bar (the Input would otherwise keep the focus)."""
         if event.key == "escape":
             bar = self.searchbar
             if bar.display:
@@ -650,123 +498,8 @@ class TuiflowApp(App[int]):
                 getattr(self, "_search_pane", self.main_pane).view.focus()
                 event.stop()
 
-    def action_search_next(self) -> None:
-        self._target_pane().view.next_match(1)
-        self._update_titles()
-
-    def action_search_prev(self) -> None:
-        self._target_pane().view.next_match(-1)
-        self._update_titles()
-
-    def action_pager(self) -> None:
-        task = self._selected_task()
-        if task is None or self.sched is None:
-            return
-        view = self.model.tasks[task]
-        path = self.sched.log_path(task, max(1, view.attempt))
-        if not path or not os.path.exists(path):
-            self.notify(f"{task} has no log file yet", severity="warning", timeout=3)
-            return
-        pager = shlex.split(os.environ.get("PAGER") or "less -R")
-        try:
-            with self.suspend():
-                subprocess.run([*pager, path], check=False)
-        except Exception as exc:  # SuspendNotSupported, pager missing: say so
-            self.notify(f"cannot open the pager: {exc}", severity="error", timeout=5)
-
-    def action_toggle_view(self) -> None:
-        switcher = self.switcher
-        if switcher.current == "dag":
-            stage_tree = self.stage_tree
-            if self._stages_stale:
-                self._stages_stale = False
-                self.run_worker(self._build_stages(), group="tree", exit_on_error=False)
-            switcher.current = "stages"
-            stage_tree.focus()
-        else:
-            switcher.current = "dag"
-            self.dag.focus()
-        self.call_after_refresh(self._reselect)
-
-    async def _build_stages(self) -> None:
-        tree = self.stage_tree
-        tree.clear()
-        tree.nodes.clear()
-        tree.folders.clear()
-        tree.members.clear()
-        tree.folder_of.clear()
-        levels = topological_levels(self.model.deps())
-        await tree.build_rows(stages(levels))
-        self._reselect()
-
-    def _reselect(self) -> None:
-        if self.selected:
-            self.tree.select_task(self.selected)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.key != "ctrl+q"]))
-
-    def action_timeline(self) -> None:
-        from tuiflow.ui.screens.timeline import TimelineScreen
-        self.push_screen(TimelineScreen(self.model, self.clock))
-
-    def action_search_all(self) -> None:
-        from tuiflow.ui.screens.search import SearchAllScreen
-        if self.sched is None:
-            return
-        self.push_screen(SearchAllScreen(self.model, self.outputs, self.sched.log_path), self._jump_to_hit)
-
-    def _jump_to_hit(self, hit: tuple[str, int, int, str] | None) -> None:
-        if not hit:
-            return
-        task, attempt, line, query = hit
-        if not self.tree.select_task(task):
-            self._select(task)
-        self.call_after_refresh(self._scroll_to_hit, task, attempt, line, query)
-
-    def _scroll_to_hit(self, task: str, attempt: int, line: int, query: str = "") -> None:
-        from tuiflow.ui.logtext import count_lines_before, read_window
-        if self.main_pane.task_name != task:
-            self._select(task)
-        pane = self.main_pane
-        doc = pane.view.doc
-        for mark in doc.marks:
-            if mark.attempt == attempt and mark.first_line is None and self.sched:
-                path = self.sched.log_path(task, attempt)
-                mark.first_line = count_lines_before(path, mark.file_offset) + 1 if path else None
-        row = doc.attempt_row(attempt, line)
-        if row is None and self.sched:
-            path = self.sched.log_path(task, attempt)
-            if path:  # outside the window: show that part of the file instead of the tail
-                data, offset, first = read_window(path, line, self.max_lines // 2, self.max_lines)
-                pane.view.clear()
-                pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
-                pane.view.doc.start_attempt(attempt, offset, first)
-                pane.view.feed(data)
-                pane.attempt = -1  # live output reloads the pane on `end`
-                row = pane.view.doc.attempt_row(attempt, line)
-        if query:
-            pane.view.search(query)
-        if row is not None:
-            if query:  # make the hit the current match, so n / N continue from it
-                absolute = pane.view.doc.base + row
-                pane.view.match_index = next(
-                    (n for n, m in enumerate(pane.view.matches) if m[0] == absolute), -1)
-            pane.view.scroll_to_line(row)
-            pane.view.focus()
-        self._update_titles()
 
     # ------------------------------------------------------------------ quit
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for binding in self.BINDINGS:
-            if binding.key == "ctrl+q" or binding.action == "quit":
-                continue
-            if self.check_action(binding.action.split("(")[0], _params(binding.action)) is True:
-                yield SystemCommand(binding.tooltip or binding.description,
-                                    f"key {binding.key_display or binding.key}",
-                                    lambda action=binding.action: self.call_later(self.run_action, action))
-
     async def action_quit(self) -> None:
         if self._quitting:
             return
@@ -816,16 +549,6 @@ class TuiflowApp(App[int]):
         state = self.model.result or (self._run_state().lower())
         return render_summary(self.model, self.outputs, log_path, self.clock(), state,
                               self._final_exit_code(), why=sched.why if sched is not None else None)
-
-
-def _params(action: str) -> tuple[object, ...]:
-    if "(" not in action:
-        return ()
-    inner = action[action.index("(") + 1: action.rindex(")")]
-    try:
-        return (int(inner),)
-    except ValueError:
-        return (inner,)
 
 
 def run_tui(pipeline: object, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,

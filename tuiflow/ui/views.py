@@ -1,0 +1,202 @@
+"""What the view keys do: pinned panes, auto-follow, search, wrap, pager, stages, timeline, help.
+
+None of these touch the run; they change what is shown. Mixed into TuiflowApp.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from typing import TYPE_CHECKING
+
+from tuiflow.engine.graph import topological_levels
+from tuiflow.ui.screens.help import HelpScreen
+from tuiflow.ui.treeplan import stages
+from tuiflow.ui.widgets.log_pane import LogPane
+
+if TYPE_CHECKING:
+    from textual.containers import Horizontal
+    from textual.widgets import ContentSwitcher, Input
+
+    from tuiflow.ui.outputs import OutputStore
+    from tuiflow.ui.protocol import SchedulerAPI
+    from tuiflow.ui.runmodel import RunModel
+    from tuiflow.ui.widgets.dag_tree import DagTree
+
+MAX_PANES = 4
+
+
+class ViewActions:
+    """Needs from the app: the widgets, the model, `_select`, `_load_pane`, `_update_titles`."""
+
+    if TYPE_CHECKING:  # provided by TuiflowApp
+        sched: SchedulerAPI | None
+        model: RunModel
+        outputs: OutputStore
+        max_lines: int
+        auto: bool
+        _auto_switched: float
+        _stages_stale: bool
+        main_pane: LogPane
+        pane_row: Horizontal
+        searchbar: Input
+        switcher: ContentSwitcher
+        dag: DagTree
+        stage_tree: DagTree
+
+    def action_pin(self) -> None:
+        task = self._selected_task()
+        if task is None:
+            return
+        for pane in self.panes():
+            if pane.pinned and pane.task_name == task:
+                pane.remove()
+                self.call_after_refresh(self._update_titles)
+                return
+        if len(self.panes()) >= MAX_PANES:
+            self.notify(f"at most {MAX_PANES} panes: enter on a pinned task unpins it",
+                        severity="warning", timeout=4)
+            return
+        pane = LogPane(pinned=True, max_lines=self.max_lines)
+        self.pane_row.mount(pane)
+        self.call_after_refresh(self._load_pinned, pane, task)
+
+    def _load_pinned(self, pane: LogPane, task: str) -> None:
+        self._load_pane(pane, task)
+        self._update_titles()
+
+    def action_auto(self) -> None:
+        self.auto = not self.auto
+        if self.auto and self.outputs.last_output:  # start with the task that wrote last
+            latest = max(self.outputs.last_output, key=self.outputs.last_output.__getitem__)
+            if latest != self.main_pane.task_name:
+                self._auto_switched = time.monotonic()
+                if not self.tree.select_task(latest):
+                    self._select(latest)
+        self.notify("auto-follow on: the pane follows the task that last wrote or failed" if self.auto
+                    else "auto-follow off", timeout=3)
+        self._update_titles()
+
+    def action_follow(self) -> None:
+        self._target_pane().view.action_follow()
+
+    def action_wrap(self) -> None:
+        view = self._target_pane().view
+        view.wrap = not view.wrap
+        self._update_titles()
+
+    def action_search(self) -> None:
+        self._search_pane = self._target_pane()
+        bar = self.searchbar
+        bar.value = self._search_pane.view.query
+        bar.display = True
+        bar.focus()
+
+    def action_search_next(self) -> None:
+        self._target_pane().view.next_match(1)
+        self._update_titles()
+
+    def action_search_prev(self) -> None:
+        self._target_pane().view.next_match(-1)
+        self._update_titles()
+
+    def action_pager(self) -> None:
+        task = self._selected_task()
+        if task is None or self.sched is None:
+            return
+        view = self.model.tasks[task]
+        path = self.sched.log_path(task, max(1, view.attempt))
+        if not path or not os.path.exists(path):
+            self.notify(f"{task} has no log file yet", severity="warning", timeout=3)
+            return
+        pager = shlex.split(os.environ.get("PAGER") or "less -R")
+        try:
+            with self.suspend():
+                subprocess.run([*pager, path], check=False)
+        except Exception as exc:  # SuspendNotSupported, pager missing: say so
+            self.notify(f"cannot open the pager: {exc}", severity="error", timeout=5)
+
+    def action_toggle_view(self) -> None:
+        switcher = self.switcher
+        if switcher.current == "dag":
+            stage_tree = self.stage_tree
+            if self._stages_stale:
+                self._stages_stale = False
+                self.run_worker(self._build_stages(), group="tree", exit_on_error=False)
+            switcher.current = "stages"
+            stage_tree.focus()
+        else:
+            switcher.current = "dag"
+            self.dag.focus()
+        self.call_after_refresh(self._reselect)
+
+    async def _build_stages(self) -> None:
+        tree = self.stage_tree
+        tree.clear()
+        tree.nodes.clear()
+        tree.folders.clear()
+        tree.members.clear()
+        tree.folder_of.clear()
+        levels = topological_levels(self.model.deps())
+        await tree.build_rows(stages(levels))
+        self._reselect()
+
+    def _reselect(self) -> None:
+        if self.selected:
+            self.tree.select_task(self.selected)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if b.key != "ctrl+q"]))
+
+    def action_timeline(self) -> None:
+        from tuiflow.ui.screens.timeline import TimelineScreen
+        self.push_screen(TimelineScreen(self.model, self.clock))
+
+    def action_search_all(self) -> None:
+        from tuiflow.ui.screens.search import SearchAllScreen
+        if self.sched is None:
+            return
+        self.push_screen(SearchAllScreen(self.model, self.outputs, self.sched.log_path), self._jump_to_hit)
+
+    def _jump_to_hit(self, hit: tuple[str, int, int, str] | None) -> None:
+        if not hit:
+            return
+        task, attempt, line, query = hit
+        if not self.tree.select_task(task):
+            self._select(task)
+        self.call_after_refresh(self._scroll_to_hit, task, attempt, line, query)
+
+    def _scroll_to_hit(self, task: str, attempt: int, line: int, query: str = "") -> None:
+        from tuiflow.ui.logtext import count_lines_before, read_window
+        if self.main_pane.task_name != task:
+            self._select(task)
+        pane = self.main_pane
+        doc = pane.view.doc
+        for mark in doc.marks:
+            if mark.attempt == attempt and mark.first_line is None and self.sched:
+                path = self.sched.log_path(task, attempt)
+                mark.first_line = count_lines_before(path, mark.file_offset) + 1 if path else None
+        row = doc.attempt_row(attempt, line)
+        if row is None and self.sched:
+            path = self.sched.log_path(task, attempt)
+            if path:  # outside the window: show that part of the file instead of the tail
+                data, offset, first = read_window(path, line, self.max_lines // 2, self.max_lines)
+                pane.view.clear()
+                pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
+                pane.view.doc.start_attempt(attempt, offset, first)
+                pane.view.feed(data)
+                pane.attempt = -1  # live output reloads the pane on `end`
+                row = pane.view.doc.attempt_row(attempt, line)
+        if query:
+            pane.view.search(query)
+        if row is not None:
+            if query:  # make the hit the current match, so n / N continue from it
+                absolute = pane.view.doc.base + row
+                pane.view.match_index = next(
+                    (n for n, m in enumerate(pane.view.matches) if m[0] == absolute), -1)
+            pane.view.scroll_to_line(row)
+            pane.view.focus()
+        self._update_titles()
+
