@@ -94,13 +94,16 @@ async def test_tasks_added_at_run_time_appear_in_the_tree():
 
 
 async def test_failure_and_end_of_run_are_announced():
-    app, sched, _ = make_app(t("bad", "fail:2"))
+    app, sched, _ = make_app(t("bad", "fail:2"), t("slow", "sleep:0.5"))
+    told: list[tuple[str, str]] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (told.append((kw.get("title", ""), message)), notify(message, **kw))[1]
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.model.result == "failed")
         await pilot.pause(0.1)
-        messages = [(n.title, n.message) for n in app._notifications]  # noqa: SLF001
-        assert ("Task failed", "bad: exit 2") in messages
-        assert any(title == "Run failed" for title, _ in messages)
+        assert told.index(("Task failed", "bad: exit 2")) < len(told) - 1
+        assert told[-1][0] == "Run failed" and "1 failed" in told[-1][1]
+
 
 
 def test_summary_lists_every_task_and_each_failures_last_lines(tmp_path):

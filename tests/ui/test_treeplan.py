@@ -56,3 +56,13 @@ def test_tasks_added_at_run_time_join_their_folder():
     rows, placement = layout(infos)
     anchor, row, new_group = placement.place_added(T("proc[a]", ("list",), parent="proc"))
     assert anchor is placement.primary["proc"] and row.name == "proc[a]" and not new_group
+
+
+def test_rows_fit_the_width_giving_way_detail_first():
+    from tuiflow.ui.widgets.dag_tree import fit_row
+
+    assert fit_row("build", "0.4s", 20) == ("build", "0.4s", 11)
+    name, detail, pad = fit_row("slow_query", "timed out after 1s", 24)
+    assert len(name) + pad + len(detail) == 24 and name.startswith("slow_qu") and detail.startswith("timed")
+    name, detail, pad = fit_row("a_very_long_task_name_indeed", "exit 1", 20)
+    assert name.endswith("…") and detail == "exit 1" and len(name) + pad + len(detail) == 20

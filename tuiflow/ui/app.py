@@ -263,10 +263,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         if self.stage_tree.built:
             self.stage_tree.refresh_tasks(changes.tasks)
         self._update_timeline()
-        if changes.failed:
-            self._alert_failures(changes.failed)
-        if changes.finished:
+        if changes.finished:  # one toast sums up the end, failures of this moment included
             self._alert_finished()
+        elif changes.failed:
+            self._alert_failures(changes.failed)
         if self.auto:
             self._auto_follow(out_tasks, changes.failed)
         self._update_status(changes)
@@ -435,7 +435,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             if len(views) > 5:
                 body += f" and {len(views) - 5} more"
         title = "Task failed" if len(views) == 1 else f"{len(views)} tasks failed"
-        self.notify(body, title=title, severity="error", timeout=8)
+        self.notify(body, title=title, severity="error", timeout=6)
         self._terminal_alert(f"tuiflow: {title}", body)
 
     def _alert_finished(self) -> None:

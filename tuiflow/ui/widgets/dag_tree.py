@@ -289,10 +289,7 @@ class DagTree(Tree[NodeRef]):
             depth += 1
             parent = parent.parent
         used = depth * self.guide_depth + (2 if node.allow_expand else 0)
-        room = max(0, self.size.width - 1 - used - 2 - len(detail) - (1 if detail else 0))
-        if len(name) > room and room >= 6:
-            name = name[: room - 1] + "…"
-        pad = max(1, room - len(name) + 1) if detail else 0
+        name, detail, pad = fit_row(name, detail, self.size.width - 1 - used - 2)
         text.append(status.SYMBOLS[view.state] + " ",
                     symbol_style + (self._style("dagtree--ref") if ref else Style()))
         text.append(name, name_style)
@@ -301,6 +298,23 @@ class DagTree(Tree[NodeRef]):
             text.append(detail, self._style("dagtree--failed-detail" if failed else "dagtree--detail")
                         + (self._style("dagtree--ref") if ref else Style()))
         return text
+
+
+def fit_row(name: str, detail: str, width: int) -> tuple[str, str, int]:
+    """Name left, detail right-aligned in `width` cells; when short of room both give way,
+    the detail first (down to 8 cells), so neither disappears at 80 columns."""
+    if width <= 0:
+        return name, detail, 1 if detail else 0
+    if detail and len(name) + 1 + len(detail) > width:
+        keep_name = min(len(name), max(8, width // 2))
+        max_detail = max(8, width - keep_name - 1)
+        if len(detail) > max_detail:
+            detail = detail[: max_detail - 1] + "…"
+    room = width - len(detail) - (1 if detail else 0)
+    if len(name) > room and room >= 4:
+        name = name[: room - 1] + "…"
+    pad = max(1, room - len(name) + 1) if detail else 0
+    return name, detail, pad
 
 
 def display_name(view: TaskView) -> str:
