@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -26,7 +25,9 @@ def durations(pipeline: Pipeline, state_dir: str) -> dict[str, float]:
             d = task.get("duration")
             if task.get("state") == "succeeded" and isinstance(d, (int, float)):
                 seen.setdefault(name, []).append(float(d))
-    return {name: statistics.median(ds) for name, ds in seen.items()}
+    from statistics import median
+
+    return {name: median(ds) for name, ds in seen.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -175,7 +174,7 @@ class RunStore:
             "source_digest": pipeline.source_digest,
             "task_digests": dict(pipeline.task_digests),
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,
             "started": time.time(),
             "ended": None,
             "heartbeat": time.time(),
@@ -552,7 +551,7 @@ def _engine_gone(run: dict[str, Any]) -> bool:
     if not isinstance(heartbeat, (int, float)) or time.time() - heartbeat > STALE_AFTER:
         return True
     pid = run.get("pid")
-    if run.get("host") == socket.gethostname() and isinstance(pid, int):
+    if run.get("host") == os.uname().nodename and isinstance(pid, int):
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
