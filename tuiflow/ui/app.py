@@ -245,12 +245,11 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         out_tasks: list[str] = []
         for item in message.items:
             if isinstance(item, OutputChunk):
-                data = item.data
-                self.outputs.add(item.task, item.attempt, data)
+                self.outputs.add_parts(item.task, item.attempt, item.parts)
                 out_tasks.append(item.task)
                 for pane in panes:
                     if pane.task_name == item.task:
-                        self._feed_pane(pane, item.attempt, data)
+                        self._feed_pane(pane, item.attempt, item.parts)
             else:
                 self._apply(item, changes)
         for name in changes.tasks:
@@ -297,13 +296,13 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 self._select(first)
 
     # ------------------------------------------------------------------ panes
-    def _feed_pane(self, pane: LogPane, attempt: int, data: bytes) -> None:
+    def _feed_pane(self, pane: LogPane, attempt: int, parts: list[bytes]) -> None:
         if attempt != pane.attempt:
             if pane.attempt:
                 pane.view.add_marker(f"── attempt {attempt} ──")
             pane.view.doc.start_attempt(attempt, 0, 1)
             pane.attempt = attempt
-        pane.view.feed(data)
+        pane.view.feed_parts(parts)
 
     def _load_pane(self, pane: LogPane, task: str | None) -> None:
         pane.task_name = task

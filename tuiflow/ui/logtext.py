@@ -93,6 +93,11 @@ class LineAssembler:
     def open_line(self) -> str:
         return self.open + (" …" if self._cut else "")
 
+    @property
+    def simple(self) -> bool:
+        """No carriage return or cut pending: the next text may be split without looking at it."""
+        return not (self._cr or self._cut)
+
 
 @dataclass(slots=True)
 class AttemptMark:
@@ -116,13 +121,46 @@ class LogDocument:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.version = 0                  # bumps on every change (render caches key on it)
         self.max_width = 0                # longest line seen, in characters (horizontal extent)
+        self.fed = 0                      # offset in the current attempt's log of the next byte
 
     # ----------------------------------------------------------------- input
     def feed(self, data: bytes) -> int:
         """Append raw output; returns how many complete lines were added."""
         if not data:
             return 0
-        return self.feed_text(self._decoder.decode(data))
+        return self.feed_parts([data])
+
+    def feed_parts(self, parts: list[bytes]) -> int:
+        """Append output given as consecutive chunks, decoding only what the window keeps.
+
+        A flood of plain lines (no carriage return) is cut in bytes first: what comes before the
+        last `max_lines` lines is neither decoded, split nor even counted. The window then gets
+        a new mark with the byte offset where it starts, and its line number is worked out from
+        the log file only if someone asks (a search hit to jump to).
+        """
+        total = sum(map(len, parts))
+        keep: list[bytes] = []
+        newlines = 0
+        for part in reversed(parts):
+            keep.append(part)
+            newlines += part.count(b"\n")
+            if newlines > self.max_lines + 1:
+                break
+        skipped = len(parts) - len(keep)
+        tail = b"".join(reversed(keep))
+        if newlines > self.max_lines + 1 and b"\r" not in tail and self._asm.simple:
+            cut = tail.rsplit(b"\n", self.max_lines + 1)
+            tail = b"\n".join(cut[1:])
+            self._asm.open = ""
+            self._decoder.reset()      # a partial character there belonged to a dropped line
+            self.base += len(self.lines) + self.max_lines   # any jump will do: indexes only grow
+            self.lines.clear()
+            attempt = self.marks[-1].attempt if self.marks else 0
+            self.marks.append(AttemptMark(attempt, self.base, self.fed + total - len(tail), None))
+        elif skipped:  # carriage returns: the slow path must see every line
+            tail = b"".join(parts)
+        self.fed += total
+        return self.feed_text(self._decoder.decode(tail))
 
     def feed_text(self, text: str) -> int:
         done, dropped = self._asm.feed(text, self.max_lines)
@@ -147,6 +185,7 @@ class LogDocument:
 
     def start_attempt(self, attempt: int, file_offset: int = 0, first_line: int | None = 1) -> None:
         self.end_line()
+        self.fed = file_offset
         self.marks.append(AttemptMark(attempt, self.end, file_offset, first_line))
 
     def _append(self, done: list[str]) -> None:
@@ -185,13 +224,17 @@ class LogDocument:
         return self.open_line
 
     def attempt_row(self, attempt: int, line_number: int) -> int | None:
-        """Window row of `line_number` (1-based) of `attempt`'s log, when it is in the window."""
+        """Window row of `line_number` (1-based) of `attempt`'s log, when it is in the window.
+
+        Counted from the attempt's latest mark; None when that mark's line number is not known
+        yet (see `count_lines_before`) or the line is outside the window.
+        """
         for mark in reversed(self.marks):
-            if mark.attempt == attempt and mark.first_line is not None:
+            if mark.attempt == attempt:
+                if mark.first_line is None:
+                    return None
                 row = mark.index + (line_number - mark.first_line) - self.base
-                if 0 <= row < len(self):
-                    return row
-                return None
+                return row if 0 <= row < len(self) else None
         return None
 
 

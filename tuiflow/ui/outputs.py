@@ -24,7 +24,19 @@ class AttemptOutput:
     tail: bytearray = field(default_factory=bytearray)
 
     def add(self, data: bytes, cap: int) -> None:
-        self.total += len(data)
+        self.add_parts([data], cap)
+
+    def add_parts(self, parts: list[bytes], cap: int) -> None:
+        """Count every byte; copy only the last `cap` of them."""
+        self.total += sum(map(len, parts))
+        take: list[bytes] = []
+        size = 0
+        for part in reversed(parts):
+            take.append(part)
+            size += len(part)
+            if size >= cap:
+                break
+        data = b"".join(reversed(take))
         if len(data) >= cap:
             self.tail[:] = data[-cap:]
         else:
@@ -41,12 +53,15 @@ class OutputStore:
         self.clock = clock
 
     def add(self, task: str, attempt: int, data: bytes) -> None:
+        self.add_parts(task, attempt, [data])
+
+    def add_parts(self, task: str, attempt: int, parts: list[bytes]) -> None:
         out = self.current.get(task)
         if out is None or out.attempt != attempt:
             if out is not None:
                 self._retire(task, out)
             out = self.current[task] = AttemptOutput(attempt)
-        out.add(data, TAIL_BYTES)
+        out.add_parts(parts, TAIL_BYTES)
         self.last_output[task] = self.clock()
 
     def _retire(self, task: str, out: AttemptOutput) -> None:

@@ -109,6 +109,9 @@ class LogView(ScrollView, can_focus=True):
     def feed(self, data: bytes) -> None:
         self._after_change(self.doc.base, lambda: self.doc.feed(data))
 
+    def feed_parts(self, parts: list[bytes]) -> None:
+        self._after_change(self.doc.base, lambda: self.doc.feed_parts(parts))
+
     def feed_text(self, text: str) -> None:
         self._after_change(self.doc.base, lambda: self.doc.feed_text(text))
 
