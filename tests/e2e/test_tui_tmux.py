@@ -133,6 +133,7 @@ def test_a_failure_rings_the_bell_and_sends_desktop_notifications(tmp_path):
         name: e2e-bell
         tasks:
           - {name: doomed, command: exit 4}
+          - {name: slower, command: sleep 1}
         """)
     pty = Pty(tmp_path, "pipeline.yaml")
     try:
