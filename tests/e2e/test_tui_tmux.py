@@ -108,7 +108,7 @@ class Pty:
         os.close(slave)
         self.seen = b""
 
-    def read_until(self, done, timeout: float = 20.0) -> bytes:
+    def read_until(self, done, timeout: float = 30.0) -> bytes:
         end = time.monotonic() + timeout
         while not done(self.seen):
             assert time.monotonic() < end, self.seen[-800:]

@@ -42,7 +42,7 @@ class Tmux:
     def send(self, *keys: str) -> None:
         self._tmux("send-keys", *keys)
 
-    def wait_for(self, predicate, timeout: float = 20.0, what: str = "") -> str:
+    def wait_for(self, predicate, timeout: float = 30.0, what: str = "") -> str:
         end = time.monotonic() + timeout
         text = ""
         while time.monotonic() < end:
@@ -52,7 +52,7 @@ class Tmux:
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what or predicate}; screen was:\n{text}")
 
-    def wait_text(self, needle: str, timeout: float = 20.0) -> str:
+    def wait_text(self, needle: str, timeout: float = 30.0) -> str:
         return self.wait_for(lambda s: needle in s, timeout, repr(needle))
 
     def kill(self) -> None:
