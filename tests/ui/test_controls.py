@@ -342,3 +342,27 @@ async def test_q_after_the_end_quits_at_once_with_the_exit_code():
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
     assert app.return_code == 0
+
+
+async def test_a_hit_far_back_in_a_long_log_opens_that_part_of_the_file_and_end_returns(tmp_path):
+    lines = " && ".join(["spam:12000", "echo:needle in the middle", "spam:12000", "sleep:0.3",
+                         "echo:after the window", "sleep:30"])
+    app, sched, runner = make_app(t("a", lines), tmp=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.outputs.get("a") is not None and app.outputs.get("a").total > 24000 * 61)
+        await select(app, pilot, "a")
+        view = app.main_pane.view
+        assert "needle in the middle" not in view.lines_plain  # 12 000 lines later: out of the window
+        await pilot.press("ctrl+f")
+        await until(pilot, lambda: isinstance(app.screen, SearchAllScreen))
+        await pilot.press(*"needle", "enter")
+        await until(pilot, lambda: app.screen.hits)
+        assert (app.screen.hits[0].task, app.screen.hits[0].line) == ("a", 12001)
+        await pilot.press("enter")
+        await until(pilot, lambda: "needle in the middle" in screen_text(app))
+        await until(pilot, lambda: "after the window" in "".join(app.outputs.get("a").tail.decode()))
+        await pilot.pause(0.2)
+        assert "after the window" not in app.main_pane.view.lines_plain  # the window stays put
+        await pilot.press("end")
+        await until(pilot, lambda: "after the window" in app.main_pane.view.lines_plain)
+        await finish(app, pilot, sched)

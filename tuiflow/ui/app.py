@@ -39,6 +39,7 @@ from tuiflow.ui.widgets.log_view import LogView
 from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader
 
 LIVE_STATES = ("RUNNING", "PAUSED", "CANCELLING")
+WINDOW = -1  # LogPane.attempt while it shows a window of a log file away from its end
 # states whose reason is not already in the pane title: say why the task waits
 WHY_STATES = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
                         TaskState.HELD, TaskState.SKIPPED})
@@ -297,6 +298,8 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
 
     # ------------------------------------------------------------------ panes
     def _feed_pane(self, pane: LogPane, attempt: int, parts: list[bytes]) -> None:
+        if pane.attempt == WINDOW:  # showing an earlier part of the file: live output waits for `end`
+            return
         if attempt != pane.attempt:
             if pane.attempt:
                 pane.view.add_marker(f"── attempt {attempt} ──")
@@ -328,7 +331,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             pane.view.doc.start_attempt(seg.attempt, seg.offset, 1 if seg.offset == 0 else None)
             pane.view.feed(seg.data)
             pane.attempt = seg.attempt
-        pane.view.action_follow()
+        pane.view.follow_end()
 
     def _select(self, task: str | None) -> None:
         if task == self.selected and self.main_pane.task_name == task:
@@ -348,6 +351,12 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
     @on(LogView.FollowChanged)
     def _follow_changed(self, event: LogView.FollowChanged) -> None:
         self._update_titles()
+
+    @on(LogView.FollowRequested)
+    def _follow_requested(self, event: LogView.FollowRequested) -> None:
+        pane = event.view.parent
+        if isinstance(pane, LogPane) and pane.attempt == WINDOW:
+            self._load_pane(pane, pane.task_name)  # back from a window into the file: live again
 
     # ---------------------------------------------------------------- status
     def _tick(self) -> None:

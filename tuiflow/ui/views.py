@@ -187,7 +187,7 @@ class ViewActions:
                 pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
                 pane.view.doc.start_attempt(attempt, offset, first)
                 pane.view.feed(data)
-                pane.attempt = -1  # live output reloads the pane on `end`
+                pane.attempt = -1  # app.WINDOW: live output waits; `end` reloads the live tail
                 row = pane.view.doc.attempt_row(attempt, line)
         if query:
             pane.view.search(query)

@@ -311,7 +311,18 @@ class LogView(ScrollView, can_focus=True):
         self.scroll_to(y=max(0, y), animate=False, immediate=True)
         self.follow = self.scroll_offset.y >= self.max_scroll_y and not center
 
+    class FollowRequested(Message):
+        """The reader asked to follow the end (`end`), as opposed to merely scrolling there."""
+
+        def __init__(self, view: LogView) -> None:
+            super().__init__()
+            self.view = view
+
     def action_follow(self) -> None:
+        self.post_message(self.FollowRequested(self))
+        self.follow_end()
+
+    def follow_end(self) -> None:
         self.follow = True
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
