@@ -66,3 +66,12 @@ def test_rows_fit_the_width_giving_way_detail_first():
     assert len(name) + pad + len(detail) == 24 and name.startswith("slow_qu") and detail.startswith("timed")
     name, detail, pad = fit_row("a_very_long_task_name_indeed", "exit 1", 20)
     assert name.endswith("…") and detail == "exit 1" and len(name) + pad + len(detail) == 20
+
+
+def test_wide_characters_count_as_two_cells():
+    from rich.cells import cell_len
+
+    from tuiflow.ui.widgets.dag_tree import fit_row
+
+    name, detail, pad = fit_row("日本語のタスク名前です", "1.5s", 16)
+    assert cell_len(name) + pad + cell_len(detail) == 16 and name.endswith("…")

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len, set_cell_size
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -302,19 +303,29 @@ class DagTree(Tree[NodeRef]):
 
 def fit_row(name: str, detail: str, width: int) -> tuple[str, str, int]:
     """Name left, detail right-aligned in `width` cells; when short of room both give way,
-    the detail first (down to 8 cells), so neither disappears at 80 columns."""
+    the detail first (down to 8 cells), so neither disappears at 80 columns. Widths are
+    terminal cells, so wide (CJK) names line up too."""
     if width <= 0:
         return name, detail, 1 if detail else 0
-    if detail and len(name) + 1 + len(detail) > width:
-        keep_name = min(len(name), max(8, width // 2))
+    name_cells, detail_cells = cell_len(name), cell_len(detail)
+    if detail and name_cells + 1 + detail_cells > width:
+        keep_name = min(name_cells, max(8, width // 2))
         max_detail = max(8, width - keep_name - 1)
-        if len(detail) > max_detail:
-            detail = detail[: max_detail - 1] + "…"
-    room = width - len(detail) - (1 if detail else 0)
-    if len(name) > room and room >= 4:
-        name = name[: room - 1] + "…"
-    pad = max(1, room - len(name) + 1) if detail else 0
+        if detail_cells > max_detail:
+            detail = _crop(detail, max_detail)
+            detail_cells = cell_len(detail)
+    room = width - detail_cells - (1 if detail else 0)
+    if name_cells > room and room >= 4:
+        name = _crop(name, room)
+        name_cells = cell_len(name)
+    pad = max(1, room - name_cells + 1) if detail else 0
     return name, detail, pad
+
+
+def _crop(text: str, cells: int) -> str:
+    """`text` cut to `cells` terminal cells, the last one an ellipsis."""
+    out = set_cell_size(text, cells - 1).rstrip()
+    return out + "…"
 
 
 def display_name(view: TaskView) -> str:
