@@ -37,3 +37,38 @@ async def test_ten_thousand_tasks_open_and_every_task_has_a_row():
         await pilot.press("end")
         await pilot.pause()
         assert "SUCCEEDED" in screen_text(app)
+
+
+async def test_a_scheduler_that_crashes_is_a_visible_error_and_quits_with_1(tmp_path):
+    from tests.ui.scripted import ScriptedScheduler, daily_report
+    from tuiflow.ui.app import TuiflowApp
+
+    class Broken(ScriptedScheduler):
+        async def run(self, stay_open: bool = False) -> int:
+            for event in self.events[:3]:
+                self._emit(event)
+            raise RuntimeError("disk on fire")
+
+    app = TuiflowApp(Broken(daily_report(), tmp_path), terminal_alerts=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.run_error is not None)
+        await pilot.pause()
+        assert "ERROR" in screen_text(app) and "disk on fire" in screen_text(app)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 1
+
+
+async def test_a_scheduler_that_cannot_be_built_is_a_visible_error():
+    from tuiflow.ui.app import TuiflowApp
+
+    def factory():
+        raise OSError("cannot create the run folder: read-only file system")
+
+    app = TuiflowApp(factory, terminal_alerts=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert "read-only file system" in screen_text(app)
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 1

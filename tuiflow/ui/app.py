@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -36,7 +37,7 @@ from tuiflow.ui.views import ViewActions
 from tuiflow.ui.widgets.dag_tree import DagTree
 from tuiflow.ui.widgets.log_pane import LogPane
 from tuiflow.ui.widgets.log_view import LogView
-from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader
+from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader, TextLine
 
 LIVE_STATES = ("RUNNING", "PAUSED", "CANCELLING")
 WINDOW = -1  # LogPane.attempt while it shows a window of a log file away from its end
@@ -135,6 +136,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         # Widgets are kept as attributes: other screens (timeline, help) may be on top while
         # events arrive, and `query` would search those instead of the main screen.
         self.header = RunHeader(id="header")
+        self.error_line = TextLine(id="error-line")
         self.dag = DagTree(self.model, self.clock, id="dag")
         self.stage_tree = DagTree(self.model, self.clock, id="stages")
         self.switcher = ContentSwitcher(initial="dag", id="trees")
@@ -143,6 +145,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self.searchbar = Input(placeholder="search this log (enter: find, escape: close)", id="searchbar")
         self.progress = ProgressLine(id="progress")
         yield self.header
+        yield self.error_line
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 with self.switcher:
@@ -232,7 +235,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             self._fail(f"cannot draw the tree: {worker.error!r}")
 
     def _fail(self, message: str) -> None:
+        """Shown until quit, not only as a toast: the run is not going on, and that must stay visible."""
         self.run_error = message
+        self.error_line.show(Text(f" error: {message} · q quits", no_wrap=True, overflow="ellipsis"))
+        self.error_line.display = True
         self.notify(message, title="Error", severity="error", timeout=30)
         self._update_status()
         if self._quitting:
