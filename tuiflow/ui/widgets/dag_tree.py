@@ -133,9 +133,11 @@ class DagTree(Tree[NodeRef]):
         self._register(node, row, folder)
         return node
 
-    def _add_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None) -> TreeNode[NodeRef]:
+    def _add_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None,
+                 before: int | None = None) -> TreeNode[NodeRef]:
         """One row added to a live tree (public API: it invalidates the layout)."""
-        node = parent.add(row.name, NodeRef(row.kind, row.name), expand=True, allow_expand=bool(row.children))
+        node = parent.add(row.name, NodeRef(row.kind, row.name), before=before, expand=True,
+                          allow_expand=bool(row.children))
         self._register(node, row, folder)
         return node
 
@@ -167,8 +169,19 @@ class DagTree(Tree[NodeRef]):
                 target = self.nodes[anchor.name][0]
                 folder = (self.folder_of.get(anchor.name) or [None])[0]
             target.allow_expand = True
-            self._add_row(target, row, folder)
+            self._add_row(target, row, folder, before=self._members_end(target, info))
             self.refresh_task(info.name)
+
+    def _members_end(self, folder: TreeNode[NodeRef], info: TaskInfo) -> int | None:
+        """Where a new instance goes in its folder: after the members, before the downstream."""
+        if not info.parent or folder.data is None or folder.data.name != info.parent:
+            return None
+        for index, child in enumerate(folder.children):
+            data = child.data
+            view = self.model.tasks.get(data.name) if data is not None else None
+            if data is None or data.kind != "task" or view is None or view.info.parent != info.parent:
+                return index
+        return None
 
     # ---------------------------------------------------------------- repaint
     def _rows_of(self, name: str) -> Iterable[TreeNode[NodeRef]]:
