@@ -1,13 +1,13 @@
 """Themes from YAML files: Textual theme colours plus the task-state colours.
 
 Looked up in the installed package first (`tuiflow/_themes`, force-included by the wheel
-build), then in the repository's top-level `themes/` folder, so both `pip install .` and a
+build; a plain path, no importlib.resources on start-up), then in the repository's top-level
+`themes/` folder, so both `pip install .` and a
 checkout find them. A broken file never stops the app: it is reported with its reason.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,17 +33,10 @@ class ThemeProblem:
 
 
 def theme_dirs() -> list[Path]:
-    dirs: list[Path] = []
-    try:
-        packaged = importlib.resources.files("tuiflow") / "_themes"
-        if packaged.is_dir():
-            dirs.append(Path(str(packaged)))
-    except (ModuleNotFoundError, OSError):  # pragma: no cover - tuiflow is always importable
-        pass
-    repo = Path(__file__).resolve().parents[2] / "themes"
-    if repo.is_dir() and repo not in dirs:
-        dirs.append(repo)
-    return dirs
+    """`tuiflow/_themes` of an installed package first, then the checkout's `themes/`."""
+    package = Path(__file__).resolve().parents[1]
+    candidates = [package / "_themes", package.parent / "themes"]
+    return [d for d in candidates if d.is_dir()]
 
 
 def parse_theme(data: Any, source: str) -> Theme:
