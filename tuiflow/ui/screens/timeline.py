@@ -31,12 +31,19 @@ class Legend(TextLine):
         self.draw("")
 
     def draw(self, title: str) -> None:
-        text = Text(f" Timeline · {title}  ", no_wrap=True, end="")
-        text.append("◆ critical path", self.style_of("legend--critical"))
+        """Title, then the legend; what does not fit the width is left out from the end."""
+        width = self.size.width or 100
+        text = Text(f" Timeline · {title} ", no_wrap=True, end="")
+        items = [Text("◆ critical path", self.style_of("legend--critical"))]
         for state in LEGEND_STATES:
-            text.append("  ")
-            text.append("█", self.style_of(status.component_class(state)))
-            text.append(" " + state.value.replace("_", " "))
+            item = Text("█", self.style_of(status.component_class(state)))
+            item.append(" " + state.value.replace("_", " "))
+            items.append(item)
+        for item in items:
+            if text.cell_len + 1 + item.cell_len > width:
+                break
+            text.append(" ")
+            text.append_text(item)
         self.show(text)
 
 
@@ -63,6 +70,9 @@ class TimelineScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.chart.focus()
+        self.call_after_refresh(self.update_chart)
+
+    def on_resize(self) -> None:
         self.call_after_refresh(self.update_chart)
 
     def update_chart(self) -> None:
