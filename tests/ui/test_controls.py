@@ -189,6 +189,12 @@ async def test_slash_searches_the_pane_and_n_moves_between_matches():
         await pilot.press("N", "N")
         assert view.match_index == (first - 1) % 6
         assert "needle" in screen_text(app) and "/needle:" in screen_text(app)
+        await pilot.press("slash")
+        assert app.searchbar.display and app.focused is app.searchbar
+        await pilot.press("p")  # typed into the search bar, not a pause
+        assert not sched.paused and app.searchbar.value == "p"  # the old query was selected
+        await pilot.press("escape")
+        assert not app.searchbar.display and app.focused is view
 
 
 async def test_w_wraps_long_lines():
