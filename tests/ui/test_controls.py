@@ -173,6 +173,22 @@ async def test_enter_pins_panes_side_by_side_up_to_four():
         await until(pilot, lambda: len(app.panes()) == 3)
 
 
+async def test_four_panes_tile_two_by_two_at_80_columns():
+    app, sched, runner = make_app(*(t(f"t{i}", f"echo:out of t{i}") for i in range(5)), limit=5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        for i in (1, 2, 3):
+            await select(app, pilot, f"t{i}")
+            await pilot.press("enter")
+        await until(pilot, lambda: len(app.panes()) == 4)
+        await pilot.pause(0.1)
+        regions = [p.region for p in app.panes()]
+        assert len({r.x for r in regions}) == 2 and len({r.y for r in regions}) == 2
+        assert all(r.width >= 24 and r.height >= 9 for r in regions)
+        text = screen_text(app)
+        assert all(f"out of t{i}" in text for i in (1, 2, 3))
+
+
 async def test_slash_searches_the_pane_and_n_moves_between_matches():
     lines = " && ".join(f"echo:line {i}" + (" needle" if i % 10 == 0 else "") for i in range(60))
     app, sched, runner = make_app(t("a", lines))

@@ -166,6 +166,9 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
     def panes(self) -> list[LogPane]:
         return list(self.pane_row.query(LogPane))
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._arrange_panes)
+
     def on_mount(self) -> None:
         self.main_pane.add_class("-first")
         self._ticker = self.set_interval(1.0, self._tick, pause=True)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from tuiflow.ui.widgets.dag_tree import DagTree
 
 MAX_PANES = 4
+MIN_PANE_WIDTH = 30
 
 
 class ViewActions:
@@ -53,6 +54,7 @@ class ViewActions:
         for pane in self.panes():
             if pane.pinned and pane.task_name == task:
                 pane.remove()
+                self.call_after_refresh(self._arrange_panes)
                 self.call_after_refresh(self._update_titles)
                 return
         if len(self.panes()) >= MAX_PANES:
@@ -61,11 +63,26 @@ class ViewActions:
             return
         pane = LogPane(pinned=True, max_lines=self.max_lines)
         self.pane_row.mount(pane)
+        self.call_after_refresh(self._arrange_panes)
         self.call_after_refresh(self._load_pinned, pane, task)
 
     def _load_pinned(self, pane: LogPane, task: str) -> None:
         self._load_pane(pane, task)
         self._update_titles()
+
+    def _arrange_panes(self) -> None:
+        """Side by side while each pane keeps 30 columns; else two by two."""
+        n = len(self.panes())
+        width = self.pane_row.size.width or 80
+        columns = n if n <= 1 or width // n >= MIN_PANE_WIDTH else 2
+        styles = self.pane_row.styles
+        styles.layout = "grid"
+        styles.grid_size_columns = columns
+        styles.grid_size_rows = -(-n // columns) if n else 1
+        styles.grid_rows = "1fr"
+        styles.grid_columns = "1fr"
+        for index, pane in enumerate(self.panes()):
+            pane.set_class(index % columns == 0, "-first")  # no divider left of a row's first pane
 
     def action_auto(self) -> None:
         self.auto = not self.auto
