@@ -12,15 +12,15 @@ from .store import list_runs
 RUNS_FOR_DURATIONS = 5
 
 
-def runs_of(pipeline: Pipeline, state_dir: str) -> list[dict]:
-    """Earlier runs of this pipeline file, newest first."""
-    return [r for r in list_runs(state_dir) if r.get("file") == pipeline.file]
+def runs_of(pipeline: Pipeline, state_dir: str, look_at: int | None = None) -> list[dict]:
+    """Earlier runs of this pipeline file, newest first (among the newest `look_at` of the folder)."""
+    return [r for r in list_runs(state_dir, look_at) if r.get("file") == pipeline.file]
 
 
 def durations(pipeline: Pipeline, state_dir: str) -> dict[str, float]:
     """Median duration of each task's successful attempts over the last few runs."""
     seen: dict[str, list[float]] = {}
-    for run in runs_of(pipeline, state_dir)[:RUNS_FOR_DURATIONS]:
+    for run in runs_of(pipeline, state_dir, 4 * RUNS_FOR_DURATIONS)[:RUNS_FOR_DURATIONS]:
         for name, task in (run.get("tasks") or {}).items():
             d = task.get("duration")
             if task.get("state") == "succeeded" and isinstance(d, (int, float)):
