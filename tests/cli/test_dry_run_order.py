@@ -29,7 +29,7 @@ def test_dry_run_order_matches_the_real_start_order_at_limit_1(tmp_path):
     planned = [line.split()[3] for line in dry.splitlines()[1:]]
     real = subprocess.run([TUIFLOW, "p.yaml", "--headless", "--max-parallel", "1"], cwd=tmp_path,
                           capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}).stdout
-    started = re.findall(r"^\S+ ● (.+) started$", real, re.M)
+    started = re.findall(r"^\S+ ● (.+) started pid \d+$", real, re.M)
     assert started == planned
     assert planned[0] == "c1"  # the longest chain starts first, though listed second
     assert "fan[k=x]" in planned and "fan" not in planned  # virtual fan-in runs no process

@@ -313,7 +313,8 @@ class Scheduler:
             self._expand_foreach(spec)
             return
         self.plan.started(name, self.clock())
-        self._emit_changes([name])
+        if spec.preconditions:  # they take a while: say it runs now; otherwise once it has a pid
+            self._emit_changes([name])
         job = asyncio.get_running_loop().create_task(self._execute(spec), name=f"tuiflow:{name}")
         self._jobs[name] = job
 
@@ -354,7 +355,7 @@ class Scheduler:
             self._handles[name] = handle
             if rec.cancelling:
                 handle.cancel()
-            self._emit_changes([name])  # now with its pid
+            self._emit_changes([name])  # running, with its pid
             result = await handle.wait()
         except Exception as exc:  # a runner bug must not kill the run: the task fails, visibly
             result = CommandResult(exit_code=None, reason=f"cannot start: {exc}")
