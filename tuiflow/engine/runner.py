@@ -255,7 +255,7 @@ class _LocalCommand:
         command = req.command
         if req.script is None:
             if isinstance(command, str):
-                return [req.shell, "-c", command]
+                return direct_argv(command, req.shell) or [req.shell, "-c", command]
             return list(command)
         import shlex  # scripts are rare: keep these imports off every start-up
         import tempfile
@@ -521,6 +521,28 @@ def _start_error(exc: BaseException, program: str, cwd: str) -> str:
             return f"{program}: command not found"
         return f"{program}: {what}"
     return str(exc)
+
+
+# As GNU make does for a recipe line: a command with no shell syntax that does not start with a
+# shell builtin or keyword runs without the shell, which spares a shell start per task.
+_SHELL_SYNTAX = frozenset("|&;<>()$`\\\"'*?[]#~=%{}!^\n\r")
+_SHELL_WORDS = frozenset("""
+    . : [ [[ alias bg break builtin case cd command compgen complete continue coproc declare dirs
+    disown do done elif else enable esac eval exec exit export fc fg fi for function getopts hash
+    history if jobs let local logout mapfile popd pushd read readarray readonly return select set
+    shift shopt source suspend test then time times trap type typeset ulimit umask unalias unset
+    until wait while""".split())
+_POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ksh", "zsh", "ash"})
+
+
+def direct_argv(command: str, shell: str) -> list[str] | None:
+    """The argv to exec `command` directly when a POSIX shell would only split it on blanks."""
+    if os.path.basename(shell) not in _POSIX_SHELLS or not _SHELL_SYNTAX.isdisjoint(command):
+        return None
+    words = command.split()
+    if not words or words[0] in _SHELL_WORDS:
+        return None
+    return words
 
 
 def format_seconds(seconds: float) -> str:
