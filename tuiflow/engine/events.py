@@ -31,9 +31,26 @@ class Event:
     time: float  # time.time() when it happened
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """JSON-ready data: the fields as they are (no deep copy: events are flat and frozen)."""
+        d = {name: getattr(self, name) for name in _field_names(type(self))}
         d["event"] = self.kind
         return d
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _with_task_infos(event: Event, d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    for key in keys:
+        d[key] = [asdict(t) for t in getattr(event, key)]
+    return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +63,9 @@ class RunStarted(Event):
     max_parallel: int
     tasks: tuple[TaskInfo, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        return _with_task_infos(self, Event.to_dict(self), "tasks")
+
 
 @dataclass(frozen=True, slots=True)
 class TasksAdded(Event):
@@ -54,6 +74,9 @@ class TasksAdded(Event):
     kind: ClassVar[str] = "tasks_added"
     tasks: tuple[TaskInfo, ...]
     changed: tuple[TaskInfo, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _with_task_infos(self, Event.to_dict(self), "tasks", "changed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,21 +116,7 @@ def _atomic_write(path: str, data: bytes, sync_dir: bool = False) -> None:
             os.close(dfd)
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
 _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
-
-
-def _event_dict(event: Event) -> dict[str, Any]:
-    """`event.to_dict()`, without asdict's deep copy for the flat events that make up most runs."""
-    cls = type(event)
-    if cls is RunStarted or cls is TasksAdded:
-        return event.to_dict()
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(k for k in event.to_dict() if k != "event")
-    d = {n: getattr(event, n) for n in names}
-    d["event"] = event.kind
-    return d
 
 
 class RunStore:
@@ -466,7 +452,7 @@ class RunStore:
             if events:
                 if self._events_fd < 0:
                     self._events_fd = os.open(os.path.join(self.run_dir, EVENTS), _FILE_FLAGS, 0o600)
-                text = "".join([_ENCODE(_event_dict(e)) + "\n" for e in events])
+                text = "".join([_ENCODE(e.to_dict()) + "\n" for e in events])
                 _write_all(self._events_fd, [text.encode()])
             if snapshot is not None:
                 self._write_json(snapshot, sync_dir=final)
