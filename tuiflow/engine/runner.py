@@ -31,6 +31,7 @@ class CommandRequest:
     script: str | None = None        # Dagu: written to a file and run by `command` as interpreter
     timeout: float | None = None
     kill_grace: float = 5.0
+    separate_streams: bool = True    # False: stderr shares stdout's pipe (stream 1), in written order
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,13 +185,15 @@ class _LocalCommand:
         except OSError as exc:
             self._finish_now(f"cannot start: {exc.strerror or exc}")
             return
-        try:
-            err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        except OSError as exc:
-            os.close(out_r)
-            os.close(out_w)
-            self._finish_now(f"cannot start: {exc.strerror or exc}")
-            return
+        err_r, err_w = -1, out_w  # one pipe: the output in the order it was written
+        if req.separate_streams:
+            try:
+                err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            except OSError as exc:
+                os.close(out_r)
+                os.close(out_w)
+                self._finish_now(f"cannot start: {exc.strerror or exc}")
+                return
         self.start_ticks = procutil.boot_ticks()
         self._t0 = time.monotonic()
         executable = _shell_path(argv[0], req)
@@ -225,17 +228,20 @@ class _LocalCommand:
                     pid = await fut
         except Exception as exc:  # whatever keeps it from starting is the task's failure, not ours
             for fd in (out_r, err_r):
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
             self._finish_now(f"cannot start: {_start_error(exc, argv[0], req.cwd)}")
             if cancelled is not None:
                 raise cancelled from None
             return
         finally:
-            os.close(out_w)
-            os.close(err_w)
+            for fd in {out_w, err_w}:
+                os.close(fd)
         self.pid = pid
         loop = self._loop
         for fd, stream in ((out_r, 1), (err_r, 2)):
+            if fd < 0:
+                continue
             os.set_blocking(fd, False)
             self._pipes[fd] = stream
             loop.add_reader(fd, self._on_readable, fd, stream)

@@ -350,7 +350,8 @@ class Scheduler:
                 return
             request = CommandRequest(task=name, attempt=attempt, command=spec.command or "", cwd=spec.cwd,
                                      env=env, shell=spec.shell, script=spec.script,
-                                     timeout=spec.timeout, kill_grace=self.pipeline.kill_grace)
+                                     timeout=spec.timeout, kill_grace=self.pipeline.kill_grace,
+                                     separate_streams=keep_stdout)
             handle = await self.runner.start(request, on_output)
             self._handles[name] = handle
             if rec.cancelling:
