@@ -31,7 +31,7 @@ from .events import (
 )
 from .masking import Masker
 from .model import FAILURES, FINISHED, Pipeline, TaskSpec, TaskState, TriggerRule
-from .plan import Plan
+from .plan import Plan, TaskRecord
 from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand
 
 S = TaskState
@@ -409,7 +409,7 @@ class Scheduler:
             self._eta_at = now
             self._emit(EtaChanged(time=now, eta_seconds=self.eta()))
 
-    async def _unmet_precondition(self, spec: TaskSpec, env: dict[str, str], rec) -> str | None:
+    async def _unmet_precondition(self, spec: TaskSpec, env: dict[str, str], rec: TaskRecord) -> str | None:
         """Dagu preconditions: None when all are met, else the reason the task is skipped.
 
         With `expected`, the condition is expanded by the shell (variables and `command`
