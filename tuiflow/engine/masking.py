@@ -11,29 +11,11 @@ while protecting nothing that could not be guessed anyway.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from functools import partial
-from typing import Any
+from collections.abc import Iterable, Iterator
 
 MASK = "***"
 MIN_SECRET_LEN = 3
 FIND_MAX = 6
-
-class _ClassOrInstance:
-    """`masker.mask_text(text)` on an instance, `Masker.mask_text(secrets, text)` on the class.
-
-    The scheduler masks a one-off string (a task's `output`) without keeping a Masker around.
-    """
-
-    def __init__(self, func: Callable[[Any, str], str]) -> None:
-        self._func = func
-        self.__doc__ = func.__doc__
-
-    def __get__(self, obj: Any, owner: Any) -> Callable[..., str]:
-        if obj is None:
-            return lambda secrets, text: self._func(owner(secrets), text)
-        return partial(self._func, obj)
-
 
 class Masker:
     """Streaming replacement of secret values by `***` in one task attempt's output."""
@@ -118,13 +100,11 @@ class Masker:
                 return p
         return len(buf)
 
-    def _mask_text(self, text: str) -> str:
+    def mask_text(self, text: str) -> str:
         """`text` with every secret value replaced (for run.json, outputs, messages)."""
         if self._text_re is None:
             return text
         return self._text_re.sub(MASK, text)
-
-    mask_text = _ClassOrInstance(_mask_text)
 
 
 __all__ = ["MASK", "MIN_SECRET_LEN", "Masker"]
