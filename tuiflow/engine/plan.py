@@ -275,7 +275,7 @@ class Plan:
         if state in FAILURES and self.fail_fast and not r.spec.continue_on_failure and not self.stopped:
             self.stopped = True
             self.stop_reason = "fail_fast"
-            to_cancel = self._cancel_running("cancelled (fail_fast)")
+            to_cancel = self._cancel_running()
             retrying = self._cancel_retrying(now)
             return [name, *retrying, *self._settle([*self.down[name], *(d for n in retrying for d in self.down[n])])], to_cancel
         return [name, *self._settle(self.down[name])], to_cancel
@@ -369,7 +369,7 @@ class Plan:
         self.stopped = True
         self.stop_reason = "cancelled"
         changed = self._cancel_retrying(now)
-        to_cancel = self._cancel_running("cancelled")
+        to_cancel = self._cancel_running()
         if not (changed or to_cancel) and was:
             return [], []
         for name in list(changed):
@@ -382,7 +382,7 @@ class Plan:
             self._end(self.records[n], S.CANCELLED, now, "cancelled")
         return names
 
-    def _cancel_running(self, reason: str) -> list[str]:
+    def _cancel_running(self) -> list[str]:
         out = []
         for r in self.records.values():
             if r.state is S.RUNNING:

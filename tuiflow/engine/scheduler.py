@@ -30,7 +30,7 @@ from .events import (
     TaskStateChanged,
 )
 from .masking import Masker
-from .model import FAILURES, FINISHED, Pipeline, TaskSpec, TaskState, TriggerRule
+from .model import FINISHED, Pipeline, TaskSpec, TaskState, TriggerRule
 from .plan import Plan, TaskRecord
 from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand
 
@@ -547,4 +547,4 @@ def _outcome(result: CommandResult, cancelled: bool) -> tuple[TaskState, str]:
     return S.FAILED, result.reason or (f"exit {result.exit_code}" if result.exit_code is not None else "failed")
 
 
-__all__ = ["Scheduler", "task_info", "FAILURES"]
+__all__ = ["Scheduler", "task_info"]
