@@ -46,7 +46,8 @@ def test_retrying_a_failed_task_releases_its_downstream(tmp_path, term):
     term.wait_text("✗ broken")
     screen = term.wait_text("FAILED")
     assert "⊖ after" in screen
-    term.send("r")  # the first row (broken) is selected when the run opens
+    term.wait_text("broken · attempt 1")  # the pane shows the first row once the tree is built: r retries it
+    term.send("r")
     screen = term.wait_text("✓ after")
     assert "SUCCEEDED" in term.wait_text("SUCCEEDED")
     term.send("q")
