@@ -130,7 +130,7 @@ def _clean_cr(line: bytes) -> bytes:
 # --------------------------------------------------------------------------- the plain printer
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _TaskRecord:
     """What the summary needs about one task; updated from its state events."""
 

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 
 from .engine.model import Pipeline
+
+
+def collect_garbage_again() -> None:
+    """Turn the collector back on once the run's modules are loaded (`cli.entry` turns it off).
+
+    What exists by then lives as long as the process, so it is frozen out of every later
+    collection; a run that allocates as it goes is then collected as usual. When called from a
+    process that never turned collection off (tests, an embedding program) it does nothing.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def state_dir_for(pipeline_file: str, state_dir: str | None) -> str:
@@ -49,9 +62,12 @@ def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
         from .headless import run_headless
 
         async def main() -> int:
-            return await run_headless(build_scheduler(pipeline, args, resume), events=getattr(args, "events", None))
+            scheduler = build_scheduler(pipeline, args, resume)
+            collect_garbage_again()
+            return await run_headless(scheduler, events=getattr(args, "events", None))
 
         return asyncio.run(main())
     from .ui.app import run_tui
 
+    collect_garbage_again()
     return run_tui(pipeline, lambda: build_scheduler(pipeline, args, resume), theme=getattr(args, "theme", None))

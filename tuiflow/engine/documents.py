@@ -31,7 +31,7 @@ _INT = re.compile(r"\s*[0-9]+\s*")
 _NUMBER = re.compile(r"\s*[0-9]+(?:\.[0-9]+)?\s*")
 
 
-@dataclass
+@dataclass(eq=False)
 class Document:
     """A pipeline file's settings and expanded tasks (names local to the file)."""
 
@@ -52,7 +52,7 @@ class Document:
 SubLoader = Callable[[str, dict[str, str], tuple[str, ...], Mapping[str, int]], "Document | None"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Fields:
     """One mapping of the document (the top level, a task, ...) and its keys that failed the schema."""
 
@@ -74,7 +74,7 @@ def _bad_index(bad: set[Path]) -> dict[Path, tuple[frozenset[str], frozenset[str
     return {p: (frozenset(e), frozenset(d)) for p, (e, d) in index.items()}
 
 
-@dataclass
+@dataclass(eq=False)
 class _Raw:
     """A task as written (before expansion), with what the graph checks need."""
 
@@ -549,7 +549,7 @@ class DocumentBuilder:
                            f"add '{target}' to its depends_on")
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _TaskBase:
     """What every task of a document starts from."""
 

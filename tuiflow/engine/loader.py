@@ -122,7 +122,7 @@ class TaskDigests(Mapping[str, str]):
         return f"TaskDigests({len(self)} tasks)"
 
 
-@dataclass
+@dataclass(eq=False)
 class _Loaded:
     """One file as read: the native Source, its own problems, and the paths those problems are at."""
 

@@ -21,7 +21,7 @@ _RESTARTABLE = FAILURES | {S.SKIPPED}
 _NOT_STARTED = frozenset({S.PENDING, S.READY, S.BLOCKED})
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class TaskRecord:
     spec: TaskSpec
     state: TaskState = S.PENDING
@@ -38,7 +38,7 @@ class TaskRecord:
     output: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Plan:
     tasks: Iterable[TaskSpec]
     max_parallel: int = 1

@@ -22,6 +22,7 @@ MAX_BYTES = 16 * 1024 * 1024
 # Deeper nesting than this is a mistake (pipelines need about 6 levels) and would make the
 # recursive checks after the parser slow or fail.
 MAX_DEPTH = 64
+_TOO_DEEP = f"the YAML document is nested too deeply (more than {MAX_DEPTH} levels)"
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -42,7 +43,7 @@ _SYNTAX_HINTS = (
 )
 
 
-@dataclass
+@dataclass(eq=False)
 class Source:
     """A parsed YAML document: `data` is plain Python data; positions are kept by path.
 
@@ -99,6 +100,8 @@ def _parse_text(file: str, text: str, marks_depth: int | None) -> Source:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1)
         problem = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        if "maximum nesting depth" in problem:   # the libyaml in PyYAML 6.0.4 wheels stops it first
+            raise PipelineInvalid([PipelineError.at(where, _TOO_DEEP)]) from None
         problem += next((hint for text, hint in _SYNTAX_HINTS if text in problem), "")
         raise PipelineInvalid([PipelineError.at(where, f"YAML syntax error: {problem}")]) from None
     except (yaml.YAMLError, ValueError) as exc:
@@ -336,7 +339,7 @@ class _Builder:
             if self.stack[-1].path is not None:
                 self.error(event, "a mapping key must be plain text, not a list or a mapping")
         if len(self.stack) >= MAX_DEPTH:
-            self.error(event, f"the YAML document is nested too deeply (more than {MAX_DEPTH} levels)")
+            self.error(event, _TOO_DEEP)
             raise _TooDeep
         if event.tag not in (None, "!", _MAP if mapping else _SEQ):
             self.error(event, f"unsupported YAML tag {event.tag!r}")
