@@ -196,7 +196,7 @@ class _LocalCommand:
                 return
         self.start_ticks = procutil.boot_ticks()
         self._t0 = time.monotonic()
-        executable = _shell_path(argv[0], req)
+        executable = _program_path(argv[0], req)
         self._runner._commands.add(self)
         try:
             await self._spawn(argv, executable, devnull, out_r, out_w, err_r, err_w, spawner)
@@ -210,7 +210,12 @@ class _LocalCommand:
         def popen() -> int:
             t0 = time.perf_counter()
             env = {**req.env, JOB_VAR: self.job}  # inherited by every descendant, daemons too
-            pid = procutil.spawn(argv, executable, req.cwd, env, devnull, out_w, err_w)
+            try:
+                pid = procutil.spawn(argv, executable, req.cwd, env, devnull, out_w, err_w)
+            except FileNotFoundError:
+                if executable is None:
+                    raise
+                pid = procutil.spawn(argv, None, req.cwd, env, devnull, out_w, err_w)  # gone since: walk PATH
             _LIVE[pid] = self  # at once: a sweep running meanwhile must know this session
             self._runner.spawn_took(time.perf_counter() - t0)
             return pid
@@ -503,19 +508,23 @@ async def _end_orphans(owner: _LocalCommand | None, grace: float, group: int | N
         delay = min(delay * 2, 0.05)
 
 
-_SHELLS: dict[tuple[str, str | None], str | None] = {}
+def _program_path(program: str, req: CommandRequest) -> str | None:
+    """Where the child's PATH walk would find `program`, looked up by the engine instead.
 
-
-def _shell_path(program: str, req: CommandRequest) -> str | None:
-    """The shell's absolute path, looked up once per PATH: spares each spawn a walk along PATH."""
-    if program != req.shell or "/" in program:
+    vfork holds the engine until the child has exec'd, and the child walks PATH by failing an
+    exec in every directory before the right one (~13 us each here); an access() check here costs
+    ~0.5 us. Looked up at every spawn, never remembered: a program that a task installs (a venv's
+    `python` ahead of the system one) is what the next task runs, as with make. None for a path,
+    or a program not found: the child's own walk then gives the error.
+    """
+    if "/" in program:
         return None
-    key = (program, req.env.get("PATH"))
-    if key not in _SHELLS:
-        _SHELLS[key] = next((os.path.abspath(c) for d in (key[1] or os.defpath).split(os.pathsep)
-                             if os.access(c := os.path.join(d or ".", program), os.X_OK)
-                             and os.path.isfile(c)), None)
-    return _SHELLS[key]
+    path = req.env.get("PATH")
+    for d in (path if path is not None else os.defpath).split(os.pathsep):
+        candidate = f"{d}/{program}" if d.startswith("/") else os.path.join(req.cwd, d or ".", program)
+        if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def _start_error(exc: BaseException, program: str, cwd: str) -> str:
