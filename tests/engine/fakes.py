@@ -122,6 +122,11 @@ class Recorder:
         return [e for e in self.events if isinstance(e, kind)]
 
 
+def contents(events: list[Event]) -> list[tuple[type, dict]]:
+    """What events say (their type and `to_dict()`): events compare by identity, not by value."""
+    return [(type(e), e.to_dict()) for e in events]
+
+
 async def until(cond, timeout: float = 5.0) -> None:
     """Wait (polling the loop) until cond() is true; fail the test after `timeout` seconds."""
     for _ in range(int(timeout / 0.005)):

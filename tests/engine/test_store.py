@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.fakes import contents
 from tuiflow.engine import store as store_mod
 from tuiflow.engine.events import (
     ControlApplied,
@@ -152,7 +153,7 @@ async def test_events_jsonl_lines_parse_and_match_to_dict(tmp_path: Path) -> Non
     lines = (Path(st.run_dir) / "events.jsonl").read_text().splitlines()
     expected = [e for e in events if not isinstance(e, TaskOutput)]
     assert [json.loads(line) for line in lines] == [json.loads(json.dumps(e.to_dict())) for e in expected]
-    assert [event_from_dict(json.loads(line)) for line in lines] == expected
+    assert contents([event_from_dict(json.loads(line)) for line in lines]) == contents(expected)
     assert mode(Path(st.run_dir) / "events.jsonl") == 0o600
     run = load_run(st.run_dir)
     assert run["state"] == "failed" and run["exit_code"] == 1 and run["ended"] == 4.0 and run["max_parallel"] == 2

@@ -2,6 +2,8 @@
 
 Events are frozen, slotted and made of plain values, so a front end in another process can get
 them over a socket: `to_dict()` gives JSON-ready data, `event_from_dict()` rebuilds the event.
+An event is a message, equal only to itself (`eq=False`: value equality would cost every run
+~2 ms of start-up to define, and nothing compares events); compare `to_dict()`s for content.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class TaskInfo:
     description: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Event:
     kind: ClassVar[str] = "event"
     time: float  # time.time() when it happened
@@ -53,7 +55,7 @@ def _with_task_infos(event: Event, d: dict[str, Any], *keys: str) -> dict[str, A
     return d
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RunStarted(Event):
     kind: ClassVar[str] = "run_started"
     run_id: str
@@ -67,7 +69,7 @@ class RunStarted(Event):
         return _with_task_infos(self, Event.to_dict(self), "tasks")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TasksAdded(Event):
     """Tasks that joined a running plan (foreach instances); `changed` are existing tasks whose deps changed."""
 
@@ -79,7 +81,7 @@ class TasksAdded(Event):
         return _with_task_infos(self, Event.to_dict(self), "tasks", "changed")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TaskStateChanged(Event):
     kind: ClassVar[str] = "task_state"
     task: str
@@ -93,7 +95,7 @@ class TaskStateChanged(Event):
     output: str | None = None      # the task's `output` value once it succeeded (masked)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TaskOutput(Event):
     """A batch of a task's combined output, already masked; never one event per line."""
 
@@ -107,23 +109,23 @@ class TaskOutput(Event):
                 "data": base64.b64encode(self.data).decode("ascii")}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class LimitChanged(Event):
     kind: ClassVar[str] = "limit_changed"
     max_parallel: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Paused(Event):
     kind: ClassVar[str] = "paused"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Resumed(Event):
     kind: ClassVar[str] = "resumed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class ControlApplied(Event):
     """A control was called (recorded in events.jsonl); `applied` is False when it changed nothing."""
 
@@ -134,13 +136,13 @@ class ControlApplied(Event):
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class EtaChanged(Event):
     kind: ClassVar[str] = "eta"
     eta_seconds: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     state: str                  # succeeded | failed | cancelled

@@ -27,7 +27,7 @@ def durations(pipeline: Pipeline, state_dir: str) -> dict[str, float]:
                 seen.setdefault(name, []).append(float(d))
     if not seen:
         return {}
-    from statistics import median   # not at import: it costs a first run ~3 ms of start-up
+    from statistics import median  # not at import: it costs a first run ~3 ms of start-up
 
     return {name: median(ds) for name, ds in seen.items()}
 
