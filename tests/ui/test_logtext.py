@@ -57,22 +57,29 @@ def test_very_long_line_is_capped_in_memory():
     assert len(doc.line(0)) < 20_000 and doc.line(0).endswith("…")
 
 
-def test_read_tail_returns_whole_last_lines(tmp_path):
+async def test_read_tail_returns_whole_last_lines(tmp_path):
     path = tmp_path / "log"
     path.write_bytes(b"".join(f"{i}\n".encode() for i in range(100_000)))
     data, offset = read_tail(path, None, 10)
     assert data == b"".join(f"{i}\n".encode() for i in range(99_990, 100_000))
-    assert count_lines_before(path, offset) == 99_990
+    assert await count_lines_before(path, offset) == 99_990
     data, offset = read_tail(path, offset, 3)  # the lines before a byte offset
     assert data == b"99987\n99988\n99989\n"
 
 
-def test_read_window_around_a_line(tmp_path):
+async def test_read_window_around_a_line(tmp_path, monkeypatch):
+    from tuiflow.ui import logtext
+
     path = tmp_path / "log"
-    path.write_bytes(b"".join(f"{i}\n".encode() for i in range(1, 1001)))
-    data, offset, first = read_window(path, 500, 5, 11)
-    assert first == 495 and data.splitlines()[0] == b"495" and data.splitlines()[-1] == b"505"
-    assert path.read_bytes()[offset:].startswith(b"495\n")
+    path.write_bytes(b"".join(f"{i}\n".encode() for i in range(1, 1001)) + b"unfinished")
+    for block in (1 << 20, 7):   # lines inside one read, and lines across many reads
+        monkeypatch.setattr(logtext, "_BLOCK", block)
+        data, offset, first = await read_window(path, 500, 5, 11)
+        assert first == 495 and data.splitlines() == [str(i).encode() for i in range(495, 506)]
+        assert path.read_bytes()[offset:].startswith(b"495\n")
+        assert await read_window(path, 1000, 2, 5) == (b"998\n999\n1000\nunfinished", path.read_bytes().index(b"\n998\n") + 1, 998)
+        assert await read_window(path, 5000, 0, 3) == (b"", path.stat().st_size, 5000)
+        assert await count_lines_before(path, path.stat().st_size) == 1000
 
 
 def test_collect_joins_file_prefix_and_memory_tail_at_the_exact_byte(tmp_path):

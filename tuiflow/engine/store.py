@@ -9,6 +9,8 @@ task writes the buffers through a single writer thread (so files see batches in 
 slow disk never stalls the loop) at most ~4 times a second, sooner when a quarter megabyte of output is
 waiting; run.json is rewritten with the same rhythm and at least every HEARTBEAT seconds, so a
 reader can tell a crashed run (`interrupted`) from a live one. Nothing is fsync'ed per event.
+One job per batch, rather than aiofiles' one thread call per file operation: see "Files and
+threads" in docs/architecture.md.
 
 Task names are free text, so each gets a folder name that is safe on any filesystem and unique
 (case-insensitively); the mapping is recorded as `tasks[name].log_dir` in run.json. An attempt

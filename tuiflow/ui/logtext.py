@@ -277,14 +277,19 @@ def read_tail(path: str | os.PathLike[str], end: int | None, max_lines: int,
     return data, pos
 
 
-def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
-    """Newlines in the first `offset` bytes of a file (for line numbers of a tail window)."""
+async def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
+    """Newlines in the first `offset` bytes of a file (for line numbers of a tail window).
+
+    Read through aiofiles, a megabyte at a time: counting a gigabyte log must not freeze the screen.
+    """
+    import aiofiles
+
     count = 0
     try:
-        with open(path, "rb") as f:
+        async with aiofiles.open(path, "rb") as f:
             left = offset
             while left > 0:
-                block = f.read(min(1 << 20, left))
+                block = await f.read(min(_BLOCK, left))
                 if not block:
                     break
                 count += block.count(b"\n")
@@ -294,25 +299,52 @@ def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
     return count
 
 
-def read_window(path: str | os.PathLike[str], line_number: int, before: int,
-                count: int) -> tuple[bytes, int, int]:
-    """Lines around `line_number` (1-based): returns (data, offset, first_line_number)."""
+async def read_window(path: str | os.PathLike[str], line_number: int, before: int,
+                      count: int) -> tuple[bytes, int, int]:
+    """Lines around `line_number` (1-based): returns (data, offset, first_line_number).
+
+    Read through aiofiles like `count_lines_before`: the line may be deep in a huge log.
+    """
+    import aiofiles
+
     first = max(1, line_number - before)
     try:
-        with open(path, "rb") as f:
-            seen, offset, start = 1, 0, 0
-            chunks: list[bytes] = []
-            taken = 0
-            for raw in f:
-                if seen == first:
-                    start = offset
-                if seen >= first:
-                    chunks.append(raw)
-                    taken += 1
-                    if taken >= count:
-                        break
-                offset += len(raw)
-                seen += 1
+        async with aiofiles.open(path, "rb") as f:
+            start = await _offset_of_line(f, first)
+            await f.seek(start)
+            data = b""
+            while data.count(b"\n") < count:
+                block = await f.read(_BLOCK)
+                if not block:
+                    break
+                data += block
     except OSError:
         return b"", 0, first
-    return b"".join(chunks), start, first
+    end = -1
+    for _ in range(count):
+        end = data.find(b"\n", end + 1)
+        if end < 0:
+            return data, start, first  # the file ends first (its last line may be unfinished)
+    return data[:end + 1], start, first
+
+
+async def _offset_of_line(f, line_number: int) -> int:   # f: an aiofiles binary file
+    """Where 1-based `line_number` starts; the file's size when it has fewer lines."""
+    wanted, pos = line_number - 1, 0
+    while wanted > 0:
+        block = await f.read(_BLOCK)
+        if not block:
+            break
+        found = block.count(b"\n")
+        if found < wanted:
+            wanted -= found
+            pos += len(block)
+            continue
+        end = -1
+        for _ in range(wanted):
+            end = block.index(b"\n", end + 1)
+        return pos + end + 1
+    return pos
+
+
+_BLOCK = 1 << 20

@@ -183,9 +183,11 @@ class ViewActions:
         task, attempt, line, query = hit
         if not self.tree.select_task(task):
             self._select(task)
-        self.call_after_refresh(self._scroll_to_hit, task, attempt, line, query)
+        self.call_after_refresh(lambda: self.run_worker(self._scroll_to_hit(task, attempt, line, query),
+                                                        group="jump", exclusive=True, exit_on_error=False))
 
-    def _scroll_to_hit(self, task: str, attempt: int, line: int, query: str = "") -> None:
+    async def _scroll_to_hit(self, task: str, attempt: int, line: int, query: str = "") -> None:
+        """Show line `line` of an attempt's log; a worker, as it may read far into a big file."""
         from tuiflow.ui.logtext import count_lines_before, read_window
         if self.main_pane.task_name != task:
             self._select(task)
@@ -194,12 +196,17 @@ class ViewActions:
         for mark in doc.marks:
             if mark.attempt == attempt and mark.first_line is None and self.sched:
                 path = self.sched.log_path(task, attempt)
-                mark.first_line = count_lines_before(path, mark.file_offset) + 1 if path else None
+                first_line = await count_lines_before(path, mark.file_offset) + 1 if path else None
+                if pane.task_name != task:
+                    return  # another task was chosen meanwhile
+                mark.first_line = first_line
         row = doc.attempt_row(attempt, line)
         if row is None and self.sched:
             path = self.sched.log_path(task, attempt)
             if path:  # outside the window: show that part of the file instead of the tail
-                data, offset, first = read_window(path, line, self.max_lines // 2, self.max_lines)
+                data, offset, first = await read_window(path, line, self.max_lines // 2, self.max_lines)
+                if pane.task_name != task:
+                    return
                 pane.view.clear()
                 pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
                 pane.view.doc.start_attempt(attempt, offset, first)
