@@ -160,7 +160,6 @@ class RunStore:
             "pipeline": pipeline.name,
             "file": pipeline.file,
             "source_digest": pipeline.source_digest,
-            "task_digests": dict(pipeline.task_digests),
             "pid": os.getpid(),
             "host": os.uname().nodename,
             "started": time.time(),
@@ -171,6 +170,8 @@ class RunStore:
             "max_parallel": pipeline.max_parallel,
             "paused": False,
         }
+        # never changes during the run, yet is a third of run.json: encoded once, not at every write
+        self._digests = _ENCODE(dict(pipeline.task_digests))
         self._tasks: dict[str, dict[str, Any]] = {}
         self._frags: dict[str, str] = {}      # task -> its encoded `"name": {...}` in run.json
         self._stale: set[str] = set()         # tasks whose fragment must be encoded again
@@ -421,7 +422,8 @@ class RunStore:
             frags[name] = f"{enc(name)}: {enc(tasks[name])}"
         self._stale.clear()
         self._state["heartbeat"] = time.time()
-        text = f"{enc(self._state)[:-1]}, \"tasks\": {{{', '.join(frags.values())}}}}}"
+        text = (f"{enc(self._state)[:-1]}, \"task_digests\": {self._digests}, "
+                f"\"tasks\": {{{', '.join(frags.values())}}}}}")
         self._json_dirty = False
         self._last_json = time.monotonic()
         data = text.encode()
