@@ -344,3 +344,28 @@ def test_spawn_paths_agree(raw: bool, tmp_path, monkeypatch: pytest.MonkeyPatch)
         os.close(devnull)
         os.close(r)
     assert no_zombie_children()
+
+
+async def test_a_chatty_task_gets_a_big_pipe_and_every_byte(runner: LocalRunner, monkeypatch) -> None:
+    """Past CHATTY bytes a pipe is grown, so reads gather (fewer wake-ups); within the budget only."""
+    import fcntl
+
+    monkeypatch.setattr(runner_mod, "MAX_BIG_PIPES", 1)
+    sizes: list[int] = []
+    real_set = procutil.set_pipe_size
+
+    def watch(fd: int, size: int) -> bool:
+        ok = real_set(fd, size)
+        sizes.append(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+        return ok
+
+    monkeypatch.setattr(procutil, "set_pipe_size", watch)
+    lines = "seq -f '%099.0f' 1 40000; sleep 0.5"  # 4 MB each in 4 KiB writes; pipes open together
+    (r1, out1), (r2, out2), (r3, out3) = await asyncio.gather(
+        run(runner, lines), run(runner, lines), run(runner, "echo quiet"))
+    expected = b"".join(b"%099d\n" % i for i in range(1, 40001))
+    assert r1.ok and r2.ok and r3.ok
+    assert out1.stream(1) == expected and out2.stream(1) == expected and out3.stream(1) == b"quiet\n"
+    assert sizes and sizes[0] == runner_mod.PIPE_SIZE   # the first chatty pipe grew...
+    assert len(sizes) == 1                             # ...and the budget of one kept the other small
+    assert not runner_mod._BIG_PIPES                   # handed back when the pipes closed

@@ -11,6 +11,7 @@ import asyncio
 import builtins
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import subprocess
@@ -33,6 +34,20 @@ _children_file: bool | None = None
 # Children started by asyncio's subprocess machinery (tracked by our child watcher): never
 # mistaken for orphans inherited from a task.
 foreign_children: set[int] = set()
+
+
+def set_pipe_size(fd: int, size: int) -> bool:
+    """Ask for a pipe that holds `size` bytes (Linux, up to /proc/sys/fs/pipe-max-size).
+
+    False when the system has no such call or refuses (past the per-user pipe budget).
+    """
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsize is None:
+        return False
+    try:
+        return fcntl.fcntl(fd, setsize, size) >= size
+    except OSError:
+        return False
 
 
 def become_subreaper() -> bool:

@@ -75,6 +75,11 @@ class CommandRunner(Protocol):
 # ---------------------------------------------------------------------------- the local runner
 
 CHUNK = 64 * 1024
+PIPE_SIZE = 1 << 20    # a chatty task's pipe is grown to this (F_SETPIPE_SZ), so output can gather...
+GATHER = 0.001         # ...this long after a read that emptied it: fewer, fuller reads
+CHATTY = 1 << 20       # bytes read from a pipe before it counts as chatty
+MAX_BIG_PIPES = 16     # big pipes at once: 16 MiB, a quarter of Linux's default per-user budget
+READS_PER_WAKE = 16    # chunks read in one go while they come full
 LEFTOVER_GRACE = 0.2   # SIGTERM -> SIGKILL for what a task left behind when its main process exited
 DRAIN_BOUND = 0.3      # how long pipes are drained once nothing of the task is left to kill
 SPAWN_THREADS = 2      # spawner threads, used while spawning inline stalls the loop (a busy machine)
@@ -85,6 +90,7 @@ _LIVE: dict[int, _LocalCommand] = {}   # main pid -> command, while its main pro
 JOB_VAR = "TUIFLOW_JOB"
 _JOBS = itertools.count(1)
 _SAME_SESSION: set[int] = set()        # children known to be in our own session: never a task's orphan
+_BIG_PIPES: set[int] = set()           # read fds of pipes grown to PIPE_SIZE (all runners)
 
 
 class LocalRunner:
@@ -153,6 +159,8 @@ class _LocalCommand:
         self._done: asyncio.Future[CommandResult] = loop.create_future()
         self.spawned: asyncio.Future[None] = loop.create_future()
         self._pipes: dict[int, int] = {}         # read fd -> stream number
+        self._read_bytes = 0
+        self._resting: dict[int, asyncio.TimerHandle] = {}  # read fd -> when it is read again
         self._pidfd = -1
         self._status: int | None = None          # wait status of the main process
         self._exited = False
@@ -289,26 +297,64 @@ class _LocalCommand:
     # -- output
 
     def _on_readable(self, fd: int, stream: int) -> None:
-        try:
-            data = os.read(fd, CHUNK)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data:
+        """Read 64 KiB chunks while they come full; once the pipe is empty, let it fill a moment.
+
+        A task that writes fast in small pieces (`seq`, a logger) would otherwise wake the loop
+        for every few kilobytes: half of a flood's CPU. Once a pipe has carried CHATTY bytes it
+        is grown to PIPE_SIZE (far more than such a writer fills in GATHER), and after a read
+        that empties it the loop leaves it GATHER: fewer, fuller reads, at no cost a person can
+        see. Only MAX_BIG_PIPES at once: past a per-user budget Linux shrinks every new pipe of
+        the user to one page. Once the process has exited, pipes drain at once.
+        """
+        for _ in range(READS_PER_WAKE):
+            try:
+                data = os.read(fd, CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                break
             try:
                 self._on_output(stream, data)
             except Exception as exc:  # the callback's bug must not wedge this state machine
                 self._loop.call_exception_handler({"message": "tuiflow: output callback failed",
                                                    "exception": exc})
-            return
+            if fd not in self._pipes:
+                return  # the callback ended the command
+            self._read_bytes += len(data)
+            if self._read_bytes >= CHATTY and fd not in _BIG_PIPES and len(_BIG_PIPES) < MAX_BIG_PIPES \
+                    and procutil.set_pipe_size(fd, PIPE_SIZE):
+                _BIG_PIPES.add(fd)
+            if len(data) < CHUNK:
+                if fd in _BIG_PIPES and not self._exited:
+                    self._loop.remove_reader(fd)
+                    self._resting[fd] = self._loop.call_later(GATHER, self._wake_reader, fd, stream)
+                return
+        else:
+            return  # still full: the next loop iteration reads on
         self._close_pipe(fd)
         if self._exited:
             self._maybe_finish()
 
+    def _wake_reader(self, fd: int, stream: int) -> None:
+        self._resting.pop(fd, None)
+        if fd in self._pipes:
+            self._loop.add_reader(fd, self._on_readable, fd, stream)
+
+    def _wake_resting(self) -> None:
+        for fd, handle in list(self._resting.items()):
+            handle.cancel()
+            self._wake_reader(fd, self._pipes.get(fd, 1))
+
     def _close_pipe(self, fd: int) -> None:
         if self._pipes.pop(fd, None) is not None:
-            self._loop.remove_reader(fd)
+            resting = self._resting.pop(fd, None)
+            if resting is not None:
+                resting.cancel()
+            else:
+                self._loop.remove_reader(fd)
+            _BIG_PIPES.discard(fd)
             os.close(fd)
 
     # -- stop
@@ -354,6 +400,7 @@ class _LocalCommand:
         self._t_exit = time.monotonic()
         self._status = status
         self._exited = True
+        self._wake_resting()  # what is left in the pipes is read now, not after a rest
         _LIVE.pop(pid, None)
         if self._timer is not None:
             self._timer.cancel()
