@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
+
+# Small immutable records are NamedTuples: a tenth of a frozen dataclass's cost to define,
+# which every start-up pays (see "Start-up" in docs/architecture.md).
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
+class Mark(NamedTuple):
     """A position in a source file; line and col are 1-based, as editors show them."""
 
     file: str
@@ -18,8 +20,7 @@ class Mark:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineError:
+class PipelineError(NamedTuple):
     """One problem found in a pipeline file, printed as `file:line:col: message`."""
 
     file: str

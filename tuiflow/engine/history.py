@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .errors import UsageError
 from .model import Pipeline
@@ -32,10 +33,9 @@ def durations(pipeline: Pipeline, state_dir: str) -> dict[str, float]:
     return {name: median(ds) for name, ds in seen.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class ResumePlan:
+class ResumePlan(NamedTuple):
     run_id: str
-    reuse: Mapping[str, str | None] = field(default_factory=dict)   # task -> its output value
+    reuse: Mapping[str, str | None] = MappingProxyType({})          # task -> its output value
     changed: tuple[str, ...] = ()                                     # succeeded before, edited since
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import procutil
 
@@ -34,8 +34,7 @@ class CommandRequest:
     separate_streams: bool = True    # False: stderr shares stdout's pipe (stream 1), in written order
 
 
-@dataclass(frozen=True, slots=True)
-class CommandResult:
+class CommandResult(NamedTuple):
     exit_code: int | None            # None when the process died of a signal or never started
     signal: int | None = None
     timed_out: bool = False

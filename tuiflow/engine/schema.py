@@ -13,9 +13,8 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import did_you_mean
 from .yamlsource import Path
@@ -28,8 +27,7 @@ _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text", "inte
                "number": "a number", "boolean": "true or false", "null": "null"}
 
 
-@dataclass(frozen=True, slots=True)
-class SchemaProblem:
+class SchemaProblem(NamedTuple):
     """One schema violation: where (`key` = at the mapping key rather than the value) and what."""
 
     path: Path
