@@ -7,6 +7,8 @@ and `schema` never import the UI, so they stay fast and work without a terminal.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import gc
 import os
 import re
@@ -17,6 +19,8 @@ from . import __version__
 
 EXIT_INVALID = 2          # an invalid pipeline or command line (SPEC §4)
 EXIT_INTERNAL = 70        # a bug in tuiflow itself (EX_SOFTWARE)
+EXIT_FLUSH_FAILED = 120   # the output could not be written (the code Python's own exit gives for it)
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
 COMMANDS = ("run", "validate", "graph", "schema", "history", "logs")
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -36,12 +40,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_INVALID)
+    except OSError as exc:
+        if exc.errno not in _CANNOT_WRITE or os.environ.get("TUIFLOW_DEBUG"):
+            return _internal_error(exc)
+        where = exc.filename or "the output"
+        print(f"tuiflow: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FLUSH_FAILED
     except Exception as exc:  # noqa: BLE001 - the promise is: no traceback for any input
-        if os.environ.get("TUIFLOW_DEBUG"):
-            raise
-        print(f"tuiflow: internal error: {type(exc).__name__}: {exc} "
-              "(set TUIFLOW_DEBUG=1 to see where)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug in tuiflow: one line, or the traceback with TUIFLOW_DEBUG=1."""
+    if os.environ.get("TUIFLOW_DEBUG"):
+        raise exc
+    print(f"tuiflow: internal error: {type(exc).__name__}: {exc} "
+          "(set TUIFLOW_DEBUG=1 to see where)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def entry() -> None:
@@ -49,19 +64,50 @@ def entry() -> None:
 
     By the time `main` returns, a run has closed its log files, written `run.json` and flushed its
     output; what would be left is the interpreter freeing every module one by one (~17 ms of a
-    headless run's start-up budget here), which nothing needs. Standard streams are flushed first.
+    headless run's start-up budget here), which nothing needs. Standard streams are flushed first,
+    and a failed write (a full disk) is reported and fails the command, as Python's own exit does.
 
     The garbage collector is off while modules load: start-up makes ~100 000 objects that live
     as long as the process, and collecting among them costs ~6 ms for nothing.
     """
+    global _own_process
+    _own_process = True
     gc.disable()   # until the run has imported what it needs: see launch.collect_garbage_again
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):   # a reader that left, or a stream already closed
+        except BrokenPipeError:   # a reader that left (`| head`): what it wanted, it got
             pass
+        except ValueError:        # closed already
+            pass
+        except OSError as exc:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"tuiflow: cannot write the output: {exc.strerror or exc}\n")
+                sys.stderr.flush()
+            code = code or EXIT_FLUSH_FAILED
     os._exit(code)
+
+
+_own_process = False   # set by entry(): this process is the `tuiflow` command, not a program using it
+
+
+def _import_asyncio_without_tls() -> None:
+    """In the `tuiflow` command's own process, `import asyncio` without letting it load `ssl`.
+
+    asyncio imports ssl only to offer TLS connections, and loading OpenSSL is 4-5 ms of a run's
+    ~100 ms start-up here; nothing in the `tuiflow` command opens one. asyncio supports Pythons
+    built without ssl, which is what it sees during this import: its TLS then stays unavailable
+    in this process (`import ssl` itself works as usual afterwards). A program that imports
+    tuiflow is not affected: only `entry()` asks for this.
+    """
+    if not _own_process or "asyncio" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl -> ImportError
+    try:
+        import asyncio  # noqa: F401
+    finally:
+        del sys.modules["ssl"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -213,6 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     if args.events:
         args.headless = True
+    _import_asyncio_without_tls()
     try:
         from .launch import run_pipeline
     except ModuleNotFoundError as exc:

@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import os
 import sys
 
-
-def _import_asyncio_without_tls():
-    """`import asyncio`, keeping it from loading `ssl` on the way when nothing has yet.
-
-    asyncio imports ssl only to offer TLS connections, and loading OpenSSL is 4-5 ms of a run's
-    ~100 ms start-up here; no tuiflow front end opens a TLS connection. asyncio supports
-    Pythons built without ssl (its `ssl` is then None), which is what it sees during this one
-    import. The block is lifted right after it: a later `import ssl` by anyone works as usual.
-    """
-    if "asyncio" in sys.modules or "ssl" in sys.modules:
-        import asyncio
-        return asyncio
-    sys.modules["ssl"] = None  # type: ignore[assignment]  # import ssl -> ImportError
-    try:
-        import asyncio
-    finally:
-        del sys.modules["ssl"]
-    return asyncio
-
-
-asyncio = _import_asyncio_without_tls()
-
-from .engine.model import Pipeline  # noqa: E402
+from .engine.model import Pipeline
 
 
 def collect_garbage_again() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -241,3 +242,21 @@ def test_console_script_entry_point(pipeline: str) -> None:
         pytest.skip("tuiflow console script not installed in this environment")
     result = subprocess.run([str(exe), "validate", pipeline], capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout) == (0, f"{pipeline}: ok (5 tasks)\n")
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_that_cannot_be_written_fails_with_a_message(pipeline: str, unbuffered: str) -> None:
+    """A full disk under `> file` is not a success, whether the write fails early or at exit."""
+    exe = Path(sys.executable).parent / "tuiflow"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([str(exe), "graph", pipeline], stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=60, env=env)
+    assert result.returncode == 120
+    assert result.stderr == "tuiflow: cannot write the output: No space left on device\n"
+    ok = subprocess.run(f"{exe} graph {pipeline} | head -1", shell=True, capture_output=True, text=True,
+                        timeout=60, env=env)
+    assert ok.returncode == 0 and ok.stderr == "" and ok.stdout.strip()  # a reader that left is fine

@@ -43,3 +43,11 @@ def test_validate_and_graph_load_no_ui(tmp_path: Path) -> None:
             f"    assert main([{str(f)!r}, '--dry-run']) == 0\n"
             "    assert main(['schema']) == 0")
     assert loaded_ui_packages(code) == []
+
+
+def test_a_program_importing_tuiflow_keeps_asyncio_tls() -> None:
+    """Only the `tuiflow` command itself imports asyncio without ssl (see cli.entry)."""
+    code = ("import tuiflow.cli, tuiflow.launch, asyncio.sslproto, asyncio.base_events;"
+            "assert asyncio.sslproto.ssl is not None and asyncio.base_events.ssl is not None")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

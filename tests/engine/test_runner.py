@@ -369,3 +369,12 @@ async def test_a_chatty_task_gets_a_big_pipe_and_every_byte(runner: LocalRunner,
     assert sizes and sizes[0] == runner_mod.PIPE_SIZE   # the first chatty pipe grew...
     assert len(sizes) == 1                             # ...and the budget of one kept the other small
     assert not runner_mod._BIG_PIPES                   # handed back when the pipes closed
+
+
+async def test_only_the_chatty_pipe_of_a_task_grows(runner: LocalRunner, monkeypatch) -> None:
+    grown: list[int] = []
+    real_set = procutil.set_pipe_size
+    monkeypatch.setattr(procutil, "set_pipe_size", lambda fd, size: grown.append(fd) or real_set(fd, size))
+    result, out = await run(runner, "head -c 3000000 /dev/zero; echo err >&2", separate_streams=True)
+    assert result.ok and out.stream(1) == bytes(3000000) and out.stream(2) == b"err\n"
+    assert len(grown) == 1 and not runner_mod._BIG_PIPES

@@ -116,3 +116,17 @@ async def test_a_program_gone_between_lookup_and_start_is_walked_for(tmp_path, m
         assert (await _run(runner, "mytool", tmp_path, f"{tmp_path / 'b'}:/usr/bin"))[2] == b"from-b\n"
     finally:
         await runner.aclose()
+
+
+async def test_a_program_exec_refuses_is_passed_over_for_the_next_on_path(tmp_path):
+    """As exec along PATH does: a file that is not a program (a broken binary) is skipped."""
+    a = tmp_path / "a"
+    a.mkdir()
+    (a / "mytool").write_bytes(b"\x7fELFgarbage")
+    (a / "mytool").chmod(0o755)
+    _tool(tmp_path / "b", "from-b")
+    runner = LocalRunner()
+    try:
+        assert (await _run(runner, "mytool", tmp_path, f"{a}:{tmp_path / 'b'}:/usr/bin"))[2] == b"from-b\n"
+    finally:
+        await runner.aclose()

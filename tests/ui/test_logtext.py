@@ -129,3 +129,10 @@ def test_a_flood_with_carriage_returns_still_sees_every_line():
     parts = [b"x\r" * 5 + b"".join(b"%d\n" % i for i in range(100)), b"a\rb\n"]
     doc.feed_parts(parts)
     assert [doc.line(i) for i in range(len(doc))] == [str(i) for i in range(91, 100)] + ["b"]
+
+
+async def test_read_window_reads_at_most_max_bytes(tmp_path):
+    path = tmp_path / "log"
+    path.write_bytes(b"first\n" + b"\r" * (3 << 20) + b"\nlast\n")   # one huge progress line
+    data, offset, first = await read_window(path, 2, 0, 10, max_bytes=1 << 20)
+    assert (offset, first, len(data)) == (6, 2, 1 << 20)

@@ -77,7 +77,7 @@ CHUNK = 64 * 1024
 PIPE_SIZE = 1 << 20    # a chatty task's pipe is grown to this (F_SETPIPE_SZ), so output can gather...
 GATHER = 0.001         # ...this long after a read that emptied it: fewer, fuller reads
 CHATTY = 1 << 20       # bytes read from a pipe before it counts as chatty
-MAX_BIG_PIPES = 16     # big pipes at once: 16 MiB, a quarter of Linux's default per-user budget
+MAX_BIG_PIPES = 4      # big pipes at once per engine: 4 MiB of Linux's default 64 MiB per user
 READS_PER_WAKE = 16    # chunks read in one go while they come full
 LEFTOVER_GRACE = 0.2   # SIGTERM -> SIGKILL for what a task left behind when its main process exited
 DRAIN_BOUND = 0.3      # how long pipes are drained once nothing of the task is left to kill
@@ -158,7 +158,7 @@ class _LocalCommand:
         self._done: asyncio.Future[CommandResult] = loop.create_future()
         self.spawned: asyncio.Future[None] = loop.create_future()
         self._pipes: dict[int, int] = {}         # read fd -> stream number
-        self._read_bytes = 0
+        self._read_bytes: dict[int, int] = {}    # read fd -> bytes read, until it is grown (or refused)
         self._resting: dict[int, asyncio.TimerHandle] = {}  # read fd -> when it is read again
         self._pidfd = -1
         self._status: int | None = None          # wait status of the main process
@@ -203,26 +203,28 @@ class _LocalCommand:
                 return
         self.start_ticks = procutil.boot_ticks()
         self._t0 = time.monotonic()
-        executable = _program_path(argv[0], req)
         self._runner._commands.add(self)
         try:
-            await self._spawn(argv, executable, devnull, out_r, out_w, err_r, err_w, spawner)
+            await self._spawn(argv, devnull, out_r, out_w, err_r, err_w, spawner)
         finally:
             self.spawned.set_result(None)
 
-    async def _spawn(self, argv: list[str], executable: str | None, devnull: int, out_r: int, out_w: int,
+    async def _spawn(self, argv: list[str], devnull: int, out_r: int, out_w: int,
                      err_r: int, err_w: int, spawner: ThreadPoolExecutor | None) -> None:
         req = self._request
 
         def popen() -> int:
             t0 = time.perf_counter()
             env = {**req.env, JOB_VAR: self.job}  # inherited by every descendant, daemons too
+            executable = _program_path(argv[0], req)
             try:
                 pid = procutil.spawn(argv, executable, req.cwd, env, devnull, out_w, err_w)
-            except FileNotFoundError:
-                if executable is None:
+            except OSError as exc:
+                if executable is None or (exc.filename is not None and os.fsdecode(exc.filename) == req.cwd):
                     raise
-                pid = procutil.spawn(argv, None, req.cwd, env, devnull, out_w, err_w)  # gone since: walk PATH
+                # gone since, or not a program exec takes (a bad binary): the child's own PATH
+                # walk goes on past it to the next directory, as exec along PATH does
+                pid = procutil.spawn(argv, None, req.cwd, env, devnull, out_w, err_w)
             _LIVE[pid] = self  # at once: a sweep running meanwhile must know this session
             self._runner.spawn_took(time.perf_counter() - t0)
             return pid
@@ -303,7 +305,8 @@ class _LocalCommand:
         is grown to PIPE_SIZE (far more than such a writer fills in GATHER), and after a read
         that empties it the loop leaves it GATHER: fewer, fuller reads, at no cost a person can
         see. Only MAX_BIG_PIPES at once: past a per-user budget Linux shrinks every new pipe of
-        the user to one page. Once the process has exited, pipes drain at once.
+        the user to one page (several engines of one user share that budget). Once the process
+        has exited, pipes drain at once.
         """
         for _ in range(READS_PER_WAKE):
             try:
@@ -321,10 +324,14 @@ class _LocalCommand:
                                                    "exception": exc})
             if fd not in self._pipes:
                 return  # the callback ended the command
-            self._read_bytes += len(data)
-            if self._read_bytes >= CHATTY and fd not in _BIG_PIPES and len(_BIG_PIPES) < MAX_BIG_PIPES \
-                    and procutil.set_pipe_size(fd, PIPE_SIZE):
-                _BIG_PIPES.add(fd)
+            counted = self._read_bytes.get(fd, 0)
+            if counted >= 0:  # -1: grown already, or refused
+                counted += len(data)
+                if counted >= CHATTY and len(_BIG_PIPES) < MAX_BIG_PIPES:
+                    if procutil.set_pipe_size(fd, PIPE_SIZE):
+                        _BIG_PIPES.add(fd)
+                    counted = -1
+                self._read_bytes[fd] = counted
             if len(data) < CHUNK:
                 if fd in _BIG_PIPES and not self._exited:
                     self._loop.remove_reader(fd)
@@ -354,6 +361,7 @@ class _LocalCommand:
             else:
                 self._loop.remove_reader(fd)
             _BIG_PIPES.discard(fd)
+            self._read_bytes.pop(fd, None)
             os.close(fd)
 
     # -- stop

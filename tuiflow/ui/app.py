@@ -317,6 +317,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         pane.view.feed_parts(parts)
 
     def _load_pane(self, pane: LogPane, task: str | None) -> None:
+        self.workers.cancel_group(self, "jump")  # a jump still reading the file is overtaken
         pane.task_name = task
         pane.attempt = 0
         view = self.model.tasks.get(task) if task else None

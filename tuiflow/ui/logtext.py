@@ -300,10 +300,11 @@ async def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
 
 
 async def read_window(path: str | os.PathLike[str], line_number: int, before: int,
-                      count: int) -> tuple[bytes, int, int]:
+                      count: int, max_bytes: int = 8 * 1024 * 1024) -> tuple[bytes, int, int]:
     """Lines around `line_number` (1-based): returns (data, offset, first_line_number).
 
-    Read through aiofiles like `count_lines_before`: the line may be deep in a huge log.
+    Read through aiofiles like `count_lines_before`: the line may be deep in a huge log. At
+    most `max_bytes` (as `read_tail`), however long the lines.
     """
     import aiofiles
 
@@ -312,19 +313,23 @@ async def read_window(path: str | os.PathLike[str], line_number: int, before: in
         async with aiofiles.open(path, "rb") as f:
             start = await _offset_of_line(f, first)
             await f.seek(start)
-            data = b""
-            while data.count(b"\n") < count:
-                block = await f.read(_BLOCK)
+            blocks: list[bytes] = []
+            newlines = size = 0
+            while newlines < count and size < max_bytes:
+                block = await f.read(min(_BLOCK, max_bytes - size))
                 if not block:
                     break
-                data += block
+                blocks.append(block)
+                newlines += block.count(b"\n")
+                size += len(block)
     except OSError:
         return b"", 0, first
+    data = b"".join(blocks)
     end = -1
     for _ in range(count):
         end = data.find(b"\n", end + 1)
         if end < 0:
-            return data, start, first  # the file ends first (its last line may be unfinished)
+            return data, start, first  # the file (or max_bytes) ends first: its last line may be cut
     return data[:end + 1], start, first
 
 

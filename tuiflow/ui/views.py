@@ -197,15 +197,15 @@ class ViewActions:
             if mark.attempt == attempt and mark.first_line is None and self.sched:
                 path = self.sched.log_path(task, attempt)
                 first_line = await count_lines_before(path, mark.file_offset) + 1 if path else None
-                if pane.task_name != task:
-                    return  # another task was chosen meanwhile
+                if pane.view.doc is not doc:
+                    return  # the pane was loaded again meanwhile (another task, or `end`)
                 mark.first_line = first_line
         row = doc.attempt_row(attempt, line)
         if row is None and self.sched:
             path = self.sched.log_path(task, attempt)
             if path:  # outside the window: show that part of the file instead of the tail
                 data, offset, first = await read_window(path, line, self.max_lines // 2, self.max_lines)
-                if pane.task_name != task:
+                if pane.view.doc is not doc:
                     return
                 pane.view.clear()
                 pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
