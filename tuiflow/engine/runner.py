@@ -203,20 +203,21 @@ class _LocalCommand:
                 return
         self.start_ticks = procutil.boot_ticks()
         self._t0 = time.monotonic()
+        # on the loop thread: in a spawner thread each of its syscalls would hand the GIL back and forth
+        executable = _program_path(argv[0], req)
         self._runner._commands.add(self)
         try:
-            await self._spawn(argv, devnull, out_r, out_w, err_r, err_w, spawner)
+            await self._spawn(argv, executable, devnull, out_r, out_w, err_r, err_w, spawner)
         finally:
             self.spawned.set_result(None)
 
-    async def _spawn(self, argv: list[str], devnull: int, out_r: int, out_w: int,
+    async def _spawn(self, argv: list[str], executable: str | None, devnull: int, out_r: int, out_w: int,
                      err_r: int, err_w: int, spawner: ThreadPoolExecutor | None) -> None:
         req = self._request
 
         def popen() -> int:
             t0 = time.perf_counter()
             env = {**req.env, JOB_VAR: self.job}  # inherited by every descendant, daemons too
-            executable = _program_path(argv[0], req)
             try:
                 pid = procutil.spawn(argv, executable, req.cwd, env, devnull, out_w, err_w)
             except OSError as exc:
