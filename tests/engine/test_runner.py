@@ -378,3 +378,30 @@ async def test_only_the_chatty_pipe_of_a_task_grows(runner: LocalRunner, monkeyp
     result, out = await run(runner, "head -c 3000000 /dev/zero; echo err >&2", separate_streams=True)
     assert result.ok and out.stream(1) == bytes(3000000) and out.stream(2) == b"err\n"
     assert len(grown) == 1 and not runner_mod._BIG_PIPES
+
+
+async def test_slow_spawns_move_to_threads_and_a_quick_probe_brings_them_back(monkeypatch) -> None:
+    import threading
+
+    where: list[str] = []
+    real_spawn = procutil.spawn
+
+    def spawn(*args, **kw):
+        where.append("thread" if threading.current_thread() is not threading.main_thread() else "loop")
+        return real_spawn(*args, **kw)
+
+    monkeypatch.setattr(procutil, "spawn", spawn)
+    monkeypatch.setattr(runner_mod, "SLOW_SPAWN", 0.05)
+    runner = LocalRunner()
+    try:
+        runner._spawn_time = 1.0            # as after spawns that stalled the loop for a second
+        for _ in range(runner_mod.PROBE_EVERY):
+            result, _out = await run(runner, "true")
+            assert result.ok
+        assert where == ["thread"] * (runner_mod.PROBE_EVERY - 1) + ["loop"]   # then one inline probe...
+        assert runner._spawn_time < 1.0                                       # ...measured, not the threads
+        runner._spawn_time = 0.0            # quick again: inline from now on
+        await run(runner, "true")
+        assert where[-1] == "loop"
+    finally:
+        await runner.aclose()

@@ -82,7 +82,8 @@ READS_PER_WAKE = 16    # chunks read in one go while they come full
 LEFTOVER_GRACE = 0.2   # SIGTERM -> SIGKILL for what a task left behind when its main process exited
 DRAIN_BOUND = 0.3      # how long pipes are drained once nothing of the task is left to kill
 SPAWN_THREADS = 2      # spawner threads, used while spawning inline stalls the loop (a busy machine)
-SLOW_SPAWN = 0.001     # seconds: an average spawn slower than this moves spawning to the threads
+SLOW_SPAWN = 0.002     # seconds: an average inline spawn slower than this moves spawning to the threads
+PROBE_EVERY = 16       # meanwhile one spawn in this many is inline, to see whether they got quick again
 GIVE_UP = 2.0          # stop waiting for processes that do not die even of SIGKILL (D state)
 
 _LIVE: dict[int, _LocalCommand] = {}   # main pid -> command, while its main process runs (all runners)
@@ -97,8 +98,9 @@ class LocalRunner:
 
     No asyncio subprocess transport: vfork+exec (procutil.spawn), then the loop's reader callbacks
     on the two pipes and a pidfd, ~0.2 ms of CPU for a no-op task. vfork holds the caller until the
-    child has exec'd; on a busy machine that stalls the loop for milliseconds, so once spawns get
-    slow they move to two threads (the GIL is released meanwhile) and come back when they are quick.
+    child has exec'd; on a busy machine that stalls the loop for milliseconds, so once inline spawns
+    average over SLOW_SPAWN they move to two threads, and come back when an inline probe finds
+    them quick again. (Threads cost GIL hand-offs: on a quiet machine inline is faster.)
     """
 
     def __init__(self) -> None:
@@ -107,9 +109,11 @@ class LocalRunner:
         self._commands: set[_LocalCommand] = set()
         self._devnull = -1
         self._spawner: ThreadPoolExecutor | None = None
-        self._spawn_time = 0.0  # moving average of one spawn's wall time
+        self._spawn_time = 0.0  # moving average of an inline spawn's wall time
+        self._threaded = 0
 
     def spawn_took(self, seconds: float) -> None:
+        """An inline spawn's time: what the loop stalled. (A spawner thread's would add GIL waits.)"""
         self._spawn_time += (seconds - self._spawn_time) * 0.2
 
     async def start(self, request: CommandRequest, on_output: OutputCallback) -> RunningCommand:
@@ -118,7 +122,8 @@ class LocalRunner:
             self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         cmd = _LocalCommand(self, loop, request, on_output)
         spawner = None
-        if self._spawn_time > SLOW_SPAWN:
+        self._threaded = self._threaded + 1 if self._spawn_time > SLOW_SPAWN else 0
+        if self._threaded % PROBE_EVERY:
             if self._spawner is None:
                 self._spawner = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="tuiflow-spawn")
             spawner = self._spawner
@@ -227,7 +232,8 @@ class _LocalCommand:
                 # walk goes on past it to the next directory, as exec along PATH does
                 pid = procutil.spawn(argv, None, req.cwd, env, devnull, out_w, err_w)
             _LIVE[pid] = self  # at once: a sweep running meanwhile must know this session
-            self._runner.spawn_took(time.perf_counter() - t0)
+            if spawner is None:
+                self._runner.spawn_took(time.perf_counter() - t0)
             return pid
 
         cancelled: asyncio.CancelledError | None = None
