@@ -323,3 +323,17 @@ def test_list_runs_limit_reads_the_newest_by_folder_name(tmp_path: Path) -> None
         write_run(tmp_path, rid, started=now + i, state="succeeded", heartbeat=now)
     assert [r["run_id"] for r in list_runs(str(tmp_path), limit=2)] == ids[:1:-1]
     assert [r["run_id"] for r in list_runs(str(tmp_path))] == ids[::-1]
+
+
+async def test_only_the_first_run_json_skips_the_disk_flush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start is spared an fsync; the state a run ends in is on disk (file and folder) at close."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    st = RunStore.create(str(tmp_path), pipeline("a"))
+    assert json.loads((Path(st.run_dir) / "run.json").read_text())["state"] == "running" and synced == []
+    await st.start()
+    st.handle(RunFinished(time=2.0, state="succeeded", exit_code=0))
+    await st.aclose()
+    assert json.loads((Path(st.run_dir) / "run.json").read_text())["state"] == "succeeded"
+    assert synced[-2:] == [str(Path(st.run_dir) / ".run.json.tmp"), st.run_dir]

@@ -101,12 +101,18 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
                 break
 
 
-def _atomic_write(path: str, data: bytes, sync_dir: bool = False) -> None:
+def _atomic_write(path: str, data: bytes, sync_dir: bool = False, sync: bool = True) -> None:
+    """Temp file, fsync, rename: after a crash `path` holds the old or the new bytes, never half.
+
+    `sync=False` for a first version, which has no old one to fall back to: a reader skips an
+    unreadable run.json as it skips a missing one, and a start is spared a disk flush (~0.5 ms).
+    """
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         _write_all(fd, [data])
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
@@ -196,7 +202,7 @@ class RunStore:
             n += 1
         _mkdir_private(os.path.join(run_dir, "logs"))
         store = cls(os.path.abspath(run_dir), rid, pipeline)
-        store._write_json(store._snapshot())
+        store._write_json(store._snapshot(), sync=False)  # the first: every later one is fsync'ed
         return store
 
     # ------------------------------------------------------------------ paths
@@ -482,8 +488,8 @@ class RunStore:
             except OSError as exc:
                 self._failed(exc)
 
-    def _write_json(self, snapshot: bytes, sync_dir: bool = False) -> None:
-        _atomic_write(os.path.join(self.run_dir, RUN_JSON), snapshot, sync_dir)
+    def _write_json(self, snapshot: bytes, sync_dir: bool = False, sync: bool = True) -> None:
+        _atomic_write(os.path.join(self.run_dir, RUN_JSON), snapshot, sync_dir, sync)
         self.json_writes += 1
 
     def _close_files(self) -> None:
