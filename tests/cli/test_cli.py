@@ -260,3 +260,12 @@ def test_output_that_cannot_be_written_fails_with_a_message(pipeline: str, unbuf
     ok = subprocess.run(f"{exe} graph {pipeline} | head -1", shell=True, capture_output=True, text=True,
                         timeout=60, env=env)
     assert ok.returncode == 0 and ok.stderr == "" and ok.stdout.strip()  # a reader that left is fine
+
+
+@pytest.mark.parametrize("columns", ["50", "120"])
+def test_help_is_wrapped_to_the_terminal_width(columns: str) -> None:
+    env = {**os.environ, "COLUMNS": columns}
+    out = subprocess.run([sys.executable, "-m", "tuiflow.cli", "run", "--help"], capture_output=True, text=True,
+                         timeout=60, env=env).stdout
+    widths = [len(line) for line in out.splitlines()]
+    assert max(widths) <= int(columns) - 2 and max(widths) > int(columns) - 20  # filled, not overflowing
