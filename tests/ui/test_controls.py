@@ -388,3 +388,17 @@ async def test_a_hit_far_back_in_a_long_log_opens_that_part_of_the_file_and_end_
         await pilot.press("end")
         await until(pilot, lambda: "after the window" in app.main_pane.view.lines_plain)
         await finish(app, pilot, sched)
+
+
+async def test_a_status_tick_after_the_header_is_gone_does_not_end_the_app():
+    """As the app exits its widgets are removed while a last one-second tick may still come."""
+    app, sched, _ = make_app(t("a", "sleep:30"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.tasks.get("a") is not None and app.model.tasks["a"].state is TaskState.RUNNING)
+        await app.header.remove()
+        await app.query_one("ProgressLine").remove()
+        app._tick()          # what the interval timer does
+        await pilot.pause()
+        assert app.is_running and app._exception is None
+        sched.cancel_run()
+        await until(pilot, lambda: app.model.result is not None)

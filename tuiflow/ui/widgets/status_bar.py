@@ -50,7 +50,10 @@ class TextLine(Widget):
         return self._text
 
     def style_of(self, component: str) -> Style:
-        return self.get_component_rich_style(component, partial=True)
+        try:
+            return self.get_component_rich_style(component, partial=True)
+        except KeyError:  # not styled yet, or styles already dropped (removed as the app exits)
+            return Style()
 
 
 @dataclass(slots=True)
@@ -100,6 +103,8 @@ class RunHeader(TextLine):
         return text
 
     def update_info(self, info: HeaderInfo) -> None:
+        if not self.is_attached:
+            return  # removed as the app exits: its component styles are gone (a last tick may come)
         self.show(self.compose_text(info))
 
 
@@ -114,6 +119,8 @@ class ProgressLine(TextLine):
                          *(status.component_class(s) for s in TaskState)}
 
     def update_counts(self, counts: dict[TaskState, int], total: int) -> None:
+        if not self.is_attached:
+            return  # as RunHeader.update_info
         done = sum(n for s, n in counts.items() if s.finished)
         bad = sum(n for s, n in counts.items() if s.failed)
         width = self.size.width or 80
