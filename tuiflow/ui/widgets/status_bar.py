@@ -103,8 +103,6 @@ class RunHeader(TextLine):
         return text
 
     def update_info(self, info: HeaderInfo) -> None:
-        if not self.is_attached:
-            return  # removed as the app exits: its component styles are gone (a last tick may come)
         self.show(self.compose_text(info))
 
 
@@ -119,8 +117,6 @@ class ProgressLine(TextLine):
                          *(status.component_class(s) for s in TaskState)}
 
     def update_counts(self, counts: dict[TaskState, int], total: int) -> None:
-        if not self.is_attached:
-            return  # as RunHeader.update_info
         done = sum(n for s, n in counts.items() if s.finished)
         bad = sum(n for s, n in counts.items() if s.failed)
         width = self.size.width or 80
