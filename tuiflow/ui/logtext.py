@@ -270,11 +270,19 @@ def read_tail(path: str | os.PathLike[str], end: int | None, max_lines: int,
         data, pos = data[cut + 1:], pos + cut + 1
     lines_seen = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     if lines_seen > max_lines:
-        idx = 0
-        for _ in range(lines_seen - max_lines):
-            idx = data.index(b"\n", idx) + 1
+        idx = _past_newlines(data, lines_seen - max_lines)
         data, pos = data[idx:], pos + idx
     return data, pos
+
+
+def _past_newlines(data: bytes, n: int) -> int:
+    """The offset just past the `n`-th newline of `data` (0 for n = 0); -1 when it has fewer."""
+    end = 0
+    for _ in range(n):
+        end = data.find(b"\n", end) + 1
+        if end == 0:
+            return -1
+    return end
 
 
 async def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
@@ -325,12 +333,8 @@ async def read_window(path: str | os.PathLike[str], line_number: int, before: in
     except OSError:
         return b"", 0, first
     data = b"".join(blocks)
-    end = -1
-    for _ in range(count):
-        end = data.find(b"\n", end + 1)
-        if end < 0:
-            return data, start, first  # the file (or max_bytes) ends first: its last line may be cut
-    return data[:end + 1], start, first
+    end = _past_newlines(data, count)  # -1: the file (or max_bytes) ends first, its last line maybe cut
+    return (data if end < 0 else data[:end]), start, first
 
 
 async def _offset_of_line(f, line_number: int) -> int:   # f: an aiofiles binary file
@@ -345,10 +349,7 @@ async def _offset_of_line(f, line_number: int) -> int:   # f: an aiofiles binary
             wanted -= found
             pos += len(block)
             continue
-        end = -1
-        for _ in range(wanted):
-            end = block.index(b"\n", end + 1)
-        return pos + end + 1
+        return pos + _past_newlines(block, wanted)
     return pos
 
 
