@@ -342,7 +342,7 @@ class _LocalCommand:
             if len(data) < CHUNK:
                 if fd in _BIG_PIPES and not self._exited:
                     self._loop.remove_reader(fd)
-                    self._resting[fd] = self._loop.call_later(GATHER, self._wake_reader, fd, stream)
+                    self._resting[fd] = self._loop.call_later(GATHER, self._wake_reader, fd)
                 return
         else:
             return  # still full: the next loop iteration reads on
@@ -350,15 +350,15 @@ class _LocalCommand:
         if self._exited:
             self._maybe_finish()
 
-    def _wake_reader(self, fd: int, stream: int) -> None:
+    def _wake_reader(self, fd: int) -> None:
         self._resting.pop(fd, None)
         if fd in self._pipes:
-            self._loop.add_reader(fd, self._on_readable, fd, stream)
+            self._loop.add_reader(fd, self._on_readable, fd, self._pipes[fd])
 
     def _wake_resting(self) -> None:
         for fd, handle in list(self._resting.items()):
             handle.cancel()
-            self._wake_reader(fd, self._pipes.get(fd, 1))
+            self._wake_reader(fd)
 
     def _close_pipe(self, fd: int) -> None:
         if self._pipes.pop(fd, None) is not None:
