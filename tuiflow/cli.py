@@ -78,9 +78,7 @@ def entry() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except BrokenPipeError:   # a reader that left (`| head`): what it wanted, it got
-            pass
-        except ValueError:        # closed already
+        except (BrokenPipeError, ValueError):   # a reader that left (`| head`), or closed already
             pass
         except OSError as exc:
             with contextlib.suppress(OSError, ValueError):
@@ -129,8 +127,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def _columns() -> int:
     """The terminal's width as `shutil.get_terminal_size` gives it: COLUMNS, stdout's size, or 80."""
     with contextlib.suppress(ValueError):
-        if int(os.environ.get("COLUMNS", "0")) > 0:
-            return int(os.environ["COLUMNS"])
+        if (columns := int(os.environ.get("COLUMNS", "0"))) > 0:
+            return columns
     try:
         return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
     except (AttributeError, ValueError, OSError):
@@ -146,9 +144,16 @@ def _help_formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, width=_columns() - 2)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with `_help_formatter`; subcommands get it too (argparse makes them of this class)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _help_formatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        formatter_class=_help_formatter,
+    parser = _Parser(
         prog="tuiflow",
         usage="tuiflow FILE [run options]\n       tuiflow {validate,graph,schema,history,logs} ...",
         description="Run a pipeline of shell commands as a DAG, live in your terminal.",
@@ -159,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tuiflow {__version__}")
     sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", prog="tuiflow")
 
-    run = sub.add_parser("run", formatter_class=_help_formatter, help="run a pipeline (the TUI on a terminal, else headless)",
+    run = sub.add_parser("run", help="run a pipeline (the TUI on a terminal, else headless)",
                          description="Run a pipeline: the terminal UI when stdout is a terminal, "
                                      "plain streaming output otherwise or with --headless.")
     run.add_argument("file", metavar="FILE", nargs="?", help="the pipeline YAML file (native or Dagu)")
@@ -178,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
     run.set_defaults(handler=cmd_run)
 
-    validate = sub.add_parser("validate", formatter_class=_help_formatter, help="check pipeline files; problems as FILE:LINE:COL: message",
+    validate = sub.add_parser("validate", help="check pipeline files; problems as FILE:LINE:COL: message",
                               description="Check each pipeline file against the schema and the graph rules. "
                                           "Every problem is printed as FILE:LINE:COL: message; exit 2 if any.")
     validate.add_argument("files", metavar="FILE", nargs="+", help="pipeline files")
@@ -186,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("-q", "--quiet", action="store_true", help="print nothing for valid files")
     validate.set_defaults(handler=cmd_validate)
 
-    graph = sub.add_parser("graph", formatter_class=_help_formatter, help="print the DAG as a tree (text), Mermaid or DOT",
+    graph = sub.add_parser("graph", help="print the DAG as a tree (text), Mermaid or DOT",
                            description="Print the pipeline's DAG after matrix and sub-pipeline expansion.")
     graph.add_argument("file", metavar="FILE", help="the pipeline file")
     graph.add_argument("--format", choices=["text", "mermaid", "dot"], default="text",
@@ -194,17 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_param_option(graph)
     graph.set_defaults(handler=cmd_graph)
 
-    schema = sub.add_parser("schema", formatter_class=_help_formatter, help="print the pipeline JSON Schema (for editors)",
+    schema = sub.add_parser("schema", help="print the pipeline JSON Schema (for editors)",
                             description="Print the JSON Schema (draft 2020-12) of the pipeline format.")
     schema.set_defaults(handler=cmd_schema)
 
-    history = sub.add_parser("history", formatter_class=_help_formatter, help="earlier runs: when, result, duration",
+    history = sub.add_parser("history", help="earlier runs: when, result, duration",
                              description="List earlier runs of a pipeline (or of every pipeline here).")
     history.add_argument("file", metavar="FILE", nargs="?", help="the pipeline file")
     history.add_argument("--state-dir", metavar="DIR", help="where run folders are")
     history.set_defaults(handler=_lazy("tuiflow.commands.history", "history"))
 
-    logs = sub.add_parser("logs", formatter_class=_help_formatter, help="print a task's log from a run",
+    logs = sub.add_parser("logs", help="print a task's log from a run",
                           description="Print one task's log (the last run and attempt unless told).")
     logs.add_argument("file", metavar="FILE", help="the pipeline file")
     logs.add_argument("task", metavar="TASK", help="the task name")
