@@ -30,7 +30,8 @@ from tuiflow.engine.events import (
 )
 from tuiflow.engine.model import Pipeline, TaskSpec, TaskState
 from tuiflow.engine.runner import CommandRequest, LocalRunner
-from tuiflow.engine.store import RunStore, limit_marker, list_runs, load_run, safe_name
+from tuiflow.engine.runs import list_runs, load_run
+from tuiflow.engine.store import RunStore, limit_marker, safe_name
 
 NAMES = ["extract[region=us]", "caller/step", "a b", "a_b", 'say "hi"', "..", "A", "a"]
 
@@ -338,3 +339,28 @@ async def test_only_the_first_run_json_skips_the_disk_flush(tmp_path: Path, monk
     await st.aclose()
     assert json.loads((Path(st.run_dir) / "run.json").read_text())["state"] == "succeeded"
     assert ours()[-2:] == [str(Path(st.run_dir) / ".run.json.tmp"), st.run_dir]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_a_stopped_engine_is_live_and_a_recycled_pid_is_not(tmp_path: Path) -> None:
+    """Liveness is pid + start time: a SIGSTOPped engine stays live whatever its heartbeat says."""
+    from tuiflow.engine import procutil
+    from tuiflow.engine.runs import boot_id
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        child.send_signal(signal.SIGSTOP)
+        start = procutil.proc_stat(child.pid).start
+        host = os.uname().nodename
+        old = time.time() - 3600
+        write_run(tmp_path, "stopped", started=1, state="running", heartbeat=old, pid=child.pid,
+                  pid_start=start, boot_id=boot_id(), host=host, tasks={"a": {"state": "running"}})
+        write_run(tmp_path, "recycled", started=2, state="running", heartbeat=time.time(), pid=child.pid,
+                  pid_start=start + 1, boot_id=boot_id(), host=host, tasks={"a": {"state": "running"}})
+        runs = {r["run_id"]: r for r in list_runs(str(tmp_path))}
+        assert runs["stopped"]["state"] == "running"
+        assert runs["recycled"]["state"] == "interrupted"
+        assert runs["recycled"]["tasks"]["a"]["state"] == "interrupted"
+    finally:
+        child.kill()
+        child.wait()

@@ -8,7 +8,7 @@ import sys
 import time
 from collections import Counter
 
-from ..engine.store import list_runs
+from ..engine.runs import list_runs
 from ..launch import state_dir_for
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 
-from ..engine.store import list_runs
+from ..engine.runs import list_runs
 from ..launch import state_dir_for
 
 

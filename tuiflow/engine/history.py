@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from .errors import UsageError
 from .model import Pipeline
-from .store import list_runs
+from .runs import list_runs
 
 RUNS_FOR_DURATIONS = 5
 

@@ -43,14 +43,13 @@ from .events import (
     TaskStateChanged,
 )
 from .model import Pipeline, TaskState
+from .runs import RUN_JSON, engine_identity
 
 FLUSH_INTERVAL = 0.25        # seconds between writes while events arrive
 HEARTBEAT = 2.0              # run.json is rewritten at least this often while the engine lives
-STALE_AFTER = 10.0           # a `running` run.json older than this was left by a dead engine
 FLUSH_BYTES = 256 << 10      # this much buffered output is written at once
 MAX_PENDING = 4 << 20        # past this, handle() writes itself: the loop slows, the pipes push back
 DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
-RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
 FORMAT_VERSION = 1
 
@@ -166,8 +165,7 @@ class RunStore:
             "pipeline": pipeline.name,
             "file": pipeline.file,
             "source_digest": pipeline.source_digest,
-            "pid": os.getpid(),
-            "host": os.uname().nodename,
+            **engine_identity(),
             "started": time.time(),
             "ended": None,
             "heartbeat": time.time(),
@@ -501,60 +499,4 @@ class RunStore:
             self._events_fd = -1
 
 
-# ---------------------------------------------------------------------- readers (history, attach)
-
-def load_run(run_dir: str) -> dict[str, Any]:
-    """A run's run.json, with state `interrupted` when its engine is gone; raises OSError/ValueError."""
-    with open(os.path.join(run_dir, RUN_JSON), encoding="utf-8") as f:
-        run = json.load(f)
-    if not isinstance(run, dict):
-        raise ValueError(f"{run_dir}/{RUN_JSON} is not a JSON object")
-    run["run_dir"] = os.path.abspath(run_dir)
-    if run.get("state") == "running" and _engine_gone(run):
-        run["state"] = "interrupted"
-    return run
-
-
-def list_runs(state_dir: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """Readable runs under `<state_dir>/runs`, newest first; `limit` reads only that many.
-
-    Run ids are start times, so folder names give the order without opening every run.json.
-    """
-    runs_dir = os.path.join(state_dir, "runs")
-    try:
-        names = os.listdir(runs_dir)
-    except FileNotFoundError:
-        return []
-    names.sort(key=_run_order, reverse=True)
-    runs = []
-    for name in names:
-        if limit is not None and len(runs) >= limit:
-            break
-        with contextlib.suppress(OSError, ValueError):
-            runs.append(load_run(os.path.join(runs_dir, name)))
-    runs.sort(key=lambda r: (r.get("started") or 0, r.get("run_id", "")), reverse=True)
-    return runs
-
-
-def _run_order(name: str) -> tuple[str, int]:
-    """`2026-11-23T14-02-11-3` sorts as (`2026-11-23T14-02-11`, 3): the -N suffix counts, not its text."""
-    base, sep, n = name[:19], name[19:20], name[20:]
-    return (base, int(n)) if sep == "-" and n.isdigit() else (name, 1)
-
-
-def _engine_gone(run: dict[str, Any]) -> bool:
-    heartbeat = run.get("heartbeat")
-    if not isinstance(heartbeat, (int, float)) or time.time() - heartbeat > STALE_AFTER:
-        return True
-    pid = run.get("pid")
-    if run.get("host") == os.uname().nodename and isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-    return False
-
-
-__all__ = ["RunStore", "list_runs", "load_run", "safe_name", "limit_marker", "new_run_id"]
+__all__ = ["RunStore", "safe_name", "limit_marker", "new_run_id"]
