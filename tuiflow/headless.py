@@ -533,7 +533,7 @@ class JsonlPrinter(_StreamSink):
             return
         if type(event) is TaskOutput:
             d: dict[str, Any] = {"event": event.kind, "time": event.time, "task": event.task,
-                                 "attempt": event.attempt}
+                                 "attempt": event.attempt, "offset": event.offset}
             try:
                 d["text"] = event.data.decode("utf-8")
             except UnicodeDecodeError:

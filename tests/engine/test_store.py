@@ -280,7 +280,10 @@ def test_sigkilled_engine_leaves_a_consistent_folder(tmp_path: Path) -> None:
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    time.sleep(0.4)
+    events = tmp_path / "runs" / "r" / "events.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not events.exists() or events.stat().st_size < 64 * 1024):
+        time.sleep(0.02)  # killed while it writes, however slow the machine is today
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run = load_run(str(tmp_path / "runs" / "r"))

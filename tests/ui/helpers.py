@@ -7,6 +7,7 @@ the way they do in a real run.
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 
 from tests.engine.fakes import FakeRunner
@@ -46,7 +47,7 @@ def make_app(*specs: TaskSpec, limit: int = 2, tmp: Path | None = None, frozen: 
     pipe = Pipeline(name="demo", file="/tmp/demo.yaml", tasks=tuple(specs), max_parallel=limit, **kw)
     runner = FakeRunner()
     clock = (lambda: FROZEN) if frozen else None
-    store = FileStore(tmp) if tmp is not None else None
+    store = FileStore(tmp if tmp is not None else Path(tempfile.mkdtemp(prefix="tuiflow-ui-")))
     sched = Scheduler(pipe, runner=runner, store=store, **({"clock": clock} if clock else {}))
     app = TuiflowApp(sched, theme=theme, terminal_alerts=False, title="demo",
                      **({"clock": clock} if clock else {}))

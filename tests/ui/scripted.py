@@ -8,6 +8,7 @@ are fixed, and the app gets a frozen clock, so every duration on screen is the s
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from tuiflow.engine.events import (
@@ -21,6 +22,7 @@ from tuiflow.engine.events import (
     TaskOutput,
     TaskStateChanged,
 )
+from tuiflow.engine.logaccess import LogAccess
 from tuiflow.engine.model import FAILURES, FINISHED, TaskState
 
 S = TaskState
@@ -28,9 +30,16 @@ T0 = 1_795_000_000.0
 
 
 class ScriptedScheduler:
+    can_detach = False
+    read_only = False
+    viewer = ""
+    end_reason = ""
+
     def __init__(self, events: list[Event], log_dir: Path, max_parallel: int = 3) -> None:
         self.events = events
         self.log_dir = log_dir
+        self.logs = LogAccess(self.log_path)
+        self._written: dict[tuple[str, int], int] = {}
         self.sinks: list = []
         self.states: dict[str, TaskState] = {}
         self.attempts: dict[str, int] = {}
@@ -57,6 +66,9 @@ class ScriptedScheduler:
             self.attempts[event.task] = event.attempt
             self.reasons[event.task] = event.reason
         elif isinstance(event, TaskOutput):
+            key = (event.task, event.attempt)
+            event = replace(event, offset=self._written.get(key, 0))  # where the engine says it starts
+            self._written[key] = event.offset + len(event.data)
             path = Path(self.log_path(event.task, event.attempt))
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "ab") as f:
@@ -114,6 +126,12 @@ class ScriptedScheduler:
         if st is S.READY:
             return "run paused" if self.paused else f"no free slot ({self.running_count}/{self.max_parallel} running)"
         return self.reasons.get(task, st.value)
+
+    def watch(self, tasks) -> None:
+        pass
+
+    def detach(self) -> None:
+        raise RuntimeError("in process")
 
     def log_path(self, task: str, attempt: int) -> str | None:
         return str(self.log_dir / task / f"{attempt}.log")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tuiflow.ui.logtext import LineAssembler, LogDocument, count_lines_before, read_tail, read_window
-from tuiflow.ui.outputs import OutputStore, collect
+from tuiflow.engine.logaccess import LogAccess, count_lines_before, read_tail, read_window
+from tuiflow.ui.logtext import LineAssembler, LogDocument
+from tuiflow.ui.outputs import Joiner, load_tail
 
 
 def test_carriage_return_progress_bar_is_one_updating_line():
@@ -68,7 +69,7 @@ async def test_read_tail_returns_whole_last_lines(tmp_path):
 
 
 async def test_read_window_around_a_line(tmp_path, monkeypatch):
-    from tuiflow.ui import logtext
+    from tuiflow.engine import logaccess as logtext
 
     path = tmp_path / "log"
     path.write_bytes(b"".join(f"{i}\n".encode() for i in range(1, 1001)) + b"unfinished")
@@ -82,25 +83,30 @@ async def test_read_window_around_a_line(tmp_path, monkeypatch):
         assert await count_lines_before(path, path.stat().st_size) == 1000
 
 
-def test_collect_joins_file_prefix_and_memory_tail_at_the_exact_byte(tmp_path):
-    path = tmp_path / "1.log"
+async def test_a_pane_joins_the_log_tail_to_live_output_at_the_exact_byte(tmp_path):
+    """Live pieces that arrive while the tail is read overlap it: each byte shows exactly once."""
     lines = [f"line {i}\n".encode() for i in range(50_000)]
     data = b"".join(lines)
-    store = OutputStore()
-    store.add("t", 1, data)
-    path.write_bytes(data[: len(data) - 1000])  # the run store lags behind the events
-    segs = collect("t", [1], store, lambda task, attempt: str(path), max_lines=1000)
-    assert len(segs) == 1
-    assert segs[0].data == data[-len(segs[0].data):]
-    assert segs[0].data.count(b"\n") >= 1000
-    assert segs[0].data.startswith(b"line ")
+    (tmp_path / "1.log").write_bytes(data[:-1000])   # what the engine had written when the pane read
+    logs = LogAccess(lambda task, attempt: str(tmp_path / f"{attempt}.log"))
+    joiner = Joiner(loading=True)
+    # live output the pane received meanwhile: the last 3000 bytes, in two pieces
+    cut = len(data) - 3000
+    joiner.pending = [(1, cut, data[cut:cut + 1500]), (1, cut + 1500, data[cut + 1500:])]
+    (seg,) = await load_tail(logs, "t", [1], max_lines=1000)
+    assert len(seg.data.split(b"\n")) == 1000 and seg.data.startswith(b"line ")  # the last one unfinished
+    joiner.attempt, joiner.end, joiner.loading = 1, seg.end, False
+    shown = seg.data + b"".join(joiner.take(a, o, d) for a, o, d in joiner.pending)
+    assert shown == data[-len(shown):] and joiner.end == len(data)
+    assert joiner.take(1, len(data) + 5, b"x") is None      # a gap: the pane must read again
+    assert joiner.take(2, 0, b"new attempt\n") == b"new attempt\n" and joiner.attempt == 2
 
 
-def test_collect_reads_earlier_attempts_from_disk(tmp_path):
+async def test_load_tail_reads_earlier_attempts_oldest_first(tmp_path):
     (tmp_path / "1.log").write_bytes(b"first try\nboom\n")
-    store = OutputStore()
-    store.add("t", 2, b"second try\n")
-    segs = collect("t", [1, 2], store, lambda task, attempt: str(tmp_path / f"{attempt}.log"), 100)
+    (tmp_path / "2.log").write_bytes(b"second try\n")
+    logs = LogAccess(lambda task, attempt: str(tmp_path / f"{attempt}.log"))
+    segs = await load_tail(logs, "t", [1, 2], 100)
     assert [(s.attempt, s.data) for s in segs] == [(1, b"first try\nboom\n"), (2, b"second try\n")]
 
 

@@ -39,7 +39,7 @@ async def test_carriage_return_progress_shows_as_one_line():
 async def test_follows_the_tail_until_scrolled_up_and_end_follows_again():
     app, sched, _ = make_app(t("s", "spam:3000 && sleep:0.5 && echo:LAST LINE && sleep:30"))
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: len(app.outputs.get("s").tail if app.outputs.get("s") else b"") > 0)
+        await until(pilot, lambda: app.model.tasks["s"].output.bytes > 0)
         await show(app, pilot, "s")
         view = app.main_pane.view
         await until(pilot, lambda: len(view.doc) >= 3000)
@@ -61,7 +61,6 @@ async def test_selecting_a_finished_task_loads_its_output_from_the_log_file(tmp_
     app, sched, _ = make_app(t("big", "spam:25000"), t("small", "echo:hi"), tmp=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.model.result == "succeeded")
-        app.outputs.current.clear()  # forget the memory tail: the file must be enough
         await show(app, pilot, "small")
         await show(app, pilot, "big")
         doc = app.main_pane.view.doc
@@ -106,12 +105,13 @@ async def test_failure_and_end_of_run_are_announced():
 
 
 
-def test_summary_lists_every_task_and_each_failures_last_lines(tmp_path):
+async def test_summary_lists_every_task_and_each_failures_last_lines(tmp_path):
     from tuiflow.engine.events import RunFinished, RunStarted, TaskInfo, TaskStateChanged
-    from tuiflow.ui.outputs import OutputStore
-    from tuiflow.ui.runmodel import RunModel
+    from tuiflow.engine.logaccess import LogAccess
+    from tuiflow.engine.runview import RunView
+    from tuiflow.ui.summary import last_lines
 
-    model, outputs = RunModel(), OutputStore()
+    model = RunView()
     model.apply(RunStarted(time=0, run_id="r1", pipeline="p", file="f", run_dir="", max_parallel=2,
                            tasks=(TaskInfo("ok", ()), TaskInfo("bad", ()), TaskInfo("after", ("bad",)))))
     for ev in (TaskStateChanged(time=0, task="ok", state=S.RUNNING, attempt=1, started=0.0),
@@ -122,8 +122,10 @@ def test_summary_lists_every_task_and_each_failures_last_lines(tmp_path):
                TaskStateChanged(time=2, task="after", state=S.BLOCKED, attempt=1),
                RunFinished(time=2, state="failed", exit_code=1)):
         model.apply(ev)
-    outputs.add("bad", 2, b"".join(b"line %d\n" % i for i in range(30)))
-    text = render_summary(model, outputs, lambda task, attempt: None, now=5.0, run_state="failed",
+    (tmp_path / "bad-2.log").write_bytes(b"".join(b"line %d\n" % i for i in range(30)) + b"\n  \n")
+    logs = LogAccess(lambda task, attempt: str(tmp_path / f"{task}-{attempt}.log"))
+    tails = {"bad": await last_lines(logs, "bad", 2)}
+    text = render_summary(model, tails, now=5.0, run_state="failed",
                           exit_code=1, why=lambda task: "blocked: upstream bad failed").plain
     assert "FAILED" in text and "exit code 1" in text
     assert "✓ ok" in text and "1.5s" in text

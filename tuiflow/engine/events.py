@@ -12,7 +12,7 @@ import base64
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Protocol
 
-from .model import TaskState
+from .model import RunState, TaskState
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +103,11 @@ class TaskOutput(Event):
     task: str
     attempt: int
     data: bytes
+    offset: int = 0     # where `data` starts in the attempt's log: a viewer joins pieces exactly
 
     def to_dict(self) -> dict[str, Any]:
         return {"event": self.kind, "time": self.time, "task": self.task, "attempt": self.attempt,
-                "data": base64.b64encode(self.data).decode("ascii")}
+                "offset": self.offset, "data": base64.b64encode(self.data).decode("ascii")}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -134,6 +135,15 @@ class ControlApplied(Event):
     task: str | None = None
     applied: bool = True
     detail: str = ""
+    by: str = ""        # who sent it: `pid 4312 /dev/pts/3` for a viewer; empty for the engine itself
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RunStateChanged(Event):
+    """The run's one-word state changed (RUNNING, PAUSED, CANCELLING, FAILING, SUCCEEDED, ...)."""
+
+    kind: ClassVar[str] = "run_state"
+    state: RunState
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -149,9 +159,36 @@ class RunFinished(Event):
     exit_code: int
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class RunSnapshot(Event):
+    """A viewer's whole picture of a run at once (on connect, and after falling behind): replaces
+    everything the viewer knew. `data` is `RunView.snapshot()`; the engine never emits it."""
+
+    kind: ClassVar[str] = "snapshot"
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WhyChanged(Event):
+    """Why a task shown by a viewer waits, as the engine says it now (a viewer has no Plan)."""
+
+    kind: ClassVar[str] = "why"
+    task: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OutputSizes(Event):
+    """How much tasks a viewer does not show have written: task -> (attempt, bytes, lines, when)."""
+
+    kind: ClassVar[str] = "sizes"
+    sizes: dict[str, tuple[int, int, int, float]]
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls for cls in (RunStarted, TasksAdded, TaskStateChanged, TaskOutput, LimitChanged,
-                              Paused, Resumed, ControlApplied, EtaChanged, RunFinished)
+                              Paused, Resumed, ControlApplied, EtaChanged, RunFinished, RunStateChanged,
+                              RunSnapshot, WhyChanged, OutputSizes)
 }
 
 
@@ -163,6 +200,8 @@ def event_from_dict(d: dict[str, Any]) -> Event:
         kw["data"] = base64.b64decode(kw["data"])
     if cls is TaskStateChanged:
         kw["state"] = TaskState(kw["state"])
+    if cls is RunStateChanged:
+        kw["state"] = RunState(kw["state"])
     for key in ("tasks", "changed"):
         if key in kw:
             kw[key] = tuple(TaskInfo(**{**t, "depends_on": tuple(t["depends_on"])}) for t in kw[key])

@@ -36,6 +36,80 @@ FINISHED = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT
 FAILURES = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED})
 
 
+class RunState(StrEnum):
+    """A run as a whole, in the one word front ends show."""
+
+    STARTING = "STARTING"        # the front end waits for the engine's first word
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"            # nothing new starts; running tasks go on
+    CANCELLING = "CANCELLING"    # cancel_run: running tasks are being terminated
+    FAILING = "FAILING"          # fail_fast: a task failed, the rest is being stopped
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    INTERRUPTED = "INTERRUPTED"  # the engine is gone (killed) before the run ended
+
+    @property
+    def live(self) -> bool:
+        """The engine is still working on it: quitting a viewer must ask what to do."""
+        return self in LIVE_RUN_STATES
+
+    @property
+    def ended(self) -> bool:
+        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED)
+
+    @classmethod
+    def of_result(cls, result: str) -> RunState:
+        """`succeeded` / `failed` / `cancelled` (RunFinished.state, run.json) as a RunState."""
+        return cls(result.upper())
+
+
+LIVE_RUN_STATES = frozenset({RunState.RUNNING, RunState.PAUSED, RunState.CANCELLING, RunState.FAILING})
+
+
+class Control(StrEnum):
+    """The controls of a run: the scheduler's methods of the same names, and the protocol's words."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    SET_MAX_PARALLEL = "set_max_parallel"
+    CANCEL = "cancel"
+    CANCEL_RUN = "cancel_run"
+    RETRY = "retry"
+    RETRY_FAILED = "retry_failed"
+    RERUN = "rerun"
+    SKIP = "skip"
+    HOLD = "hold"
+    RELEASE = "release"
+
+    @property
+    def takes_task(self) -> bool:
+        return self in TASK_CONTROLS
+
+
+TASK_CONTROLS = frozenset({Control.CANCEL, Control.RETRY, Control.RERUN, Control.SKIP, Control.HOLD,
+                           Control.RELEASE})
+
+
+def task_control_applies(control: Control, state: TaskState, cancelling: bool = False) -> bool:
+    """Whether a task control would change a task in `state` (the engine's Plan and every viewer's
+    mirror of the run answer the same way)."""
+    S = TaskState
+    if control is Control.CANCEL:
+        return state in (S.RUNNING, S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED) and not cancelling
+    if control is Control.RETRY:
+        return state in FAILURES or state is S.SKIPPED
+    if control is Control.RERUN:
+        return state in FINISHED
+    if control is Control.SKIP:
+        return state not in (S.SUCCEEDED, S.SKIPPED, S.RUNNING)
+    if control is Control.HOLD:
+        return state in (S.PENDING, S.READY, S.BLOCKED)
+    if control is Control.RELEASE:
+        return state is S.HELD
+    return False
+
+
 class TriggerRule(StrEnum):
     ALL_SUCCESS = "all_success"
     ALL_DONE = "all_done"

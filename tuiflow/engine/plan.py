@@ -11,7 +11,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .graph import remaining_path
-from .model import FAILURES, FINISHED, TaskSpec, TaskState, TriggerRule
+from .model import (
+    FAILURES,
+    FINISHED,
+    TASK_CONTROLS,
+    Control,
+    TaskSpec,
+    TaskState,
+    TriggerRule,
+    task_control_applies,
+)
 
 S = TaskState
 # Upstream classes for trigger rules: a BLOCKED upstream counts as failed (its failure is final
@@ -19,6 +28,7 @@ S = TaskState
 _WAITING = frozenset({S.PENDING, S.READY, S.RUNNING, S.RETRYING, S.HELD})
 _RESTARTABLE = FAILURES | {S.SKIPPED}
 _NOT_STARTED = frozenset({S.PENDING, S.READY, S.BLOCKED})
+_TASK_CONTROL_NAMES = frozenset(c.value for c in TASK_CONTROLS)
 
 
 @dataclass(slots=True, eq=False)
@@ -470,17 +480,9 @@ class Plan:
         if control == "cancel_run":
             return not self.stopped and not self.finished()
         r = self.records.get(name) if name is not None else None
-        if r is None:
+        if r is None or control not in _TASK_CONTROL_NAMES:
             return False
-        st = r.state
-        return {
-            "cancel": st in (S.RUNNING, S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED) and not r.cancelling,
-            "retry": st in _RESTARTABLE,
-            "rerun": st in FINISHED,
-            "skip": st not in (S.SUCCEEDED, S.SKIPPED, S.RUNNING),
-            "hold": st in _NOT_STARTED,
-            "release": st is S.HELD,
-        }.get(control, False)
+        return task_control_applies(Control(control), r.state, r.cancelling)
 
     # ------------------------------------------------------------------ internals
 

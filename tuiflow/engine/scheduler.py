@@ -24,13 +24,15 @@ from .events import (
     Resumed,
     RunFinished,
     RunStarted,
+    RunStateChanged,
     TaskInfo,
     TaskOutput,
     TasksAdded,
     TaskStateChanged,
 )
+from .logaccess import LogAccess
 from .masking import Masker
-from .model import FINISHED, Pipeline, TaskSpec, TaskState, TriggerRule
+from .model import FINISHED, Pipeline, RunState, TaskSpec, TaskState, TriggerRule
 from .plan import Plan, TaskRecord
 from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand
 
@@ -47,6 +49,13 @@ def task_info(spec: TaskSpec) -> TaskInfo:
 
 
 class Scheduler:
+    # A run in this process, as a front end sees it (ui/protocol.py): it lives and ends with the
+    # process, so nobody can detach from it, and every control is the front end's own.
+    can_detach = False
+    read_only = False
+    viewer = ""
+    end_reason = ""
+
     def __init__(self, pipeline: Pipeline, *, runner: CommandRunner | None = None,
                  store: object | None = None, max_parallel: int | None = None,
                  sinks: Iterable[EventSink] = (), clock: Callable[[], float] = time.time,
@@ -62,6 +71,8 @@ class Scheduler:
         self.clock = clock
         self.run_id = run_id or getattr(store, "run_id", "")
         self.run_dir = getattr(store, "run_dir", "")
+        log_path = getattr(store, "log_path", None)
+        self.logs = LogAccess(log_path, getattr(store, "sync", None)) if log_path is not None else None
         self.plan = Plan(pipeline.tasks, max_parallel=max_parallel or pipeline.max_parallel,
                          pools=pipeline.pools, fail_fast=pipeline.fail_fast, weights=weights)
         self.specs = {t.name: t for t in pipeline.tasks}
@@ -85,6 +96,7 @@ class Scheduler:
         self._closed = False
         self._exit_override: int | None = None
         self._finished_announced = False
+        self._run_state = RunState.STARTING
         self.started_at: float | None = None
         self.exit_code = 0
 
@@ -106,6 +118,16 @@ class Scheduler:
                                         pid=getattr(self._handles.get(name), "pid", None),
                                         started=r.started, ended=r.ended,
                                         output=self._mask(r.output) if r.state is S.SUCCEEDED else None))
+        self._note_run_state()
+
+    def _note_run_state(self) -> None:
+        """Publish the run's one-word state when it changed (viewers have no Plan to derive it)."""
+        if self.started_at is None:
+            return
+        state = self.run_state
+        if state is not self._run_state:
+            self._run_state = state
+            self._emit(RunStateChanged(time=self.clock(), state=state))
 
     def _mask(self, text: str | None) -> str | None:
         """What may be shown of a text: secret values replaced by ***."""
@@ -120,11 +142,13 @@ class Scheduler:
             self._text_masker = Masker(self._secrets)
 
     def _control(self, control: str, task: str | None, changed: list[str], applied: bool | None = None,
-                 detail: str = "") -> None:
-        self._emit(ControlApplied(time=self.clock(), control=control, task=task,
-                                  applied=bool(changed) if applied is None else applied, detail=detail))
+                 detail: str = "", by: str = "") -> bool:
+        done = bool(changed) if applied is None else applied
+        self._emit(ControlApplied(time=self.clock(), control=control, task=task, applied=done, detail=detail,
+                                  by=by))
         self._emit_changes(changed)
         self._poke()
+        return done
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -162,17 +186,19 @@ class Scheduler:
         return self.plan.running
 
     @property
-    def run_state(self) -> str:
+    def run_state(self) -> RunState:
         plan = self.plan
+        if self.started_at is None:
+            return RunState.STARTING
         if self._finished_announced and plan.finished():
             if plan.stop_reason == "cancelled" and not plan.succeeded():
-                return "CANCELLED"
-            return "SUCCEEDED" if plan.succeeded() else "FAILED"
+                return RunState.CANCELLED
+            return RunState.SUCCEEDED if plan.succeeded() else RunState.FAILED
         if plan.stopped:
-            return "CANCELLING" if plan.stop_reason == "cancelled" else "FAILING"
+            return RunState.CANCELLING if plan.stop_reason == "cancelled" else RunState.FAILING
         if plan.paused:
-            return "PAUSED"
-        return "RUNNING"
+            return RunState.PAUSED
+        return RunState.RUNNING
 
     def log_path(self, task: str, attempt: int) -> str | None:
         if self.store is None or attempt < 1:
@@ -180,62 +206,77 @@ class Scheduler:
         return self.store.log_path(task, attempt)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ controls
+    # Each returns whether it changed anything; `by` says who asked (recorded in events.jsonl).
 
-    def pause(self) -> None:
+    def pause(self, by: str = "") -> bool:
         applied = not self.plan.paused
         self.plan.paused = True
-        self._control("pause", None, [], applied)
+        self._control("pause", None, [], applied, by=by)
         if applied:
             self._emit(Paused(time=self.clock()))
+            self._note_run_state()
+        return applied
 
-    def resume(self) -> None:
+    def resume(self, by: str = "") -> bool:
         applied = self.plan.paused
         self.plan.paused = False
-        self._control("resume", None, [], applied)
+        self._control("resume", None, [], applied, by=by)
         if applied:
             self._emit(Resumed(time=self.clock()))
+            self._note_run_state()
+        return applied
 
-    def set_max_parallel(self, n: int) -> None:
+    def set_max_parallel(self, n: int, by: str = "") -> bool:
         applied = self.plan.set_max_parallel(n)
-        self._control("set_max_parallel", None, [], applied, detail=str(self.plan.max_parallel))
+        self._control("set_max_parallel", None, [], applied, detail=str(self.plan.max_parallel), by=by)
         if applied:
             self._emit(LimitChanged(time=self.clock(), max_parallel=self.plan.max_parallel))
+        return applied
 
-    def cancel(self, task: str) -> None:
+    def cancel(self, task: str, by: str = "") -> bool:
         changed, to_cancel = self.plan.cancel(task, self.clock())
-        self._control("cancel", task, changed, bool(changed or to_cancel))
+        applied = self._control("cancel", task, changed, bool(changed or to_cancel), by=by)
         self._signal(to_cancel)
+        return applied
 
-    def cancel_run(self, exit_code: int | None = None) -> None:
+    def cancel_run(self, exit_code: int | None = None, by: str = "") -> bool:
         """Cancel everything; `exit_code` (130/143/129 when a signal asked for it) becomes the run's."""
         if exit_code is not None:
             self._exit_override = exit_code
         changed, to_cancel = self.plan.cancel_run(self.clock())
-        self._control("cancel_run", None, changed, bool(changed or to_cancel))
+        applied = self._control("cancel_run", None, changed, bool(changed or to_cancel), by=by)
         self._signal(to_cancel)
+        return applied
 
-    def retry(self, task: str) -> None:
+    def retry(self, task: str, by: str = "") -> bool:
         self._reopen()
-        self._control("retry", task, self.plan.retry(task))
+        return self._control("retry", task, self.plan.retry(task), by=by)
 
-    def retry_failed(self) -> None:
+    def retry_failed(self, by: str = "") -> bool:
         self._reopen()
-        self._control("retry_failed", None, self.plan.retry_failed())
+        return self._control("retry_failed", None, self.plan.retry_failed(), by=by)
 
-    def rerun(self, task: str) -> None:
+    def rerun(self, task: str, by: str = "") -> bool:
         self._reopen()
         changed, to_cancel = self.plan.rerun(task)
-        self._control("rerun", task, changed, bool(changed or to_cancel))
+        applied = self._control("rerun", task, changed, bool(changed or to_cancel), by=by)
         self._signal(to_cancel)
+        return applied
 
-    def skip(self, task: str) -> None:
-        self._control("skip", task, self.plan.skip(task, self.clock()))
+    def skip(self, task: str, by: str = "") -> bool:
+        return self._control("skip", task, self.plan.skip(task, self.clock()), by=by)
 
-    def hold(self, task: str) -> None:
-        self._control("hold", task, self.plan.hold(task))
+    def hold(self, task: str, by: str = "") -> bool:
+        return self._control("hold", task, self.plan.hold(task), by=by)
 
-    def release(self, task: str) -> None:
-        self._control("release", task, self.plan.release(task))
+    def release(self, task: str, by: str = "") -> bool:
+        return self._control("release", task, self.plan.release(task), by=by)
+
+    def watch(self, tasks: Iterable[str]) -> None:
+        """Which tasks' output a viewer shows: in process every sink gets all output anyway."""
+
+    def detach(self) -> None:
+        raise RuntimeError("a run in this process cannot be detached from: it ends with the process")
 
     def close(self) -> None:
         """End a `run(stay_open=True)` for good (cancelling whatever still runs)."""
@@ -297,6 +338,7 @@ class Scheduler:
             self.exit_code = self._exit_override
         state = self.run_state.lower()
         self._emit(RunFinished(time=self.clock(), state=state, exit_code=self.exit_code))
+        self._note_run_state()
 
     async def _shutdown(self) -> None:
         if self._jobs:
@@ -328,13 +370,16 @@ class Scheduler:
         captured = bytearray()
         emit = self._emit
         clock = self.clock
+        written = 0  # bytes of this attempt's (masked) output so far: the next chunk's offset
 
         def on_output(stream: int, chunk: bytes) -> None:
+            nonlocal written
             if keep_stdout and stream == 1 and len(captured) <= limit:
                 captured.extend(chunk[: limit + 1 - len(captured)])
             data = masker.feed(chunk)
             if data:
-                emit(TaskOutput(time=clock(), task=name, attempt=attempt, data=data))
+                emit(TaskOutput(time=clock(), task=name, attempt=attempt, data=data, offset=written))
+                written += len(data)
 
         result: CommandResult
         try:
@@ -365,7 +410,7 @@ class Scheduler:
             self._jobs.pop(name, None)
         tail = masker.flush()
         if tail:
-            emit(TaskOutput(time=clock(), task=name, attempt=attempt, data=tail))
+            emit(TaskOutput(time=clock(), task=name, attempt=attempt, data=tail, offset=written))
         state, reason = _outcome(result, rec.cancelling)
         output = None
         if state is S.SUCCEEDED and keep_stdout:

@@ -396,13 +396,9 @@ class RunStore:
                                           list[tuple[str, int]], bytes | None, bool]:
         """Hand the buffers over to the writer; run.json comes along when due (or final)."""
         now = time.monotonic()
-        logs, self._logbuf = self._logbuf, {}
-        for key, chunks in logs.items():
-            self._last_byte[key] = chunks[-1][-1:]
+        logs = self._take_logs()
         events, self._events = self._events, []
         to_close, self._to_close = self._to_close, []
-        self._pending = 0
-        self._urgent = False
         self._dirty = False
         self._last_flush = now
         snapshot = None
@@ -438,12 +434,24 @@ class RunStore:
         """Backpressure: write on the loop thread once the writer is idle (keeps order per file)."""
         if self._inflight is not None:
             self._inflight.result()
+        self._write_logs(self._take_logs())
+
+    def _take_logs(self) -> dict[tuple[str, int], list[bytes]]:
         logs, self._logbuf = self._logbuf, {}
         for key, chunks in logs.items():
             self._last_byte[key] = chunks[-1][-1:]
         self._pending = 0
         self._urgent = False
-        self._write_logs(logs)
+        return logs
+
+    async def sync(self) -> None:
+        """Return once every output byte handed to `handle()` so far is in its log file (written,
+        not fsync'ed): a reader of the files then sees all of it (the socket server, a pane)."""
+        if self._executor is None or self._closed:
+            return
+        logs = self._take_logs()
+        # one writer thread runs jobs in order: this one ends after every batch handed over before
+        await asyncio.wrap_future(self._executor.submit(self._write_logs, logs))
 
     # writer thread ---------------------------------------------------------------------------
 

@@ -1,13 +1,15 @@
-"""TuiflowApp: the terminal application of SPEC §3, and `run_tui`, its entry point.
+"""TuiflowApp: the terminal application, and `run_tui`, its entry point.
 
-The app owns no run logic: it starts `scheduler.run(stay_open=True)` as a worker, receives
-events through the Bridge (one message per flush), keeps a RunModel for drawing, and calls only
-the scheduler's public control API.
+The app owns no run logic. It runs `scheduler.run(stay_open=True)` as a worker — an engine in
+another process reached over its socket (`tuiflow.remote.client.RemoteRun`), or, in tests, a
+Scheduler in this process — receives events through the Bridge (one message per flush), keeps
+a RunView for drawing, and calls only the SchedulerAPI (ui/protocol.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -22,16 +24,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Footer, Input, Tree
 from textual.worker import Worker, WorkerState
 
-from tuiflow.engine.events import Event, RunStarted, TasksAdded
-from tuiflow.engine.model import TaskState
+from tuiflow.engine.events import ControlApplied, Event, RunStarted, TasksAdded
+from tuiflow.engine.model import LIVE_RUN_STATES, RunState, TaskState
+from tuiflow.engine.runview import Changes, RunView
 from tuiflow.ui import status
 from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
 from tuiflow.ui.controls import ControlActions
-from tuiflow.ui.outputs import OutputStore, collect
-from tuiflow.ui.protocol import SchedulerAPI
-from tuiflow.ui.runmodel import Changes, RunModel
+from tuiflow.ui.outputs import load_tail
+from tuiflow.ui.protocol import EngineGone, SchedulerAPI
 from tuiflow.ui.screens.confirm import QuitScreen
-from tuiflow.ui.summary import render_summary
+from tuiflow.ui.summary import LAST_LINES, last_lines, render_summary
 from tuiflow.ui.themes import DEFAULT_THEME, load_themes
 from tuiflow.ui.views import ViewActions
 from tuiflow.ui.widgets.dag_tree import DagTree
@@ -39,11 +41,14 @@ from tuiflow.ui.widgets.log_pane import LogPane
 from tuiflow.ui.widgets.log_view import LogView
 from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader, TextLine
 
-LIVE_STATES = ("RUNNING", "PAUSED", "CANCELLING")
+LIVE_STATES = frozenset(state.value for state in LIVE_RUN_STATES)
 WINDOW = -1  # LogPane.attempt while it shows a window of a log file away from its end
 # states whose reason is not already in the pane title: say why the task waits
 WHY_STATES = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
                         TaskState.HELD, TaskState.SKIPPED})
+HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+EXIT_DEADLINE = 1.5   # seconds a viewer whose terminal went away may take to leave, then it is cut short
+SUMMARY_FAILURES = 20  # failures whose last lines the summary prints
 
 
 class TuiflowApp(ControlActions, ViewActions, App[int]):
@@ -76,7 +81,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         Binding("t", "timeline", "timeline", tooltip="Timeline: a Gantt chart of every attempt"),
         Binding("v", "toggle_view", "stages", show=False, tooltip="Switch the tree between dependencies and stages"),
         Binding("question_mark", "help", "help", key_display="?", tooltip="Help: every key"),
-        Binding("q", "quit", "quit", tooltip="Quit (asks what to do with a live run)"),
+        Binding("q", "quit", "quit", tooltip="Quit (asks what to do with a live run: detach, cancel or stay)"),
         Binding("ctrl+q", "quit", "quit", show=False, priority=True),
     ]
 
@@ -92,12 +97,15 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self.max_lines = max_lines
         self.terminal_alerts = terminal_alerts
         self.requested_theme = theme
-        self.model = RunModel()
+        self.model = RunView()
         self.model.pipeline = title
-        self.outputs = OutputStore()
         self.bridge = Bridge(self)
         self.exit_code: int | None = None
         self.run_error: str | None = None
+        self.engine_gone = False
+        self.detached = False
+        self.hung_up = False
+        self.last_lines: dict[str, list[str]] = {}
         self.selected: str | None = None
         self.auto = False
         self._auto_switched = 0.0
@@ -166,6 +174,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
     def panes(self) -> list[LogPane]:
         return list(self.pane_row.query(LogPane))
 
+    @property
+    def read_only(self) -> bool:
+        return self.sched is not None and self.sched.read_only
+
     def on_resize(self) -> None:
         self.call_after_refresh(self._arrange_panes)
 
@@ -190,14 +202,12 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self._update_status()
 
     def _install_signal_handlers(self) -> None:
-        """SIGTERM / SIGINT / SIGHUP end the run cleanly: tasks terminated, logs flushed, 143/130/129.
-
-        (Once the run serves its socket, SIGHUP will leave it running instead: SPEC §6.)
-        """
+        """SIGHUP, SIGTERM, SIGINT: a viewer detaches and leaves at once (its terminal may be gone:
+        it never waits on it); a run in this process is cancelled cleanly instead (143/130/129)."""
         if self.is_headless:
             return
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in HANGUP_SIGNALS:
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -207,7 +217,15 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
     def _on_signal(self, sig: int) -> None:
         self._signal_code = 128 + sig
         self._quitting = True
-        if self.sched is not None and self._scheduler_worker is not None \
+        if self.sched is not None and self.sched.can_detach:
+            self.hung_up = sig == signal.SIGHUP
+            self.detached = True
+            self.sched.detach()
+            # Textual restores the terminal on the way out; a terminal that went away (or stopped
+            # reading) would hold that forever, so the process ends by this deadline in any case.
+            asyncio.get_running_loop().call_later(EXIT_DEADLINE, os._exit, self._signal_code)
+            self._exit_with(self._signal_code)
+        elif self.sched is not None and self._scheduler_worker is not None \
                 and not self._scheduler_worker.is_finished:
             self.sched.close()  # cancels what runs; the worker's end exits the app
         else:
@@ -228,24 +246,43 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         worker = event.worker
         if worker.name == "scheduler":
             if event.state is WorkerState.ERROR:
-                self._fail(f"the run stopped with an error: {worker.error!r}")
+                self.bridge.flush()
+                if isinstance(worker.error, EngineGone):
+                    self._gone(str(worker.error))
+                else:
+                    self._fail(f"the run stopped with an error: {worker.error!r}")
             elif event.state is WorkerState.SUCCESS:
                 self.bridge.flush()
                 self.exit_code = worker.result if self.exit_code is None else self.exit_code
-                if self._quitting:
+                if self._quitting or self.detached:
                     self._exit_with(self._final_exit_code())
+                elif self.sched is not None and self.sched.can_detach:
+                    self._gone(self.sched.end_reason or "the engine closed the connection")
         elif worker.name == "build-tree" and event.state is WorkerState.ERROR:
             self._fail(f"cannot draw the tree: {worker.error!r}")
 
     def _fail(self, message: str) -> None:
         """Shown until quit, not only as a toast: the run is not going on, and that must stay visible."""
         self.run_error = message
-        self.error_line.show(Text(f" error: {message} · q quits", no_wrap=True, overflow="ellipsis"))
-        self.error_line.display = True
+        self._show_error(f"error: {message}")
         self.notify(message, title="Error", severity="error", timeout=30)
-        self._update_status()
         if self._quitting:
             self._exit_with(1)
+
+    def _gone(self, message: str) -> None:
+        """The engine went away: what is on screen is the last the viewer knew, and says so."""
+        self.engine_gone = True
+        if not self.model.state.ended:
+            self.model.state = RunState.INTERRUPTED
+        self._show_error(message)
+        self.notify(message, title="Engine gone", severity="error", timeout=30)
+        if self._quitting:
+            self._exit_with(self._final_exit_code())
+
+    def _show_error(self, line: str) -> None:
+        self.error_line.show(Text(f" {line} · q quits", no_wrap=True, overflow="ellipsis"))
+        self.error_line.display = True
+        self._update_status()
 
     # ------------------------------------------------------------ engine intake
     def on_engine_batch(self, message: EngineBatch) -> None:
@@ -255,17 +292,16 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         out_tasks: list[str] = []
         for item in message.items:
             if isinstance(item, OutputChunk):
-                self.outputs.add_parts(item.task, item.attempt, item.parts)
+                model.note_output(item.task, item.attempt, item.offset + sum(map(len, item.parts)),
+                                  sum(p.count(b"\n") for p in item.parts), self.clock())
                 out_tasks.append(item.task)
                 for pane in panes:
                     if pane.task_name == item.task:
-                        self._feed_pane(pane, item.attempt, item.parts)
+                        self._feed_pane(pane, item)
             else:
                 self._apply(item, changes)
-        for name in changes.tasks:
-            view = model.tasks.get(name)
-            if view is not None and view.state.finished:
-                self.outputs.finished(name)
+        if changes.replaced:
+            self._after_snapshot()
         dag = self.dag
         if dag.built:
             dag.refresh_tasks(changes.tasks)
@@ -277,7 +313,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         elif changes.failed:
             self._alert_failures(changes.failed)
         if self.auto:
-            self._auto_follow(out_tasks, changes.failed)
+            self._auto_follow(out_tasks or sorted(changes.output), changes.failed)
         self._update_status(changes)
 
     def _apply(self, event: Event, changes: Changes) -> None:
@@ -290,58 +326,138 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 self.dag.add_tasks(event.tasks)
             else:
                 self._pending_adds.append(event)
+        elif isinstance(event, ControlApplied):
+            self._control_notice(event)
+
+    def _control_notice(self, event: ControlApplied) -> None:
+        """Another viewer's control shows here too; one of ours that changed nothing says so."""
+        me = self.sched.viewer if self.sched is not None else ""
+        if not event.by:
+            return
+        what = f"{event.control.replace('_', ' ')}{' ' + event.task if event.task else ''}"
+        if event.by == me:
+            if not event.applied:
+                self.notify(f"{what}: no effect (the run changed meanwhile)", severity="warning", timeout=3)
+        elif event.applied:
+            self.notify(f"{what} (by {event.by})", timeout=4)
+
+    def _after_snapshot(self) -> None:
+        """A snapshot replaced the whole picture: draw the tree again and reload every pane."""
+        self._stages_stale = True
+        if self.switcher.current == "stages":
+            self.run_worker(self._build_stages(), group="tree", exit_on_error=False)
+        if not isinstance(self.model, RunView) or not self.model.order:
+            return
+        if self.dag.built and set(self.dag.nodes) == set(self.model.tasks):
+            self.dag.refresh_tasks(list(self.model.tasks))
+        else:
+            self._start_tree_build()
+        for pane in self.panes():
+            if pane.task_name is not None:
+                self._load_pane(pane, pane.task_name)
 
     def _start_tree_build(self) -> None:
-        self.run_worker(self._build_tree(), name="build-tree", group="tree", exit_on_error=False)
+        self.run_worker(self._build_tree(), name="build-tree", group="tree", exclusive=True, exit_on_error=False)
 
     async def _build_tree(self) -> None:
+        dag = self.dag
+        if dag.built:
+            dag.reset()
         infos = [self.model.tasks[n].info for n in self.model.order]
-        await self.dag.build_dag(infos)
+        await dag.build_dag(infos)
         for event in self._pending_adds:
-            self.dag.add_tasks(event.tasks)
+            dag.add_tasks(event.tasks)
         self._pending_adds.clear()
-        if self.selected is None:
-            first = self.dag.selected_task()
+        if self.selected is None or not dag.select_task(self.selected):
+            first = dag.selected_task()
             if first is not None:
                 self._select(first)
 
     # ------------------------------------------------------------------ panes
-    def _feed_pane(self, pane: LogPane, attempt: int, parts: list[bytes]) -> None:
+    def _watch_panes(self) -> None:
+        """Tell the engine which tasks' output to send (a viewer gets only what it shows)."""
+        if self.sched is not None:
+            self.sched.watch(sorted({p.task_name for p in self.panes() if p.task_name}))
+
+    def _feed_pane(self, pane: LogPane, chunk: OutputChunk) -> None:
         if pane.attempt == WINDOW:  # showing an earlier part of the file: live output waits for `end`
             return
-        if attempt != pane.attempt:
+        joiner = pane.joiner
+        if joiner.loading:
+            joiner.pending.append((chunk.attempt, chunk.offset, chunk.data))
+            return
+        if chunk.attempt == joiner.attempt and chunk.offset == joiner.end:  # the usual case: no copy
+            joiner.end += sum(map(len, chunk.parts))
+            pane.view.feed_parts(chunk.parts)
+            return
+        self._join(pane, chunk.attempt, chunk.offset, chunk.data)
+
+    def _join(self, pane: LogPane, attempt: int, offset: int, data: bytes) -> None:
+        joiner = pane.joiner
+        new_attempt = attempt != joiner.attempt
+        piece = joiner.take(attempt, offset, data)
+        if piece is None:  # bytes were missed (this viewer fell behind): read the log again
+            self._load_pane(pane, pane.task_name)
+            return
+        if new_attempt:
             if pane.attempt:
                 pane.view.add_marker(f"── attempt {attempt} ──")
             pane.view.doc.start_attempt(attempt, 0, 1)
             pane.attempt = attempt
-        pane.view.feed_parts(parts)
+        if piece:
+            pane.view.feed(piece)
 
     def _load_pane(self, pane: LogPane, task: str | None) -> None:
         self.workers.cancel_group(self, "jump")  # a jump still reading the file is overtaken
         pane.task_name = task
         pane.attempt = 0
+        pane.joiner.attempt = pane.joiner.end = 0
+        pane.joiner.pending.clear()
         view = self.model.tasks.get(task) if task else None
+        self._watch_panes()
         if view is None:
+            pane.joiner.loading = False
             pane.view.clear("(select a task)" if task is None else "(no such task)")
             return
         pane.view.clear("(no output yet)" if not view.info.virtual else "(a folder: it has no output of its own)")
-        attempts = [a.number for a in view.attempts]
-        out = self.outputs.get(task)  # type: ignore[arg-type]
-        if out is not None:
-            attempts.append(out.attempt)
-        if not attempts or self.sched is None:
+        attempts = sorted({a.number for a in view.attempts} | ({view.output.attempt} - {0}))
+        logs = self.sched.logs if self.sched is not None else None
+        if not attempts or logs is None:
+            self._loaded(pane)
             return
-        segments = collect(task, attempts, self.outputs, self.sched.log_path, self.max_lines)  # type: ignore[arg-type]
-        several = len({s.attempt for s in segments}) > 1
+        pane.joiner.loading = True
+        pane.loader = self.run_worker(self._fill_pane(pane, task, attempts), group=f"pane-{id(pane)}",
+                                      exclusive=True, exit_on_error=False)
+
+    async def _fill_pane(self, pane: LogPane, task: str, attempts: list[int]) -> None:
+        assert self.sched is not None and self.sched.logs is not None
+        try:
+            segments = await load_tail(self.sched.logs, task, attempts, self.max_lines)
+        except (EngineGone, OSError) as exc:
+            pane.view.clear(f"(cannot read the log: {exc})")
+            segments = []
+        if pane.task_name != task or not pane.is_attached:
+            return  # the pane moved on to another task meanwhile
+        several = len(segments) > 1
         for seg in segments:
             if several or seg.attempt > 1:
                 pane.view.add_marker(f"── attempt {seg.attempt} ──")
-            if seg.gap:
-                pane.view.add_marker(seg.gap)
-            pane.view.doc.start_attempt(seg.attempt, seg.offset, 1 if seg.offset == 0 else None)
+            pane.view.doc.start_attempt(seg.attempt, seg.offset, seg.first_line)
             pane.view.feed(seg.data)
             pane.attempt = seg.attempt
+        if segments:
+            pane.joiner.attempt, pane.joiner.end = segments[-1].attempt, segments[-1].end
+        self._loaded(pane)
         pane.view.follow_end()
+
+    def _loaded(self, pane: LogPane) -> None:
+        joiner = pane.joiner
+        joiner.loading = False
+        pending, joiner.pending = joiner.pending, []
+        for attempt, offset, data in pending:
+            if pane.task_name is None or joiner.loading:
+                break
+            self._join(pane, attempt, offset, data)
 
     def _select(self, task: str | None) -> None:
         if task == self.selected and self.main_pane.task_name == task:
@@ -389,14 +505,16 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
 
     def _live(self) -> bool:
         counts = self.model.counts
-        return self.model.started_at is not None and (
+        return self.model.started_at is not None and not self.engine_gone and (
             counts[TaskState.RUNNING] > 0 or counts[TaskState.RETRYING] > 0)
 
     def _run_state(self) -> str:
         if self.run_error:
             return "ERROR"
+        if self.engine_gone:
+            return self.model.state.value
         if self.sched is None or self.model.started_at is None:
-            return "STARTING"
+            return RunState.STARTING.value
         return self.sched.run_state
 
     def _update_status(self, changes: Changes | None = None) -> None:
@@ -407,7 +525,8 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             pipeline=model.pipeline or "tuiflow", run_id=model.run_id or "-",
             state=self._run_state(), running=sched.running_count if sched else 0,
             limit=sched.max_parallel if sched else model.max_parallel,
-            elapsed=model.elapsed(now), eta=model.eta_remaining(now)))
+            elapsed=model.elapsed(now), eta=model.eta_remaining(now),
+            flag="read-only" if self.read_only else ""))
         self.progress.update_counts(model.counts, model.total)
         self._update_titles()
         if self._live():
@@ -426,7 +545,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             pane.show_title(view, now, extra)
             why = None
             if pane is self.main_pane and view is not None and self.sched is not None \
-                    and view.state in WHY_STATES:
+                    and view.state in WHY_STATES and not self.engine_gone:
                 try:
                     why = self.sched.why(view.name)
                 except KeyError:
@@ -487,7 +606,8 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         current = self.main_pane.task_name
         if target is None or target == current:
             return
-        quiet = current is None or now - self.outputs.last_output.get(current, 0.0) >= 1.0
+        last = self.model.tasks[current].output.last if current in self.model.tasks else 0.0
+        quiet = current is None or self.clock() - last >= 1.0
         if failed or (quiet and now - self._auto_switched >= 1.0):
             self._auto_switched = now
             if not self.tree.select_task(target):
@@ -516,23 +636,25 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 getattr(self, "_search_pane", self.main_pane).view.focus()
                 event.stop()
 
-
     # ------------------------------------------------------------------ quit
     async def action_quit(self) -> None:
         if self._quitting:
             return
         counts = self.model.counts
         live = self.sched is not None and self.model.started_at is not None and self.model.result is None \
-            and self._run_state() in LIVE_STATES
+            and not self.engine_gone and self._run_state() in LIVE_STATES
         if not live:
             self._quitting = True
             self._finish_quit()
             return
         waiting = sum(counts[s] for s in (TaskState.PENDING, TaskState.READY, TaskState.RETRYING,
                                           TaskState.HELD, TaskState.BLOCKED))
+        assert self.sched is not None
 
         def chosen(choice: str | None) -> None:
-            if choice == "cancel":
+            if choice == "detach":
+                self._detach()
+            elif choice == "cancel":
                 self._quitting = True
                 self.notify("Cancelling the run…", timeout=10)
                 assert self.sched is not None
@@ -540,14 +662,34 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 self._after_control()
                 if self.model.result is not None:
                     self._finish_quit()
-        self.push_screen(QuitScreen(counts[TaskState.RUNNING], waiting), chosen)
+        self.push_screen(QuitScreen(counts[TaskState.RUNNING], waiting, can_detach=self.sched.can_detach,
+                                    can_cancel=not self.read_only), chosen)
+
+    def _detach(self) -> None:
+        """Leave the run going without this viewer (tmux's detach): the engine keeps it."""
+        assert self.sched is not None
+        self.detached = True
+        self.sched.detach()
 
     def _finish_quit(self) -> None:
-        """Close the run; the app exits when the scheduler worker returns."""
+        """Close the run (or leave it, for a viewer); the app exits when the scheduler worker returns."""
         if self.sched is None or self._scheduler_worker is None or self._scheduler_worker.is_finished:
             self._exit_with(self._final_exit_code())
             return
-        self.sched.close()
+        self.run_worker(self._close_after_summary(), group="quit", exclusive=True, exit_on_error=False)
+
+    async def _close_after_summary(self) -> None:
+        """Read the last lines of failed tasks for the summary while the logs can still be read."""
+        sched = self.sched
+        assert sched is not None
+        if sched.logs is not None and not self.engine_gone:
+            for view in self.model.failures()[:SUMMARY_FAILURES]:
+                try:
+                    self.last_lines[view.name] = await asyncio.wait_for(
+                        last_lines(sched.logs, view.name, view.attempt, LAST_LINES), 2.0)
+                except (EngineGone, OSError, TimeoutError):
+                    break
+        sched.close()
 
     def _exit_with(self, code: int) -> None:
         self.exit(code, return_code=code)
@@ -557,30 +699,39 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             return self._signal_code
         if self.run_error:
             return 1
+        if self.detached:
+            return 0
         if self.model.exit_code is not None:
             return self.model.exit_code
         return self.exit_code if self.exit_code is not None else 1
 
     def summary(self) -> object:
         sched = self.sched
-        log_path = sched.log_path if sched is not None else (lambda task, attempt: None)
         state = self.model.result or (self._run_state().lower())
-        return render_summary(self.model, self.outputs, log_path, self.clock(), state,
-                              self._final_exit_code(), why=sched.why if sched is not None else None)
+        why = sched.why if sched is not None and not self.engine_gone else None
+        return render_summary(self.model, self.last_lines, self.clock(), state, self._final_exit_code(), why=why)
 
 
 def run_tui(pipeline: object, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,
-            theme: str | None = None, clock: Callable[[], float] = time.time) -> int:
+            theme: str | None = None, clock: Callable[[], float] = time.time,
+            attach_hint: str = "") -> int:
     """Open the app on a run; when it closes, print the summary and return the run's exit code.
 
-    `scheduler` is a Scheduler or a zero-argument factory of one (called inside the app, so the
-    run folder is created only once the terminal is ready).
+    `scheduler` is a run to show or a zero-argument factory of one (called inside the app, so
+    the run starts only once the terminal is ready). After a detach, one line says how to come
+    back (`attach_hint`); after a hang-up nothing is printed (there is no terminal to print on).
     """
     name = getattr(pipeline, "name", "") or ""
     app = TuiflowApp(scheduler, theme=theme, clock=clock, title=name)
     code = app.run()
-    if app.model.started_at is not None or app.run_error:
-        console = Console(highlight=False, soft_wrap=True)
+    if app.hung_up:
+        return app._final_exit_code()
+    console = Console(highlight=False, soft_wrap=True)
+    if app.detached:
+        run = app.model.run_id or "the run"
+        console.print(f"tuiflow: detached from {run}; it goes on. "
+                      f"Come back with: {attach_hint or 'tuiflow attach ' + app.model.run_id}")
+    elif app.model.started_at is not None or app.run_error:
         console.print(app.summary())
         if app.run_error:
             console.print(f"[red]error:[/] {app.run_error}")

@@ -27,6 +27,7 @@ class OutputChunk:
 
     task: str
     attempt: int
+    offset: int                      # of the first part in the attempt's log
     parts: list[bytes] = field(default_factory=list)
 
     @property
@@ -65,7 +66,7 @@ class Bridge:
         if isinstance(event, TaskOutput):
             chunk = self._open.get(event.task)
             if chunk is None or chunk.attempt != event.attempt:
-                chunk = self._open[event.task] = OutputChunk(event.task, event.attempt)
+                chunk = self._open[event.task] = OutputChunk(event.task, event.attempt, event.offset)
                 self._items.append(chunk)
             chunk.parts.append(event.data)
             self._pending_bytes += len(event.data)

@@ -17,12 +17,13 @@ from tuiflow.ui.widgets.log_pane import LogPane
 from tuiflow.ui.widgets.log_view import LogView
 
 if TYPE_CHECKING:
+    from tuiflow.engine.runview import RunView
     from tuiflow.ui.bridge import Bridge
     from tuiflow.ui.protocol import SchedulerAPI
-    from tuiflow.ui.runmodel import RunModel
 
 TASK_CONTROLS = {"cancel_task": "cancel", "retry": "retry", "rerun": "rerun", "skip": "skip"}
 ALWAYS = frozenset({"help", "quit", "toggle_view", "timeline", "search_all", "auto"})
+RUN_CONTROLS = frozenset({*TASK_CONTROLS, "hold", "cancel_run", "retry_failed", "limit", "toggle_pause"})
 
 
 class ControlActions:
@@ -30,7 +31,7 @@ class ControlActions:
 
     if TYPE_CHECKING:  # provided by TuiflowApp
         sched: SchedulerAPI | None
-        model: RunModel
+        model: RunView
         selected: str | None
         bridge: Bridge
         main_pane: LogPane
@@ -43,6 +44,8 @@ class ControlActions:
         if action in ALWAYS:
             return True
         if sched is None or self.model.started_at is None:
+            return None
+        if sched.read_only and action in RUN_CONTROLS:
             return None
         task = self._selected_task()
         if action in TASK_CONTROLS:

@@ -8,17 +8,10 @@ what came before it, so a progress bar stays one updating line.
 from __future__ import annotations
 
 import codecs
-import os
-import re
 from collections import deque
 from dataclasses import dataclass
 
 MAX_LINE_CHARS = 16_384
-ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-
-
-def strip_ansi(line: str) -> str:
-    return ANSI_RE.sub("", line)
 
 
 class LineAssembler:
@@ -236,121 +229,3 @@ class LogDocument:
                 row = mark.index + (line_number - mark.first_line) - self.base
                 return row if 0 <= row < len(self) else None
         return None
-
-
-# ------------------------------------------------------------------ log files
-def read_tail(path: str | os.PathLike[str], end: int | None, max_lines: int,
-              max_bytes: int = 8 * 1024 * 1024) -> tuple[bytes, int]:
-    """The last `max_lines` lines of a file before byte `end` (None = its size).
-
-    Returns (data, offset) where data starts on a line boundary at `offset`. Reads backwards
-    in blocks, so a 1 GB log costs what its tail costs.
-    """
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            stop = size if end is None else min(end, size)
-            pos = stop
-            blocks: list[bytes] = []
-            newlines = 0
-            while pos > 0 and newlines <= max_lines and stop - pos < max_bytes:
-                step = min(65536, pos)
-                pos -= step
-                f.seek(pos)
-                block = f.read(step)
-                blocks.append(block)
-                newlines += block.count(b"\n")
-    except OSError:
-        return b"", 0
-    data = b"".join(reversed(blocks))
-    if pos > 0:  # drop the partial first line
-        cut = data.find(b"\n")
-        if cut < 0:
-            return b"", stop
-        data, pos = data[cut + 1:], pos + cut + 1
-    lines_seen = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    if lines_seen > max_lines:
-        idx = _past_newlines(data, lines_seen - max_lines)
-        data, pos = data[idx:], pos + idx
-    return data, pos
-
-
-def _past_newlines(data: bytes, n: int) -> int:
-    """The offset just past the `n`-th newline of `data` (0 for n = 0); -1 when it has fewer."""
-    end = 0
-    for _ in range(n):
-        end = data.find(b"\n", end) + 1
-        if end == 0:
-            return -1
-    return end
-
-
-async def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
-    """Newlines in the first `offset` bytes of a file (for line numbers of a tail window).
-
-    Read through aiofiles, a megabyte at a time: counting a gigabyte log must not freeze the screen.
-    """
-    import aiofiles
-
-    count = 0
-    try:
-        async with aiofiles.open(path, "rb") as f:
-            left = offset
-            while left > 0:
-                block = await f.read(min(_BLOCK, left))
-                if not block:
-                    break
-                count += block.count(b"\n")
-                left -= len(block)
-    except OSError:
-        return 0
-    return count
-
-
-async def read_window(path: str | os.PathLike[str], line_number: int, before: int,
-                      count: int, max_bytes: int = 8 * 1024 * 1024) -> tuple[bytes, int, int]:
-    """Lines around `line_number` (1-based): returns (data, offset, first_line_number).
-
-    Read through aiofiles like `count_lines_before`: the line may be deep in a huge log. At
-    most `max_bytes` (as `read_tail`), however long the lines.
-    """
-    import aiofiles
-
-    first = max(1, line_number - before)
-    try:
-        async with aiofiles.open(path, "rb") as f:
-            start = await _offset_of_line(f, first)
-            await f.seek(start)
-            blocks: list[bytes] = []
-            newlines = size = 0
-            while newlines < count and size < max_bytes:
-                block = await f.read(min(_BLOCK, max_bytes - size))
-                if not block:
-                    break
-                blocks.append(block)
-                newlines += block.count(b"\n")
-                size += len(block)
-    except OSError:
-        return b"", 0, first
-    data = b"".join(blocks)
-    end = _past_newlines(data, count)  # -1: the file (or max_bytes) ends first, its last line maybe cut
-    return (data if end < 0 else data[:end]), start, first
-
-
-async def _offset_of_line(f, line_number: int) -> int:   # f: an aiofiles binary file
-    """Where 1-based `line_number` starts; the file's size when it has fewer lines."""
-    wanted, pos = line_number - 1, 0
-    while wanted > 0:
-        block = await f.read(_BLOCK)
-        if not block:
-            break
-        found = block.count(b"\n")
-        if found < wanted:
-            wanted -= found
-            pos += len(block)
-            continue
-        return pos + _past_newlines(block, wanted)
-    return pos
-
-
-_BLOCK = 1 << 20

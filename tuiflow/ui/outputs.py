@@ -1,134 +1,82 @@
-"""What the UI keeps of each task's output: a byte count and a short tail per attempt.
+"""What a log pane shows of a task: the tail of its log, joined exactly to the live output.
 
-The whole log is on disk (the run store writes every byte); the tail covers what the store
-may not have flushed yet, and the last lines the summary prints. A pane that opens a task
-reads the earlier part from the log file and joins it to the tail at the exact byte.
+The whole log is on disk (the run store writes every byte). A pane that opens a task reads the
+last lines of each attempt through the run's logs (in process, or through the engine when the
+viewer is attached), then takes live output from the byte where that read ended: every output
+event says where its bytes start in the attempt's log, so nothing is shown twice and nothing is
+missed, however the read and the live stream interleave.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from tuiflow.ui.logtext import read_tail
-
-TAIL_BYTES = 256 * 1024       # per running attempt
-FINISHED_TAIL_BYTES = 8 * 1024
+from tuiflow.engine.logaccess import LogText
 
 
-@dataclass(slots=True)
-class AttemptOutput:
-    attempt: int
-    total: int = 0
-    tail: bytearray = field(default_factory=bytearray)
-
-    def add(self, data: bytes, cap: int) -> None:
-        self.add_parts([data], cap)
-
-    def add_parts(self, parts: list[bytes], cap: int) -> None:
-        """Count every byte; copy only the last `cap` of them."""
-        self.total += sum(map(len, parts))
-        take: list[bytes] = []
-        size = 0
-        for part in reversed(parts):
-            take.append(part)
-            size += len(part)
-            if size >= cap:
-                break
-        data = b"".join(reversed(take))
-        if len(data) >= cap:
-            self.tail[:] = data[-cap:]
-        else:
-            self.tail += data
-            if len(self.tail) > cap:
-                del self.tail[: len(self.tail) - cap]
+class LogReader(Protocol):
+    async def tail(self, task: str, attempt: int, end: int | None = None, max_lines: int = ...,
+                   max_bytes: int = ...) -> LogText: ...
 
 
-class OutputStore:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.current: dict[str, AttemptOutput] = {}
-        self.earlier: dict[tuple[str, int], AttemptOutput] = {}   # small tails of past attempts
-        self.last_output: dict[str, float] = {}
-        self.clock = clock
-
-    def add(self, task: str, attempt: int, data: bytes) -> None:
-        self.add_parts(task, attempt, [data])
-
-    def add_parts(self, task: str, attempt: int, parts: list[bytes]) -> None:
-        out = self.current.get(task)
-        if out is None or out.attempt != attempt:
-            if out is not None:
-                self._retire(task, out)
-            out = self.current[task] = AttemptOutput(attempt)
-        out.add_parts(parts, TAIL_BYTES)
-        self.last_output[task] = self.clock()
-
-    def _retire(self, task: str, out: AttemptOutput) -> None:
-        if len(out.tail) > FINISHED_TAIL_BYTES:
-            del out.tail[: len(out.tail) - FINISHED_TAIL_BYTES]
-        self.earlier[(task, out.attempt)] = out
-
-    def finished(self, task: str) -> None:
-        """Keep only a small tail once a task is done (10 000 tasks must stay cheap)."""
-        out = self.current.get(task)
-        if out is not None and len(out.tail) > FINISHED_TAIL_BYTES:
-            del out.tail[: len(out.tail) - FINISHED_TAIL_BYTES]
-
-    def get(self, task: str, attempt: int | None = None) -> AttemptOutput | None:
-        out = self.current.get(task)
-        if attempt is None or (out is not None and out.attempt == attempt):
-            return out
-        return self.earlier.get((task, attempt))
+TAIL_BYTES = 4 * 1024 * 1024     # at most this much of a log is read when a pane opens a task
 
 
 @dataclass(slots=True)
 class Segment:
     attempt: int
     data: bytes
-    offset: int          # byte offset of `data` in the attempt's log file
-    gap: str = ""        # a note when the file did not (yet) hold what was expected
+    offset: int                  # byte offset of `data` in the attempt's log
+    first_line: int | None       # its line number when known (a read from the start)
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.data)
 
 
-def collect(task: str, attempts: list[int], store: OutputStore,
-            log_path: Callable[[str, int], str | None], max_lines: int) -> list[Segment]:
-    """The last `max_lines` lines of a task's attempts, oldest first: file prefix + memory tail."""
+async def load_tail(logs: LogReader, task: str, attempts: list[int], max_lines: int,
+                    max_bytes: int = TAIL_BYTES) -> list[Segment]:
+    """The last `max_lines` lines of a task's attempts, oldest first (the newest attempt last)."""
     segments: list[Segment] = []
     budget = max_lines
-    current = store.get(task)
     for attempt in sorted(set(attempts), reverse=True):
         if budget <= 0:
             break
-        path = log_path(task, attempt)
-        if current is not None and current.attempt == attempt:
-            tail = bytes(current.tail)
-            prefix_end = current.total - len(tail)
-            data, offset, gap = b"", prefix_end, ""
-            if prefix_end > 0 and tail.count(b"\n") < budget:
-                if path:
-                    data, offset = read_tail(path, prefix_end, budget - tail.count(b"\n"))
-                    if offset + len(data) < prefix_end:
-                        missing = prefix_end - offset - len(data)
-                        gap = f"… {missing} bytes not yet on disk …"
-                        data, offset = b"", prefix_end
-                else:
-                    gap = f"… {prefix_end} earlier bytes (no log file) …"
-            elif prefix_end > 0:
-                # the memory tail alone fills the window: start it on a line boundary
-                cut = tail.find(b"\n")
-                tail = tail[cut + 1:] if cut >= 0 else tail
-                offset = current.total - len(tail)
-            seg = Segment(attempt, data + tail, offset, gap)
-        elif path:
-            data, offset = read_tail(path, None, budget)
-            seg = Segment(attempt, data, offset)
-        elif (old := store.get(task, attempt)) is not None:  # no log file: what memory kept
-            data = bytes(old.tail)
-            seg = Segment(attempt, data, old.total - len(data),
-                          f"… {old.total - len(data)} earlier bytes (no log file) …" if old.total > len(data) else "")
-        else:
-            continue
-        budget -= seg.data.count(b"\n")
-        segments.append(seg)
+        text = await logs.tail(task, attempt, None, budget, max_bytes)
+        budget -= text.data.count(b"\n")
+        segments.append(Segment(attempt, text.data, text.offset, text.first_line))
     segments.reverse()
     return segments
+
+
+@dataclass(slots=True)
+class Joiner:
+    """Where a pane stands in the live output of its task: which attempt, up to which byte.
+
+    While the pane is loading, live pieces wait in `pending`; `take` then keeps what lies past
+    the loaded part. A piece that starts past `end` means bytes were missed (a viewer that fell
+    behind): the pane must load again.
+    """
+
+    attempt: int = 0
+    end: int = 0
+    loading: bool = False
+    pending: list[tuple[int, int, bytes]] = field(default_factory=list)
+
+    def take(self, attempt: int, offset: int, data: bytes) -> bytes | None:
+        """The part of a live piece to show: b"" when already shown, None when there is a gap."""
+        if attempt != self.attempt:
+            if offset != 0:
+                return None
+            self.attempt, self.end = attempt, 0
+        if offset > self.end:
+            return None
+        if offset + len(data) <= self.end:
+            return b""
+        piece = data[self.end - offset:]
+        self.end = offset + len(data)
+        return piece
+
+
+__all__ = ["Joiner", "LogReader", "Segment", "load_tail"]

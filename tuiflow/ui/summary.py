@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from rich.text import Text
 
+from tuiflow.engine.logaccess import strip_ansi
 from tuiflow.engine.model import TaskState
+from tuiflow.engine.runview import RunView
 from tuiflow.ui import status
-from tuiflow.ui.logtext import read_tail, strip_ansi
-from tuiflow.ui.outputs import OutputStore
-from tuiflow.ui.runmodel import RunModel
+from tuiflow.ui.outputs import LogReader
 
 COLORS = {
     TaskState.SUCCEEDED: "green", TaskState.FAILED: "red", TaskState.TIMED_OUT: "red",
@@ -24,23 +24,16 @@ RESULT_COLORS = {"succeeded": "green", "failed": "red", "cancelled": "magenta"}
 LAST_LINES = 10
 
 
-def last_lines(task: str, attempt: int, outputs: OutputStore,
-               log_path: Callable[[str, int], str | None], count: int = LAST_LINES) -> list[str]:
-    path = log_path(task, attempt)
-    data = b""
-    if path:
-        data, _ = read_tail(path, None, count)
-    out = outputs.get(task)
-    if not data and out is not None and out.attempt == attempt:
-        data = bytes(out.tail)
-    text = data.decode("utf-8", "replace")
+async def last_lines(logs: LogReader, task: str, attempt: int, count: int = LAST_LINES) -> list[str]:
+    """The last non-blank lines of an attempt's log, as a terminal would show them (no colours)."""
+    text = (await logs.tail(task, attempt, None, count * 4, 64 * 1024)).data.decode("utf-8", "replace")
     lines = [strip_ansi(line.split("\r")[-1]) for line in text.splitlines()]
     return [line for line in lines if line.strip()][-count:]
 
 
-def render_summary(model: RunModel, outputs: OutputStore, log_path: Callable[[str, int], str | None],
-                   now: float, run_state: str, exit_code: int,
+def render_summary(model: RunView, tails: dict[str, list[str]], now: float, run_state: str, exit_code: int,
                    why: Callable[[str], str] | None = None) -> Text:
+    """`tails`: the last lines of failed tasks (read with `last_lines` while the logs could be read)."""
     text = Text()
     word = run_state.upper()
     text.append(f"{model.pipeline or 'pipeline'}", "bold")
@@ -72,7 +65,7 @@ def render_summary(model: RunModel, outputs: OutputStore, log_path: Callable[[st
             text.append("  " + " · ".join(notes), color if view.state.failed else "dim")
         text.append("\n")
         if view.state in (TaskState.FAILED, TaskState.TIMED_OUT):
-            for line in last_lines(name, view.attempt, outputs, log_path):
+            for line in tails.get(name, ()):
                 text.append("      │ ", "dim")
                 text.append(line[:200] + "\n")
     if model.run_dir:

@@ -5,9 +5,11 @@ None of these touch the run; they change what is shown. Mixed into TuiflowApp.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import subprocess
+import tempfile
 import time
 from typing import TYPE_CHECKING
 
@@ -20,13 +22,13 @@ if TYPE_CHECKING:
     from textual.containers import Horizontal
     from textual.widgets import ContentSwitcher, Input
 
-    from tuiflow.ui.outputs import OutputStore
+    from tuiflow.engine.runview import RunView
     from tuiflow.ui.protocol import SchedulerAPI
-    from tuiflow.ui.runmodel import RunModel
     from tuiflow.ui.widgets.dag_tree import DagTree
 
 MAX_PANES = 4
 MIN_PANE_WIDTH = 30
+PAGER_COPY_LIMIT = 256 * 1024 * 1024   # bytes of a log on another machine copied for the pager
 
 
 class ViewActions:
@@ -34,8 +36,7 @@ class ViewActions:
 
     if TYPE_CHECKING:  # provided by TuiflowApp
         sched: SchedulerAPI | None
-        model: RunModel
-        outputs: OutputStore
+        model: RunView
         max_lines: int
         auto: bool
         _auto_switched: float
@@ -86,8 +87,9 @@ class ViewActions:
 
     def action_auto(self) -> None:
         self.auto = not self.auto
-        if self.auto and self.outputs.last_output:  # start with the task that wrote last
-            latest = max(self.outputs.last_output, key=self.outputs.last_output.__getitem__)
+        wrote = [v for v in self.model.tasks.values() if v.output.last]
+        if self.auto and wrote:  # start with the task that wrote last
+            latest = max(wrote, key=lambda v: v.output.last).name
             if latest != self.main_pane.task_name:
                 self._auto_switched = time.monotonic()
                 if not self.tree.select_task(latest):
@@ -121,19 +123,42 @@ class ViewActions:
 
     def action_pager(self) -> None:
         task = self._selected_task()
-        if task is None or self.sched is None:
+        if task is None or self.sched is None or self.sched.logs is None:
             return
-        view = self.model.tasks[task]
-        path = self.sched.log_path(task, max(1, view.attempt))
+        self.run_worker(self._page(task, max(1, self.model.tasks[task].attempt)), group="pager",
+                        exclusive=True, exit_on_error=False)
+
+    async def _page(self, task: str, attempt: int) -> None:
+        """$PAGER on the attempt's log: the file itself when it is on this machine, else a copy
+        fetched from the engine (at most PAGER_COPY_LIMIT) in a private temporary file."""
+        logs = self.sched.logs  # type: ignore[union-attr]
+        path = logs.path(task, attempt)
+        copy = None
         if not path or not os.path.exists(path):
-            self.notify(f"{task} has no log file yet", severity="warning", timeout=3)
-            return
+            fd, copy = tempfile.mkstemp(prefix="tuiflow-", suffix=".log")
+            with os.fdopen(fd, "wb") as f:
+                offset = 0
+                while offset < PAGER_COPY_LIMIT:
+                    data = await logs.read(task, attempt, offset)
+                    if not data:
+                        break
+                    f.write(data)
+                    offset += len(data)
+            if offset == 0:
+                os.unlink(copy)
+                self.notify(f"{task} has no log file yet", severity="warning", timeout=3)
+                return
+            path = copy
         pager = shlex.split(os.environ.get("PAGER") or "less -R")
         try:
             with self.suspend():
                 subprocess.run([*pager, path], check=False)
         except Exception as exc:  # SuspendNotSupported, pager missing: say so
             self.notify(f"cannot open the pager: {exc}", severity="error", timeout=5)
+        finally:
+            if copy is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(copy)
 
     def action_toggle_view(self) -> None:
         switcher = self.switcher
@@ -151,11 +176,7 @@ class ViewActions:
 
     async def _build_stages(self) -> None:
         tree = self.stage_tree
-        tree.clear()
-        tree.nodes.clear()
-        tree.folders.clear()
-        tree.members.clear()
-        tree.folder_of.clear()
+        tree.reset()
         levels = topological_levels(self.model.deps())
         await tree.build_rows(stages(levels))
         self._reselect()
@@ -173,9 +194,9 @@ class ViewActions:
 
     def action_search_all(self) -> None:
         from tuiflow.ui.screens.search import SearchAllScreen
-        if self.sched is None:
+        if self.sched is None or self.sched.logs is None:
             return
-        self.push_screen(SearchAllScreen(self.model, self.outputs, self.sched.log_path), self._jump_to_hit)
+        self.push_screen(SearchAllScreen(self.model, self.sched.logs), self._jump_to_hit)
 
     def _jump_to_hit(self, hit: tuple[str, int, int, str] | None) -> None:
         if not hit:
@@ -188,31 +209,33 @@ class ViewActions:
 
     async def _scroll_to_hit(self, task: str, attempt: int, line: int, query: str = "") -> None:
         """Show line `line` of an attempt's log; a worker, as it may read far into a big file."""
-        from tuiflow.ui.logtext import count_lines_before, read_window
         if self.main_pane.task_name != task:
             self._select(task)
+        logs = self.sched.logs if self.sched is not None else None
+        if logs is None:
+            return
         pane = self.main_pane
+        if pane.loader is not None:
+            await pane.loader.wait()  # the task's tail first: the hit may be in it
         doc = pane.view.doc
         for mark in doc.marks:
-            if mark.attempt == attempt and mark.first_line is None and self.sched:
-                path = self.sched.log_path(task, attempt)
-                first_line = await count_lines_before(path, mark.file_offset) + 1 if path else None
+            if mark.attempt == attempt and mark.first_line is None:
+                first_line = await logs.lines_before(task, attempt, mark.file_offset) + 1
                 if pane.view.doc is not doc:
                     return  # the pane was loaded again meanwhile (another task, or `end`)
                 mark.first_line = first_line
         row = doc.attempt_row(attempt, line)
-        if row is None and self.sched:
-            path = self.sched.log_path(task, attempt)
-            if path:  # outside the window: show that part of the file instead of the tail
-                data, offset, first = await read_window(path, line, self.max_lines // 2, self.max_lines)
-                if pane.view.doc is not doc:
-                    return
-                pane.view.clear()
-                pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
-                pane.view.doc.start_attempt(attempt, offset, first)
-                pane.view.feed(data)
-                pane.attempt = -1  # app.WINDOW: live output waits; `end` reloads the live tail
-                row = pane.view.doc.attempt_row(attempt, line)
+        if row is None:
+            # outside the window: show that part of the file instead of the tail
+            data, offset, first = await logs.window(task, attempt, line, self.max_lines // 2, self.max_lines)
+            if pane.view.doc is not doc:
+                return
+            pane.view.clear()
+            pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
+            pane.view.doc.start_attempt(attempt, offset, first)
+            pane.view.feed(data)
+            pane.attempt = -1  # app.WINDOW: live output waits; `end` reloads the live tail
+            row = pane.view.doc.attempt_row(attempt, line)
         if query:
             pane.view.search(query)
         if row is not None:

@@ -50,16 +50,16 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class QuitScreen(ModalScreen[str]):
-    """Quitting while the run is live: cancel it and quit, or stay.
+    """Quitting while the run is live: detach (the run goes on, as tmux's `d`), cancel it, or stay.
 
-    Detaching (leaving the run going without a UI, SPEC §6) is offered once the run serves its
-    socket; until then it is not a choice, because the run would die with this process.
+    A run in this process cannot be detached from (it would die with the process); a read-only
+    viewer cannot cancel.
     """
 
     DEFAULT_CSS = """
     QuitScreen { align: center middle; }
     QuitScreen > Vertical {
-        width: 72; max-width: 100%; height: auto; padding: 1 2;
+        width: 76; max-width: 100%; height: auto; padding: 1 2;
         background: $panel; border: round $error;
     }
     QuitScreen Static { width: 100%; margin-bottom: 1; }
@@ -68,32 +68,39 @@ class QuitScreen(ModalScreen[str]):
     """
 
     BINDINGS = [
-        Binding("c", "choose('cancel')", "Cancel run and quit"),
-        Binding("d", "choose('detach')", "Detach", show=False),
+        Binding("d", "choose('detach')", "Detach"),
+        Binding("c", "choose('cancel')", "Cancel run"),
         Binding("s,escape,q", "choose('stay')", "Stay"),
     ]
 
-    def __init__(self, running: int, waiting: int, can_detach: bool = False) -> None:
+    def __init__(self, running: int, waiting: int, can_detach: bool = False, can_cancel: bool = True) -> None:
         super().__init__()
-        self.running, self.waiting, self.can_detach = running, waiting, can_detach
+        self.running, self.waiting = running, waiting
+        self.can_detach, self.can_cancel = can_detach, can_cancel
 
     def compose(self) -> ComposeResult:
+        ways = []
+        if self.can_detach:
+            ways.append("detach: the run goes on, `tuiflow attach` comes back to it")
+        if self.can_cancel:
+            ways.append("cancel: every task's process group is terminated")
         with Vertical():
             yield Static(f"The run is still going: {self.running} running, {self.waiting} waiting.\n"
-                         "Quitting cancels it (every task's process group is terminated).")
+                         + "\n".join(ways))
             with Horizontal():
-                yield Button("Cancel run and quit (c)", variant="error", id="cancel", compact=True)
                 if self.can_detach:
-                    yield Button("Detach (d)", id="detach", compact=True)
-                yield Button("Stay (s)", variant="primary", id="stay", compact=True)
+                    yield Button("Detach (d)", variant="primary", id="detach", compact=True)
+                if self.can_cancel:
+                    yield Button("Cancel run and quit (c)", variant="error", id="cancel", compact=True)
+                yield Button("Stay (esc)", id="stay", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#stay", Button).focus()
+        self.query_one("#detach" if self.can_detach else "#stay", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id or "stay")
 
     def action_choose(self, choice: str) -> None:
-        if choice == "detach" and not self.can_detach:
+        if (choice == "detach" and not self.can_detach) or (choice == "cancel" and not self.can_cancel):
             return
         self.dismiss(choice)

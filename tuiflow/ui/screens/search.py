@@ -1,15 +1,14 @@
-"""Search every task's log (`ctrl+f`): all attempts on disk plus what is only in memory yet.
+"""Search every task's log (`ctrl+f`): every attempt of every task, as the engine has written it.
 
-The scan runs in a thread worker, so a run with gigabytes of logs never freezes the screen;
+The engine scans the files off its loop (in this process, or on the far side of the socket when
+the viewer is attached), so a run with gigabytes of logs never freezes the screen;
 choosing a hit returns (task, attempt, line, query) and the app opens that task at that
 line, with the query highlighted in the pane (n / N go on from there).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Protocol
 
 from rich.text import Text
 from textual import on, work
@@ -19,57 +18,13 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
 
-from tuiflow.ui.logtext import strip_ansi
-from tuiflow.ui.outputs import OutputStore
-from tuiflow.ui.runmodel import RunModel
-
-MAX_HITS = 2000
+from tuiflow.engine.logaccess import MAX_HITS, Hit
+from tuiflow.engine.runview import RunView
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    task: str
-    attempt: int
-    line: int
-    text: str
-
-
-def search_logs(query: str, tasks: list[tuple[str, list[int]]], outputs: OutputStore,
-                log_path: Callable[[str, int], str | None], limit: int = MAX_HITS,
-                cancelled: Callable[[], bool] = lambda: False) -> list[Hit]:
-    """Case-insensitive substring search, in task order, line numbers 1-based per attempt log."""
-    needle = query.lower().encode()
-    hits: list[Hit] = []
-    for task, attempts in tasks:
-        for attempt in attempts:
-            if cancelled() or len(hits) >= limit:
-                return hits
-            path = log_path(task, attempt)
-            out = outputs.get(task)
-            on_disk = 0
-            number = 0
-            if path and os.path.exists(path):
-                with open(path, "rb") as f:
-                    for number, raw in enumerate(f, 1):
-                        on_disk += len(raw)
-                        if needle in raw.lower():
-                            hits.append(Hit(task, attempt, number, _clean(raw)))
-                            if len(hits) >= limit:
-                                return hits
-            if out is not None and out.attempt == attempt and out.total > on_disk:
-                # the part the store has not flushed yet lives only in memory
-                missing = out.total - on_disk
-                tail = bytes(out.tail[-missing:]) if missing <= len(out.tail) else bytes(out.tail)
-                for offset, raw in enumerate(tail.split(b"\n"), 1):
-                    if needle in raw.lower():
-                        hits.append(Hit(task, attempt, number + offset, _clean(raw)))
-    return hits
-
-
-def _clean(raw: bytes) -> str:
-    return strip_ansi(raw.decode("utf-8", "replace").rstrip("\r\n").split("\r")[-1])[:300]
+class LogSearch(Protocol):
+    async def search(self, query: str, tasks: list[tuple[str, list[int]]], limit: int = ...) -> list[Hit]: ...
 
 
 class SearchAllScreen(ModalScreen[tuple[str, int, int, str] | None]):
@@ -85,12 +40,10 @@ class SearchAllScreen(ModalScreen[tuple[str, int, int, str] | None]):
 
     BINDINGS = [Binding("escape", "close", "Close")]
 
-    def __init__(self, model: RunModel, outputs: OutputStore,
-                 log_path: Callable[[str, int], str | None]) -> None:
+    def __init__(self, model: RunView, logs: LogSearch) -> None:
         super().__init__()
         self.model = model
-        self.outputs = outputs
-        self.log_path = log_path
+        self.logs = logs
         self.hits: list[Hit] = []
         self.query_text = ""
 
@@ -109,21 +62,20 @@ class SearchAllScreen(ModalScreen[tuple[str, int, int, str] | None]):
             self.query_one("#status", Static).update("searching…")
             self._search(event.value)
 
-    @work(thread=True, exclusive=True)
-    def _search(self, query: str) -> None:
-        worker = get_current_worker()
+    @work(exclusive=True, exit_on_error=False)
+    async def _search(self, query: str) -> None:
         tasks = []
         for name in self.model.order:
             view = self.model.tasks[name]
-            attempts = sorted({a.number for a in view.attempts})
-            out = self.outputs.get(name)
-            if out is not None and out.attempt not in attempts:
-                attempts.append(out.attempt)
+            attempts = sorted({a.number for a in view.attempts} | ({view.output.attempt} - {0}))
             if attempts:
                 tasks.append((name, attempts))
-        hits = search_logs(query, tasks, self.outputs, self.log_path, cancelled=lambda: worker.is_cancelled)
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._show, query, hits)
+        try:
+            hits = await self.logs.search(query, tasks, MAX_HITS)
+        except Exception as exc:  # the engine went away, a file vanished: say so, keep the screen
+            self.query_one("#status", Static).update(f"cannot search: {exc}")
+            return
+        self._show(query, hits)
 
     def _show(self, query: str, hits: list[Hit]) -> None:
         self.hits = hits

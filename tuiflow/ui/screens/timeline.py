@@ -11,8 +11,8 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from tuiflow.engine.model import TaskState
+from tuiflow.engine.runview import RunView
 from tuiflow.ui import status
-from tuiflow.ui.runmodel import RunModel
 from tuiflow.ui.widgets.status_bar import TextLine, _status_rules
 from tuiflow.ui.widgets.timeline import TimelineAxis, TimelineChart
 
@@ -54,7 +54,7 @@ class TimelineScreen(Screen[None]):
     TimelineScreen { layout: vertical; }
     """
 
-    def __init__(self, model: RunModel, clock: Callable[[], float]) -> None:
+    def __init__(self, model: RunView, clock: Callable[[], float]) -> None:
         super().__init__()
         self.model = model
         self.clock = clock

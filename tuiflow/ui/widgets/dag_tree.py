@@ -1,6 +1,6 @@
 """The dependency tree (and the stages view): built once, then only repainted row by row.
 
-Labels are not stored: `render_label` draws each visible row from the RunModel, so a state
+Labels are not stored: `render_label` draws each visible row from the RunView, so a state
 change only bumps the rows showing that task (`TreeNode.refresh`). Colours come from component
 classes bound to the theme's `$status-*` variables, so a theme switch recolours everything.
 """
@@ -20,8 +20,8 @@ from textual.widgets.tree import TreeNode
 
 from tuiflow.engine.events import TaskInfo
 from tuiflow.engine.model import TaskState
+from tuiflow.engine.runview import RunView, TaskView
 from tuiflow.ui import status
-from tuiflow.ui.runmodel import RunModel, TaskView
 from tuiflow.ui.treeplan import Row, TreeLayout, layout
 
 CHUNK = 400
@@ -67,7 +67,7 @@ class DagTree(Tree[NodeRef]):
     ICON_NODE = "▸ "
     ICON_NODE_EXPANDED = "▾ "
 
-    def __init__(self, model: RunModel, clock: Callable[[], float], *, id: str | None = None) -> None:
+    def __init__(self, model: RunView, clock: Callable[[], float], *, id: str | None = None) -> None:
         super().__init__("run", id=id)
         self.model = model
         self.clock = clock
@@ -83,6 +83,15 @@ class DagTree(Tree[NodeRef]):
         self._styles: dict[str, Style] = {}
 
     # ------------------------------------------------------------------ build
+    def reset(self) -> None:
+        """Forget every row, to build the tree again (another view, or a new picture of the run)."""
+        self.clear()
+        self.nodes.clear()
+        self.folders.clear()
+        self.members.clear()
+        self.folder_of.clear()
+        self.built = False
+
     async def build_dag(self, infos: Sequence[TaskInfo]) -> None:
         rows, self.placement = layout(infos)
         await self._add_rows(rows)
@@ -354,7 +363,7 @@ def display_name(view: TaskView) -> str:
     return name
 
 
-def detail_text(view: TaskView, model: RunModel, now: float) -> tuple[str, bool]:
+def detail_text(view: TaskView, model: RunView, now: float) -> tuple[str, bool]:
     """The right-hand part of a row: duration, attempt, reason; True when it is a failure."""
     parts: list[str] = []
     if view.info.name in model.children:

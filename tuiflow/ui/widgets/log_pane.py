@@ -8,10 +8,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.worker import Worker
 
 from tuiflow.engine.model import TaskState
+from tuiflow.engine.runview import TaskView
 from tuiflow.ui import status
-from tuiflow.ui.runmodel import TaskView
+from tuiflow.ui.outputs import Joiner
 from tuiflow.ui.widgets.log_view import LogView
 from tuiflow.ui.widgets.status_bar import TextLine, _status_rules
 
@@ -44,6 +46,8 @@ class LogPane(Vertical):
         super().__init__(id=id)
         self.task_name: str | None = None
         self.attempt = 0                  # attempt whose output is shown last
+        self.joiner = Joiner()            # where the live output continues
+        self.loader: Worker[None] | None = None   # reading the task's log, while it does
         self.pinned = pinned
         self.auto = False
         self.title = PaneTitle()

@@ -23,7 +23,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tuiflow.ui.logtext import LogDocument, strip_ansi
+from tuiflow.engine.logaccess import strip_ansi
+from tuiflow.ui.logtext import LogDocument
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
 

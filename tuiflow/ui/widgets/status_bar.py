@@ -17,7 +17,8 @@ from tuiflow.ui import status
 RUN_STATE_CLASS = {
     "RUNNING": "status--running", "PAUSED": "status--held", "CANCELLING": "status--cancelled",
     "SUCCEEDED": "status--succeeded", "FAILED": "status--failed", "CANCELLED": "status--cancelled",
-    "STARTING": "status--pending", "ERROR": "status--failed",
+    "STARTING": "status--pending", "ERROR": "status--failed", "FAILING": "status--failed",
+    "INTERRUPTED": "status--failed",
 }
 
 
@@ -65,6 +66,7 @@ class HeaderInfo:
     limit: int
     elapsed: float | None
     eta: float | None
+    flag: str = ""          # e.g. `read-only`: always shown
 
 
 class RunHeader(TextLine):
@@ -92,6 +94,8 @@ class RunHeader(TextLine):
         ]
         if info.eta is not None:
             pieces.append((2, Text(f"ETA {status.format_clock(info.eta)}", dim)))
+        if info.flag:
+            pieces.insert(2, (6, Text(info.flag, state_style)))
         sep = Text(" · ", dim)
         while True:
             text = Text(" ", no_wrap=True, end="")

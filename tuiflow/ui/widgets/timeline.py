@@ -17,8 +17,8 @@ from textual.strip import Strip
 
 from tuiflow.engine.graph import critical_path
 from tuiflow.engine.model import TaskState
+from tuiflow.engine.runview import RunView, TaskView
 from tuiflow.ui import status
-from tuiflow.ui.runmodel import RunModel, TaskView
 from tuiflow.ui.widgets.status_bar import TextLine, _status_rules
 
 NAME_MAX = 28
@@ -53,7 +53,7 @@ class TimelineChart(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"timeline--name", "timeline--critical", "timeline--track",
                          *(status.component_class(s) for s in TaskState)}
 
-    def __init__(self, model: RunModel, clock: Callable[[], float], *, id: str | None = None) -> None:
+    def __init__(self, model: RunView, clock: Callable[[], float], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model = model
         self.clock = clock
