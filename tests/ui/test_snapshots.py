@@ -6,12 +6,36 @@ and look at the SVGs (snapshot_report.html) before committing them.
 
 from __future__ import annotations
 
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
 import pytest
 
 from tests.ui.scripted import T0, ScriptedScheduler, daily_report
 from tuiflow.ui.app import TuiflowApp
 
 NOW = T0 + 41.0
+
+
+def drawn_with() -> str:
+    """The Textual the SVGs are drawn with: the exact pin of the test extra in pyproject.toml.
+
+    tuiflow itself takes any Textual 8 from 8.2.8 on; a snapshot is a picture of one release's
+    rendering, so its comparison means something only on that release.
+    """
+    with open(Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as f:
+        extra = tomllib.load(f)["project"]["optional-dependencies"]["test"]
+    (pin,) = [d.split("==")[1] for d in extra if d.startswith("textual==")]
+    return pin
+
+
+@pytest.fixture(autouse=True)
+def the_textual_the_snapshots_were_drawn_with() -> None:
+    installed, drawn = version("textual"), drawn_with()
+    if installed != drawn:
+        pytest.fail(f"the snapshots are drawn with Textual {drawn} (the test extra's pin), this is {installed}: "
+                    f"install `.[test]`, or redraw them for {installed} with --snapshot-update and check every SVG")
 
 
 def scripted_app(tmp_path, theme: str | None = None, finished: bool = False, paused: bool = True) -> TuiflowApp:

@@ -23,9 +23,9 @@ from tuiflow.engine.model import TaskState
 from tuiflow.engine.runview import RunView, TaskView
 from tuiflow.ui import status
 from tuiflow.ui.treeplan import Row, TreeLayout, layout
+from tuiflow.ui.widgets import textual_tree
 
 CHUNK = 400
-_EMPTY = Text("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,22 +102,23 @@ class DagTree(Tree[NodeRef]):
     async def _add_rows(self, rows: Sequence[Row]) -> None:
         """Create nodes in chunks, then lay the tree out once.
 
-        `TreeNode.add` invalidates the whole tree and the Tree re-lays itself out when idle, so
-        adding 30 000 rows one by one between `sleep(0)`s costs O(n²). Nodes are linked
-        directly instead (labels are drawn from the model, so a node needs only its data), and
-        the tree is invalidated once at the end.
+        `TreeNode.add` lays the whole tree out again for every node, and adding 30 000 rows
+        that way between `sleep(0)`s costs O(n²) with the idle re-layouts. Nodes are linked
+        without a layout instead (`textual_tree.link`: labels are drawn from the model, so a
+        node needs only its data), and the tree is laid out once at the end.
         """
         queue: list[tuple[TreeNode[NodeRef], Row, str | None]] = [(self.root, r, None) for r in rows]
         i = 0
         while i < len(queue):
             parent, row, folder = queue[i]
             i += 1
-            node = self._link_row(parent, row, folder)
+            node = textual_tree.link(self, parent, NodeRef(row.kind, row.name), allow_expand=bool(row.children))
+            self._register(node, row, folder)
             inner = row.name if row.kind in ("group", "stage") else folder
             queue.extend((node, child, inner) for child in row.children)
             if i % CHUNK == 0:
                 await asyncio.sleep(0)
-        self._invalidate()
+        textual_tree.relayout(self)
         self.built = True
         first = self.first_task()
         if first is not None:
@@ -135,17 +136,10 @@ class DagTree(Tree[NodeRef]):
             stack.extend(reversed(node.children))
         return None
 
-    def _link_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None) -> TreeNode[NodeRef]:
-        node = self._add_node(parent, _EMPTY, NodeRef(row.kind, row.name), expand=True)
-        node._allow_expand = bool(row.children)
-        parent._children.append(node)
-        self._register(node, row, folder)
-        return node
-
     def _add_row(self, parent: TreeNode[NodeRef], row: Row, folder: str | None,
                  before: int | None = None) -> TreeNode[NodeRef]:
-        """One row added to a live tree (public API: it invalidates the layout)."""
-        node = parent.add(row.name, NodeRef(row.kind, row.name), before=before, expand=True,
+        """One row added to a live tree (public API: it lays the tree out again)."""
+        node = parent.add(textual_tree.EMPTY, NodeRef(row.kind, row.name), before=before, expand=True,
                           allow_expand=bool(row.children))
         self._register(node, row, folder)
         return node
@@ -209,16 +203,16 @@ class DagTree(Tree[NodeRef]):
     def refresh_tasks(self, names: Iterable[str]) -> None:
         """Mark rows changed; repaint only if one of them is on screen.
 
-        Bumping a node's update counter is what invalidates its cached line; calling
-        `TreeNode.refresh` for 10 000 off-screen rows would cost a region refresh each.
+        Forgetting a row's cached line is enough off screen; `TreeNode.refresh` for 10 000
+        off-screen rows would cost a region refresh each.
         """
         top = self.scroll_offset.y
         bottom = top + self.size.height
         visible = False
         for name in names:
             for node in self._rows_of(name):
-                node._updates += 1
-                if top <= node._line < bottom:
+                textual_tree.forget_line(node)
+                if top <= node.line < bottom:
                     visible = True
         if visible:
             self.refresh()
@@ -260,7 +254,7 @@ class DagTree(Tree[NodeRef]):
 
     def process_label(self, label: str | Text) -> Text:
         """Labels are drawn from the model in render_label; the stored one is never shown."""
-        return label if isinstance(label, Text) else _EMPTY
+        return label if isinstance(label, Text) else textual_tree.EMPTY
 
     def get_label_width(self, node: TreeNode[NodeRef]) -> int:
         data = node.data
