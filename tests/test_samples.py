@@ -137,8 +137,8 @@ RUNS = {
     "sub_pipeline.yaml": (0, "all regions published"),
     "sub/region.yaml": (0, "us published"),
     "secrets.yaml": (0, "token=*** (printed in two pieces)"),
-    "dagu_parallel.yaml": (0, "sum=20100 evens=100"),
-    "dagu_chain.yaml": (0, "mode daily, result"),
+    "dagu_parallel.yaml": (1, "sum=20100 evens=100"),   # the flaky branch failed: tolerated, still a failure
+    "dagu_chain.yaml": (1, "mode daily, result"),       # so did the side check
     "dagu_sub_dag.yaml": (0, "eu - 5 records summarised"),
     "sub/dagu_report.yaml": (0, "asia - 2 records summarised"),
 }

@@ -159,13 +159,13 @@ def test_trigger_rules(rule, ups, expected):
     assert p.state("x") is expected
 
 
-def test_continue_on_failure_counts_as_success_downstream():
+def test_continue_on_failure_counts_as_success_downstream_but_the_run_failed():
     p = plan_of(t("a", continue_on_failure=True), t("b", "a"))
     p.startable()
     p.finish("a", S.FAILED, 1, "exit 1", 1)
     assert p.state("b") is S.READY
     run_to(p, "b")
-    assert p.succeeded()
+    assert not p.succeeded()   # as in Dagu: a failure is never an exit 0
 
 
 def test_cleanup_runs_after_blocked_upstream():

@@ -149,9 +149,12 @@ class Plan:
             self._retrying.discard(r.spec.name)
 
     def succeeded(self) -> bool:
-        """The run's result: every task succeeded or was skipped (or failed with continue_on_failure)."""
-        return all(r.state in (S.SUCCEEDED, S.SKIPPED) or (r.state in FAILURES and r.spec.continue_on_failure)
-                   for r in self.records.values())
+        """The run's result: every task succeeded or was skipped.
+
+        A failure with continue_on_failure lets its downstream run, but the run still failed
+        (as in Dagu): a failure is never an exit 0.
+        """
+        return all(r.state in (S.SUCCEEDED, S.SKIPPED) for r in self.records.values())
 
     def why(self, name: str, now: float) -> str:
         """Why a task is in its state, in the words the UI shows."""
