@@ -282,12 +282,14 @@ class _LocalCommand:
         command = req.command
         if req.script is None:
             if isinstance(command, str):
-                return direct_argv(command, req.shell) or [req.shell, "-c", command]
+                return direct_argv(command, req.shell) or [*shell_argv(req.shell), command]
             return list(command)
         import shlex  # scripts are rare: keep these imports off every start-up
         import tempfile
 
         interpreter = (shlex.split(command) if isinstance(command, str) else list(command)) or [req.shell]
+        if len(interpreter) > 1 and interpreter[-1] == "-c":
+            interpreter.pop()   # `shell: bash -e -c` runs the script file, not a command string
         fd, path = tempfile.mkstemp(prefix="tuiflow-script-")
         self._script = path
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -609,6 +611,17 @@ _SHELL_WORDS = frozenset("""
     shift shopt source suspend test then time times trap type typeset ulimit umask unalias unset
     until wait while""".split())
 _POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ksh", "zsh", "ash"})
+
+
+def shell_argv(shell: str) -> list[str]:
+    """The argv before a command string: `sh -c`; a shell with options (`bash -o errexit -c`,
+    `bash -e`) keeps them and gets `-c` unless it ends with it, as in Dagu."""
+    if not any(c.isspace() for c in shell):
+        return [shell, "-c"]
+    import shlex
+
+    words = shlex.split(shell)
+    return words if words[-1:] == ["-c"] else [*words, "-c"]
 
 
 def direct_argv(command: str, shell: str) -> list[str] | None:
