@@ -310,9 +310,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _print_errors(exc.errors)
             failed = True
             continue
+        _print_errors(pipeline.notes)   # notes and warnings: on stderr, even with --quiet
         if not args.quiet:
             count = sum(1 for t in pipeline.tasks if not t.virtual)
-            print(f"{file}: ok ({count} task{'s' if count != 1 else ''})")
+            notes = f", {len(pipeline.notes)} note{'s' if len(pipeline.notes) != 1 else ''}" if pipeline.notes else ""
+            print(f"{file}: ok ({count} task{'s' if count != 1 else ''}{notes})")
     return EXIT_INVALID if failed else 0
 
 

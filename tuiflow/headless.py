@@ -73,6 +73,7 @@ vocabulary for both front ends, one single-cell symbol per outcome so `grep ' �
 
 CONTROL_MARK = "⚙"
 RUN_MARK = "▶"
+NOTE_MARK = "!"
 
 # Controls that already show as their own event (Paused, Resumed, LimitChanged).
 _CONTROLS_SHOWN_BY_EVENT = frozenset({"pause", "resume", "set_max_parallel"})
@@ -212,6 +213,7 @@ class HeadlessPrinter(_StreamSink):
         self._partial: dict[str, _Partial] = {}
         self._tasks: dict[str, _TaskRecord] = {}
         self._pipeline_name = pipeline.name if pipeline else ""
+        self._notes = pipeline.notes if pipeline else ()
         self._run_started: float | None = None
         self._limit: int | None = None
 
@@ -434,6 +436,8 @@ class HeadlessPrinter(_StreamSink):
         parts = [ev.pipeline, f"run {ev.run_id}" if ev.run_id else "", f"{len(ev.tasks)} tasks",
                  f"limit {ev.max_parallel}", ev.run_dir]
         self._line(ev.time, f"{RUN_MARK} " + " · ".join(p for p in parts if p))
+        for note in self._notes:   # what differs from what the file's author may expect, first
+            self._line(ev.time, f"{NOTE_MARK} {note}")
 
     def _added(self, ev: TasksAdded) -> None:
         for info in (*ev.tasks, *ev.changed):
@@ -524,9 +528,10 @@ class JsonlPrinter(_StreamSink):
     `event_from_json` rebuilds the event either way.
     """
 
-    def __init__(self, stream: BinaryIO | None = None) -> None:
+    def __init__(self, stream: BinaryIO | None = None, pipeline: Pipeline | None = None) -> None:
         super().__init__(stream)
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self._notes = pipeline.notes if pipeline else ()
 
     def handle(self, event: Event) -> None:
         if self._dead:
@@ -541,6 +546,9 @@ class JsonlPrinter(_StreamSink):
                 d["data"] = base64.b64encode(event.data).decode("ascii")
         else:
             d = event.to_dict()
+            if isinstance(event, RunStarted):
+                for note in self._notes:
+                    self.note(note)
         try:
             self._stream.write(self._encode(d).encode("utf-8", errors="surrogateescape") + b"\n")
             if isinstance(event, RunFinished):
@@ -581,7 +589,7 @@ def make_printer(events: str | None, stream: BinaryIO | None = None,
     if events is None or events == "text":
         return HeadlessPrinter(stream, pipeline=pipeline)
     if events == "jsonl":
-        return JsonlPrinter(stream)
+        return JsonlPrinter(stream, pipeline)
     raise ValueError(f"unknown events format {events!r} (expected jsonl)")
 
 

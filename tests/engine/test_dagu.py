@@ -22,7 +22,8 @@ COMPAT_FILES = sorted(COMPAT.glob("*.yaml")) if COMPAT.is_dir() else []
 def dagu(tmp_path: Path, text: str, name: str = "dag.yaml") -> tuple[Source, list[PipelineError]]:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
-    return translate(parse(str(path)))
+    result = translate(parse(str(path)))
+    return result.source, result.errors
 
 
 def tasks_by_name(src: Source) -> dict[str, dict]:
@@ -294,12 +295,16 @@ def test_unsupported_and_unknown_keys_are_named_with_positions(tmp_path: Path) -
             retryPolicy: {limit: 1, exitCode: [2]}
         """)
     assert messages(errors) == [
-        "1:1: Dagu key 'schedule' is not supported by tuiflow; remove it",
+        "1:1: unsupported Dagu key 'schedule' (cron schedules): a Dagu feature tuiflow does not run; "
+        "remove it",
         "2:1: unknown key 'maxActivSteps' (did you mean 'maxActiveSteps'?)",
-        "6:5: step 'a': Dagu key 'signalOnStop' is not supported by tuiflow; remove it",
+        "6:5: step 'a': unsupported Dagu key 'signalOnStop' (a custom stop signal): a Dagu feature "
+        "tuiflow does not run; remove it",
         "7:5: step 'a': unknown key 'dependz' (did you mean 'depends'?)",
-        "8:18: step 'a': continueOn: Dagu key 'exitCode' is not supported by tuiflow; remove it",
-        "9:29: step 'a': retryPolicy: Dagu key 'exitCode' is not supported by tuiflow; remove it",
+        "8:18: step 'a': continueOn: unsupported Dagu key 'exitCode' (continuing on chosen exit codes): "
+        "a Dagu feature tuiflow does not run; remove it",
+        "9:29: step 'a': retryPolicy: unsupported Dagu key 'exitCode' (retrying on chosen exit codes): "
+        "a Dagu feature tuiflow does not run; remove it",
     ]
 
 
@@ -308,7 +313,7 @@ def test_wrong_shapes_are_errors_not_crashes(tmp_path: Path) -> None:
         env: 3
         params: 4
         steps:
-          - just a string
+          - 3
           - name: b
           - name: c
             command: echo
@@ -320,12 +325,12 @@ def test_wrong_shapes_are_errors_not_crashes(tmp_path: Path) -> None:
     assert messages(errors) == [
         "1:6: 'env' must be a mapping or a list of KEY: value, not a number",
         "2:9: 'params' must be a mapping, a list or a 'KEY=value' string, not a number",
-        "4:5: step 1 must be a mapping with name and command, not a string",
+        "4:5: step 1 must be a command or a mapping with a command, not a number",
         "5:5: step 'b': a step needs 'command', 'script' or 'run'",
         "8:17: step 'c': 'continueOn' must be a mapping like {failure: true}, not a boolean",
         "9:18: step 'c': 'retryPolicy' must be a mapping like {limit: 3, intervalSec: 5}, not a number",
-        "10:21: step 'c': a precondition is a string or {condition, expected}, not a number",
-        "11:5: step 'c': 'params' on a step needs 'run' (a sub-DAG)",
+        "10:21: step 'c': a precondition is a string, {command} or {condition, expected}, not a number",
+        "11:5: step 'c': 'params' on a step needs 'run' or 'call' (a sub-DAG)",
     ]
 
 
@@ -337,7 +342,7 @@ def test_steps_missing_is_an_error(tmp_path: Path) -> None:
 def test_command_substitution_in_values_is_refused(tmp_path: Path) -> None:
     _, errors = dagu(tmp_path, "env:\n  - TODAY: \"`date`\"\nsteps:\n  - name: a\n    command: echo\n")
     assert len(errors) == 1 and "command substitution" in errors[0].message
-    assert (errors[0].line, errors[0].col) == (2, 12)
+    assert (errors[0].line, errors[0].col) == (2, 13)   # the backquote
 
 
 def test_duplicate_ids_are_errors(tmp_path: Path) -> None:
@@ -355,7 +360,7 @@ def test_duplicate_ids_are_errors(tmp_path: Path) -> None:
 @pytest.mark.skipif(not COMPAT_FILES, reason=f"Dagu corpus not found at {COMPAT}")
 @pytest.mark.parametrize("path", COMPAT_FILES, ids=lambda p: p.name)
 def test_every_compat_file_translates_without_errors(path: Path) -> None:
-    src, errors = translate(parse(str(path)))
+    src, errors, _, _ = translate(parse(str(path)))
     assert errors == []
     assert src.data["tasks"]
 

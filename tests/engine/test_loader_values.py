@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from tuiflow.engine.durations import format_duration, parse_duration, parse_size
-from tuiflow.engine.loader import validate
 from tuiflow.engine.substitution import SubstitutionError, as_text, substitute
 
 
@@ -69,10 +65,3 @@ def test_substitution_errors(text: str, message: str) -> None:
 
 def test_as_text() -> None:
     assert [as_text(v) for v in (True, False, None, 3, 1.5, "x")] == ["true", "false", "", "3", "1.5", "x"]
-
-
-def test_dagu_file_without_the_translator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    f = tmp_path / "dag.yaml"
-    f.write_text("name: x\nsteps:\n  - name: a\n    command: echo\n")
-    monkeypatch.setitem(sys.modules, "tuiflow.engine.dagu", None)  # type: ignore[arg-type]
-    assert [str(e) for e in validate(str(f))] == [f"{f}:2:1: Dagu files (with `steps:`) are not supported yet"]

@@ -96,7 +96,7 @@ class DocumentBuilder:
 
     def __init__(self, src: Source, bad_paths: set[Path], environ: Mapping[str, str],
                  params: Mapping[str, str], inherited_pools: Mapping[str, int], stack: tuple[str, ...],
-                 load_sub: SubLoader):
+                 load_sub: SubLoader, exists: Callable[[str], bool] = os.path.exists):
         self.src = src
         self.data: dict[str, Any] = src.data if isinstance(src.data, dict) else {}
         self.bad = bad_paths
@@ -105,7 +105,9 @@ class DocumentBuilder:
         self.inherited_pools = inherited_pools
         self.stack = stack
         self.load_sub = load_sub
+        self.exists = exists
         self.errors: list[PipelineError] = []
+        self.notes: list[str] = []
         self.folder = os.path.dirname(os.path.abspath(src.file))
         self._bad_index = _bad_index(bad_paths)
 
@@ -423,7 +425,7 @@ class DocumentBuilder:
         elif isinstance(value, str):
             command = value
         elif script is not None:
-            command = shell   # a bare `script:` runs with the shell
+            command = shebang(script) or shell   # a bare `script:` runs with its #! line, else the shell
         else:
             return   # the schema already reported the command
         cwd = self.text(f, "cwd", scope)
@@ -495,7 +497,7 @@ class DocumentBuilder:
             if file in self.stack:
                 chain = " -> ".join(os.path.basename(f) for f in (*self.stack[self.stack.index(file):], file))
                 self.error((*path, "pipeline"), f"task '{raw.name}': sub-pipeline include cycle: {chain}")
-            elif not os.path.exists(file):
+            elif not self.exists(file):
                 self.error((*path, "pipeline"), f"task '{raw.name}': sub-pipeline '{target}' not found "
                            f"(looked for {file})")
             else:
@@ -535,9 +537,12 @@ class DocumentBuilder:
                     self.error(where, f"task '{raw.name}': depends_on '{dep}' is not a task"
                                f"{did_you_mean(dep, written)}")
             graph[raw.name] = ups
-        for cycle in find_cycles(graph):
+        cycles = find_cycles(graph)
+        for cycle in cycles:
             first = by_name[cycle[0]]
             self.error(first.f.path, "dependency cycle: " + " -> ".join(cycle))
+        if not cycles:
+            self._check_outputs(raws, graph)
         for raw in raws:
             if raw.foreach_target is None:
                 continue
@@ -547,6 +552,77 @@ class DocumentBuilder:
             elif owner(target) not in _ancestors(graph, raw.name):
                 self.error(where, f"task '{raw.name}': foreach '{target}' is not upstream of it: "
                            f"add '{target}' to its depends_on")
+
+
+    def _check_outputs(self, raws: list[_Raw], graph: Mapping[str, list[str]]) -> None:
+        """A task that reads another task's `output` must run after it, or it reads nothing: warn.
+
+        The most common way a Dagu file written for a chain goes wrong as a graph; a likely bug
+        in any pipeline. Read means `$NAME` / `${NAME}` outside single quotes in the command,
+        the script or a precondition.
+        """
+        outputs: dict[str, str] = {}
+        for raw in raws:
+            name = self.get(raw.f, "output", (str,))
+            if name:
+                outputs.setdefault(name, raw.name)
+        if not outputs:
+            return
+        downstream: dict[str, set[str]] = {}   # of each task whose output is read: few of them
+        down: dict[str, list[str]] = {}
+        for name, ups in graph.items():
+            for up in ups:
+                down.setdefault(up, []).append(name)
+        for raw in raws:
+            for path, text in _shell_texts(raw.f):
+                for match in _VAR_REF.finditer(unquoted(text)):
+                    owner_name = outputs.get(match.group(1))
+                    if owner_name is None or owner_name == raw.name:
+                        continue
+                    if owner_name not in downstream:
+                        downstream[owner_name] = _ancestors(down, owner_name)   # reversed: descendants
+                    if raw.name not in downstream[owner_name]:
+                        mark = self.src.find(path, match.group(0))
+                        written = match.group(0) + ("}" if match.group(0).startswith("${") else "")
+                        self.notes.append(
+                            f"{mark}: warning: task '{raw.name}' reads {written}, the output of "
+                            f"'{owner_name}', which is not upstream of it: it runs without that value "
+                            f"(empty) unless it waits for '{owner_name}' (add it to its dependencies)")
+
+
+_VAR_REF = re.compile(r"(?<![$\\])\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_SINGLE_QUOTED = re.compile(r"'[^']*'")
+
+
+def unquoted(shell_text: str) -> str:
+    """Shell text without its single-quoted parts, where `$` means nothing (`awk '{print $1}'`)."""
+    return _SINGLE_QUOTED.sub("''", shell_text)
+
+
+def _shell_texts(f: _Fields) -> list[tuple[Path, str]]:
+    """The shell text of a task as written, with where each piece is: command, script, preconditions."""
+    data, path = f.data, f.path
+    out: list[tuple[Path, str]] = []
+    command = data.get("command")
+    if isinstance(command, str):
+        out.append(((*path, "command"), command))
+    elif isinstance(command, list):
+        out.extend(((*path, "command", i), v) for i, v in enumerate(command) if isinstance(v, str))
+    if isinstance(data.get("script"), str):
+        out.append(((*path, "script"), data["script"]))
+    preconditions = data.get("preconditions")
+    for i, item in enumerate(preconditions if isinstance(preconditions, list) else ()):
+        condition = item.get("condition") if isinstance(item, dict) else item
+        if isinstance(condition, str):
+            out.append(((*path, "preconditions", i), condition))
+    return out
+
+
+def shebang(script: str) -> str | None:
+    """The interpreter a script's `#!` line names (`/usr/bin/env python3`), as Dagu and a kernel read it."""
+    if script.startswith("#!"):
+        return script[2:].partition("\n")[0].strip() or None
+    return None
 
 
 @dataclass(eq=False)

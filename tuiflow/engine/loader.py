@@ -11,12 +11,13 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import schema
 from .documents import Document, DocumentBuilder
 from .errors import PipelineError, PipelineInvalid
 from .model import Pipeline, TaskSpec
-from .yamlsource import Source, parse
+from .yamlsource import Source, parse_documents
 
 # ("groups", name, index) is a task: deep enough for every TaskSpec.mark
 FAST_MARKS_DEPTH = 3
@@ -59,6 +60,8 @@ def load(file: str, params: Mapping[str, str] | None = None,
         workdir=doc.workdir,
         source_digest=loader.source_digest(),
         task_digests=TaskDigests(doc.tasks),
+        notes=tuple(dict.fromkeys(loader.notes)),
+        dialect="dagu" if loader.files[path].dagu else "tuiflow",
     )
 
 
@@ -72,22 +75,35 @@ def validate(file: str, params: Mapping[str, str] | None = None,
     return []
 
 
-def load_source(file: str, marks_depth: int | None = None) -> tuple[Source, list[PipelineError]]:
-    """`file` parsed, as native data (a Dagu file translated): the Source and the problems found.
+class Sources(NamedTuple):
+    """A file as native data: its Source, the problems and notes of reading it, and the Sources of
+    the sub-pipelines it holds itself (a Dagu file's later documents), by the name `pipeline:` uses."""
+
+    source: Source
+    errors: list[PipelineError]
+    notes: list[str]
+    inner: dict[str, Source]
+    dagu: bool = False
+
+
+def load_sources(file: str, marks_depth: int | None = None) -> Sources:
+    """`file` parsed, as native data (a Dagu file translated).
 
     Raises PipelineInvalid when the file cannot be parsed at all. `marks_depth`: see `parse`.
     """
-    src = parse(file, marks_depth)
-    if isinstance(src.data, dict) and "steps" in src.data:
-        try:
-            from .dagu import translate
-        except ImportError:
-            mark = src.key_marks.get(("steps",), src.mark(()))
-            raise PipelineInvalid([PipelineError.at(mark, "Dagu files (with `steps:`) are not supported yet")]) from None
-        native, errors = translate(src)
-        native.digest = src.digest
-        return native, errors
-    return src, []
+    documents = parse_documents(file, marks_depth)
+    src = documents[0]
+    if isinstance(src.data, dict) and ("steps" in src.data or "tasks" not in src.data and "groups" not in src.data):
+        from .dagu import is_dagu, translate
+
+        if is_dagu(src.data):
+            result = translate(src, documents[1:])
+            return Sources(result.source, result.errors, result.notes, result.subdags, dagu=True)
+    if len(documents) > 1:
+        raise PipelineInvalid([PipelineError.at(documents[1].mark(()), "a pipeline file holds one YAML "
+                                                "document: a second one starts here, after `---` (only a "
+                                                "Dagu file may hold sub-DAGs after its first document)")])
+    return Sources(src, [], [], {})
 
 
 def task_digest(task: TaskSpec) -> str:
@@ -129,6 +145,8 @@ class _Loaded:
     source: Source | None
     errors: list[PipelineError] = field(default_factory=list)
     bad_paths: set[tuple[str | int, ...]] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    dagu: bool = False
 
 
 class _Loader:
@@ -138,6 +156,7 @@ class _Loader:
         self.environ = environ
         self.marks_depth = marks_depth
         self.errors: list[PipelineError] = []
+        self.notes: list[str] = []
         self.files: dict[str, _Loaded] = {}
 
     def read(self, file: str) -> _Loaded:
@@ -145,18 +164,35 @@ class _Loader:
         if file in self.files:
             return self.files[file]
         try:
-            src, errors = load_source(file, self.marks_depth)
+            sources = load_sources(file, self.marks_depth)
         except PipelineInvalid as exc:
             loaded = _Loaded(None, list(exc.errors))
         else:
-            loaded = _Loaded(src, list(errors))
-            for problem in schema.validate(src.data):
-                loaded.bad_paths.add(problem.path)
-                loaded.errors.append(PipelineError.at(src.mark(problem.path, key=problem.key),
-                                                      problem.message, file))
+            loaded = self._checked(sources.source, file, sources.errors)
+            loaded.notes, loaded.dagu = sources.notes, sources.dagu
+            if sources.dagu and sources.errors:
+                loaded.bad_paths.add(())   # "the pipeline has no tasks" would only repeat them
+            for name, inner in sources.inner.items():
+                self.files[name] = self._checked(inner, file, [])
+                self.files[name].dagu = True
+                self.errors.extend(self.files[name].errors)
         self.files[file] = loaded
         self.errors.extend(loaded.errors)
+        self.notes.extend(loaded.notes)
         return loaded
+
+    @staticmethod
+    def _checked(src: Source, file: str, errors: list[PipelineError]) -> _Loaded:
+        """A native Source with its schema problems added to `errors`."""
+        loaded = _Loaded(src, list(errors))
+        for problem in schema.validate(src.data):
+            loaded.bad_paths.add(problem.path)
+            loaded.errors.append(PipelineError.at(src.mark(problem.path, key=problem.key), problem.message, file))
+        return loaded
+
+    def exists(self, file: str) -> bool:
+        """Whether a sub-pipeline can be read: a file, or a sub-DAG document of a file read already."""
+        return file in self.files or os.path.exists(file)
 
     def document(self, file: str, params: dict[str, str], stack: tuple[str, ...],
                  inherited_pools: Mapping[str, int]) -> Document | None:
@@ -165,9 +201,10 @@ class _Loader:
         if loaded.source is None:
             return None
         builder = DocumentBuilder(loaded.source, loaded.bad_paths, self.environ, params, inherited_pools,
-                                  (*stack, file), self.document)
+                                  (*stack, file), self.document, self.exists)
         doc = builder.build()
         self.errors.extend(builder.errors)
+        self.notes.extend(builder.notes)
         return doc
 
     def source_digest(self) -> str:

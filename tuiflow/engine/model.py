@@ -190,3 +190,8 @@ class Pipeline:
     workdir: str = "."                      # absolute
     source_digest: str = ""                 # sha256 of the file(s) read, for resume checks
     task_digests: Mapping[str, str] = field(default_factory=dict)  # per-task spec digest, for resume
+    #: what a person should know before trusting the run, each `file:line:col: note: ...` (or
+    #: `warning:`): how a Dagu file's order differs from Dagu's, a step reading an output that
+    #: is not upstream of it. `tuiflow validate`, the headless header and the TUI show them.
+    notes: tuple[str, ...] = ()
+    dialect: str = "tuiflow"                # the top file's format: "tuiflow" or "dagu"

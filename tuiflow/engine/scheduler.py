@@ -34,7 +34,8 @@ from .logaccess import LogAccess
 from .masking import Masker
 from .model import FINISHED, Pipeline, RunState, TaskSpec, TaskState, TriggerRule
 from .plan import Plan, TaskRecord
-from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand
+from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand, shell_argv
+from .store import EVENTS as EVENTS_FILE
 
 S = TaskState
 OUTPUT_LIMIT = 1024 * 1024  # bytes of stdout kept for a task's `output` variable
@@ -470,7 +471,7 @@ class Scheduler:
                 script = 'eval "printf %s \\"$TUIFLOW_CONDITION\\""'
             chunks: list[bytes] = []
             request = CommandRequest(task=spec.name, attempt=0, cwd=spec.cwd,
-                                     command=(spec.shell, "-c", script),
+                                     command=(*shell_argv(spec.shell), script),
                                      env={**env, "TUIFLOW_CONDITION": pre.condition}, shell=spec.shell,
                                      timeout=60.0, kill_grace=self.pipeline.kill_grace)
             handle = await self.runner.start(request, partial(_keep_stdout, chunks))
@@ -529,10 +530,19 @@ class Scheduler:
                 out_name = self.specs[up].output
                 if out_name and up in self._outputs:
                     env[out_name] = self._outputs[up]
+        env["TUIFLOW_PIPELINE"] = self.pipeline.name
         env["TUIFLOW_TASK"] = spec.name
         env["TUIFLOW_ATTEMPT"] = str(attempt)
+        log = self.log_path(spec.name, attempt) or ""
+        env["TUIFLOW_TASK_LOG"] = log
         if self.run_id:
             env["TUIFLOW_RUN_ID"] = self.run_id
+        if self.pipeline.dialect == "dagu":  # the names Dagu gives the same things
+            env["DAG_NAME"] = self.pipeline.name
+            env["DAG_RUN_ID"] = self.run_id
+            env["DAG_RUN_LOG_FILE"] = os.path.join(self.run_dir, EVENTS_FILE) if self.run_dir else ""
+            env["DAG_RUN_STEP_NAME"] = spec.name
+            env["DAG_RUN_STEP_STDOUT_FILE"] = env["DAG_RUN_STEP_STDERR_FILE"] = log
         return env
 
     def _ancestors(self, name: str) -> list[str]:

@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -69,6 +69,25 @@ class Source:
             p = p[:-1]
         return self.marks.get((), Mark(self.file, 1, 1))
 
+    def find(self, path: Path, needle: str) -> Mark:
+        """Where `needle` is written inside the value at `path` (a word in a multi-line command).
+
+        Searched in the file's text from the value's own position on; the value's position
+        when it is not found there (an alias, a value built from several places).
+        """
+        start = self.mark(path)
+        try:
+            with open(self.file, encoding="utf-8-sig") as fh:
+                lines = fh.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            return start
+        for number in range(start.line, min(len(lines), start.line + 10_000) + 1):
+            line = lines[number - 1]
+            col = line.find(needle, start.col - 1 if number == start.line else 0)
+            if col >= 0:
+                return Mark(self.file, number, col + 1)
+        return start
+
 
 def parse(file: str, marks_depth: int | None = None) -> Source:
     """Read and parse `file`; raise PipelineInvalid for unreadable files, syntax errors,
@@ -77,6 +96,15 @@ def parse(file: str, marks_depth: int | None = None) -> Source:
     `marks_depth` keeps marks only for paths that short (`Source.mark` falls back to the nearest
     ancestor): the loader's fast first pass, repeated with every mark when it finds a problem.
     """
+    return parse_documents(file, marks_depth, single=True)[0]
+
+
+def parse_documents(file: str, marks_depth: int | None = None, single: bool = False) -> list[Source]:
+    """`parse`, for a file of one or more YAML documents (`---` between them): one Source each.
+
+    With `single`, a second document is a syntax error. Every Source carries the digest of the
+    whole file.
+    """
     raw = _read(file)
     text = _decode(file, raw)
     # The cyclic GC rescans the growing node tree again and again while it is built: off, parsing
@@ -84,18 +112,20 @@ def parse(file: str, marks_depth: int | None = None) -> Source:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        src = _parse_text(file, text, marks_depth)
+        sources = _parse_text(file, text, marks_depth, single)
     finally:
         if gc_was_enabled:
             gc.enable()
-    src.digest = hashlib.sha256(raw).hexdigest()
-    return src
+    digest = hashlib.sha256(raw).hexdigest()
+    for src in sources:
+        src.digest = digest
+    return sources
 
 
-def _parse_text(file: str, text: str, marks_depth: int | None) -> Source:
-    builder = _Builder(file, marks_depth)
+def _parse_text(file: str, text: str, marks_depth: int | None, single: bool) -> list[Source]:
+    builder = _Builder(file, marks_depth, single)
     try:
-        data = builder.run(_Loader(text))
+        builder.run(_Loader(text))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Mark(file, mark.line + 1, mark.column + 1) if mark else Mark(file, 1, 1)
@@ -108,13 +138,15 @@ def _parse_text(file: str, text: str, marks_depth: int | None) -> Source:
         raise PipelineInvalid([PipelineError(file, 1, 1, f"YAML syntax error: {exc}")]) from None
     if builder.errors:
         raise PipelineInvalid(builder.errors)
-    if builder.empty:
+    documents = [d for d in builder.documents if not d.empty]
+    if not documents:
         raise PipelineInvalid([PipelineError(file, 1, 1, "the file is empty: a pipeline needs `tasks:`")])
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a single value ({_kind(data)})"
-        raise PipelineInvalid([PipelineError.at(
-            builder.marks[()], f"the top level must be a mapping (keys like `tasks:`), not {kind}")])
-    return Source(file, data, builder.marks, builder.key_marks)
+    for doc in documents:
+        if not isinstance(doc.result, dict):
+            kind = "a list" if isinstance(doc.result, list) else f"a single value ({_kind(doc.result)})"
+            raise PipelineInvalid([PipelineError.at(
+                doc.marks[()], f"the top level must be a mapping (keys like `tasks:`), not {kind}")])
+    return [Source(file, doc.result, doc.marks, doc.key_marks) for doc in documents]
 
 
 def _read(file: str) -> bytes:
@@ -167,6 +199,13 @@ class _TooDeep(Exception):
     pass
 
 
+class _Document(NamedTuple):
+    result: Any
+    marks: dict[Path, Mark]
+    key_marks: dict[Path, Mark]
+    empty: bool
+
+
 class _Frame:
     """An open mapping or sequence while events stream in."""
 
@@ -192,12 +231,18 @@ class _Builder:
     parser, and no Node objects to allocate.
     """
 
-    def __init__(self, file: str, marks_depth: int | None = None):
+    def __init__(self, file: str, marks_depth: int | None = None, single: bool = True):
         self.file = file
         self.depth = 10**9 if marks_depth is None else marks_depth   # deeper paths get no mark
+        self.single = single
+        self.errors: list[PipelineError] = []
+        self.documents: list[_Document] = []
+        self.new_document()
+
+    def new_document(self) -> None:
+        """Start a document: its own data, marks and anchors (YAML's anchors end with their document)."""
         self.marks: dict[Path, Mark] = {}
         self.key_marks: dict[Path, Mark] = {}
-        self.errors: list[PipelineError] = []
         self.empty = True
         # the marks recorded inside anchored (or merged) subtrees, in document order, so such a
         # subtree's marks are a slice of it; `logging` counts the open ones
@@ -246,15 +291,18 @@ class _Builder:
                     self.alias(event)
                 elif kind is yaml.DocumentStartEvent:
                     documents += 1
-                    if documents > 1:
+                    if documents > 1 and self.single:
                         self.error(event, "YAML syntax error: expected a single document in the stream: "
                                    "but found another document")
                         break
+                    if documents > 1:
+                        self.new_document()
+                elif kind is yaml.DocumentEndEvent:
+                    self.documents.append(_Document(self.result, self.marks, self.key_marks, self.empty))
         except _TooDeep:
             pass
         finally:
             loader.dispose()
-        return self.result
 
     # --- where a node goes ---------------------------------------------------------------
 
