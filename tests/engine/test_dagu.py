@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.dagu_corpus import shared_compat
 from tests.engine.fakes import Recorder
 from tuiflow.engine.dagu import translate
 from tuiflow.engine.errors import PipelineError
 from tuiflow.engine.yamlsource import Source, parse
 
-COMPAT = Path(__file__).resolve().parents[2].parent / "shared" / "compat" / "dagu"
+COMPAT = shared_compat() / "dagu"
 COMPAT_FILES = sorted(COMPAT.glob("*.yaml")) if COMPAT.is_dir() else []
 
 

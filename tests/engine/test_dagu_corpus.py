@@ -118,6 +118,15 @@ def test_no_type_and_several_roots_gets_a_note_in_validate_and_the_headless_head
     assert "▶ status-multiple" in header[0] and " ! " + note in header[1]
 
 
+def test_notes_go_to_stderr_with_events_jsonl(tmp_path: Path) -> None:
+    dag = tmp_path / "dag.yaml"
+    dag.write_text("steps:\n  - echo a\n  - echo b\n")
+    run = tuiflow(str(dag), "--events", "jsonl", "--state-dir", str(tmp_path / "state"))
+    assert run.returncode == 0
+    assert run.stderr.startswith(f"{dag}:1:1: note: no `type:`")
+    assert all(json.loads(line) for line in run.stdout.splitlines())
+
+
 @needs_corpus
 def test_a_chain_type_has_no_note() -> None:
     result = tuiflow("validate", str(path_of("v1.17.2/internal/testdata/integration/chain.yaml")))
