@@ -149,7 +149,11 @@ def final_states(recorder: Recorder) -> dict[str, str]:
 
 
 def all_output(recorder: Recorder) -> str:
-    return b"".join(e.data for e in recorder.of(TaskOutput)).decode("utf-8", "replace")
+    """Every task's output, task after task (tasks run at once: their pieces interleave by timing)."""
+    per_task: dict[str, list[bytes]] = {}
+    for e in recorder.of(TaskOutput):
+        per_task.setdefault(e.task, []).append(e.data)
+    return b"".join(b"".join(parts) for parts in per_task.values()).decode("utf-8", "replace")
 
 
 def output_of_each_task(recorder: Recorder) -> list[str]:

@@ -17,12 +17,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import __version__
+from .exitcodes import EXIT_FLUSH_FAILED, EXIT_INTERNAL, EXIT_INVALID
 
-EXIT_INVALID = 2          # an invalid pipeline or command line (SPEC §4)
-EXIT_INTERNAL = 70        # a bug in tuiflow itself (EX_SOFTWARE)
-EXIT_FLUSH_FAILED = 120   # the output could not be written (the code Python's own exit gives for it)
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
-COMMANDS = ("run", "validate", "graph", "schema", "history", "logs")
+COMMANDS = ("run", "validate", "graph", "schema", "history", "logs", "attach", "ps", "connect")
+ENGINE = "_engine"        # `tuiflow _engine --launcher-fd N RUN-OPTIONS`: a run's engine process (remote/host.py)
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -30,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (and never shows a traceback)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args_list[:1] == [ENGINE]:
+            return _engine(args_list[1:])
         args = parse_args(args_list)
         if args.handler is not cmd_run:
             gc.enable()
@@ -120,6 +121,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise SystemExit(EXIT_INVALID)
     if args.command == "run":
         _fix_resume(args, parser)
+        args.run_argv = argv[1:]
     return args
 
 
@@ -155,7 +157,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tuiflow",
-        usage="tuiflow FILE [run options]\n       tuiflow {validate,graph,schema,history,logs} ...",
+        usage="tuiflow FILE [run options]\n       tuiflow {attach,ps,validate,graph,schema,history,logs} ...",
         description="Run a pipeline of shell commands as a DAG, live in your terminal.",
         epilog="`tuiflow FILE` is short for `tuiflow run FILE`. "
                "Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage, "
@@ -166,22 +168,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a pipeline (the TUI on a terminal, else headless)",
                          description="Run a pipeline: the terminal UI when stdout is a terminal, "
-                                     "plain streaming output otherwise or with --headless.")
-    run.add_argument("file", metavar="FILE", nargs="?", help="the pipeline YAML file (native or Dagu)")
-    add_param_option(run)
-    run.add_argument("--max-parallel", type=_positive_int, metavar="N",
-                     help="run at most N tasks at once (default: the pipeline's max_parallel)")
-    run.add_argument("--headless", action="store_true", help="plain streaming output, no UI")
-    run.add_argument("--events", choices=["jsonl"], help="print the event stream as JSON lines (implies --headless)")
-    run.add_argument("--resume", nargs="?", const="last", metavar="RUN",
-                     help="reuse the succeeded tasks of the last run (or of RUN) and run the rest")
-    run.add_argument("--force", action="store_true",
-                     help="with --resume: resume even if the pipeline changed in a way that touches those tasks")
-    run.add_argument("--dry-run", action="store_true", help="print the plan in start order and run nothing")
-    run.add_argument("--state-dir", metavar="DIR",
-                     help="where run folders go (default: .tuiflow/ beside the pipeline file)")
-    run.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+                                     "plain streaming output otherwise or with --headless. The run's "
+                                     "engine outlives the terminal: q then d detaches, "
+                                     "`tuiflow attach` comes back.")
+    add_run_options(run)
     run.set_defaults(handler=cmd_run)
+
+    attach = sub.add_parser("attach", help="open the UI on a live run (from any terminal, or over SSH)",
+                            description="Open the terminal UI on a live run: RUN is a run id, a run folder "
+                                        "or a pipeline file (its newest live run); without RUN, the newest "
+                                        "live run under the current directory.")
+    attach.add_argument("run", metavar="RUN", nargs="?", help="run id, run folder or pipeline file")
+    attach.add_argument("--read-only", action="store_true", help="look only: every control is off")
+    attach.add_argument("--ssh", metavar="[USER@]HOST",
+                        help="the run is on HOST: the UI runs here, only events cross the link "
+                             "(`ssh HOST tuiflow connect RUN`)")
+    attach.add_argument("--ssh-command", metavar="CMD", default="ssh",
+                        help="the ssh command and its options, e.g. 'ssh -p 2222 -i KEY' (default: ssh)")
+    attach.add_argument("--remote-tuiflow", metavar="CMD", default="tuiflow",
+                        help="the tuiflow command on HOST (default: tuiflow, found on its PATH)")
+    attach.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+    attach.set_defaults(handler=_lazy("tuiflow.commands.attach"))
+
+    ps = sub.add_parser("ps", help="this user's live runs, and how to attach to each",
+                        description="List this user's live runs (wherever their folders are).")
+    ps.add_argument("--json", action="store_true", help="one JSON object per run")
+    ps.set_defaults(handler=_lazy("tuiflow.commands.ps"))
+
+    connect = sub.add_parser("connect", help="relay stdin/stdout to a live run's socket (what attach --ssh runs)",
+                             description="Connect standard input and output to a live run's engine: the "
+                                         "other end of `tuiflow attach --ssh`. RUN as for attach; without "
+                                         "RUN, the newest live run of this user.")
+    connect.add_argument("run", metavar="RUN", nargs="?", help="run id, run folder or pipeline file")
+    connect.set_defaults(handler=_lazy("tuiflow.commands.connect"))
 
     validate = sub.add_parser("validate", help="check pipeline files; problems as FILE:LINE:COL: message",
                               description="Check each pipeline file against the schema and the graph rules. "
@@ -207,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                              description="List earlier runs of a pipeline (or of every pipeline here).")
     history.add_argument("file", metavar="FILE", nargs="?", help="the pipeline file")
     history.add_argument("--state-dir", metavar="DIR", help="where run folders are")
-    history.set_defaults(handler=_lazy("tuiflow.commands.history", "history"))
+    history.set_defaults(handler=_lazy("tuiflow.commands.history"))
 
     logs = sub.add_parser("logs", help="print a task's log from a run",
                           description="Print one task's log (the last run and attempt unless told).")
@@ -216,8 +235,41 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--run", metavar="ID", help="the run (default: the last one)")
     logs.add_argument("--attempt", type=_positive_int, metavar="N", help="the attempt (default: the last one)")
     logs.add_argument("--state-dir", metavar="DIR", help="where run folders are")
-    logs.set_defaults(handler=_lazy("tuiflow.commands.logs", "logs"))
+    logs.set_defaults(handler=_lazy("tuiflow.commands.logs"))
     return parser
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("file", metavar="FILE", nargs="?", help="the pipeline YAML file (native or Dagu)")
+    add_param_option(run)
+    run.add_argument("--max-parallel", type=_positive_int, metavar="N",
+                     help="run at most N tasks at once (default: the pipeline's max_parallel)")
+    run.add_argument("--headless", action="store_true", help="plain streaming output, no UI")
+    run.add_argument("--events", choices=["jsonl"], help="print the event stream as JSON lines (implies --headless)")
+    run.add_argument("--detach", action="store_true",
+                     help="start the run with no UI, print its id and how to attach, and return at once")
+    run.add_argument("--resume", nargs="?", const="last", metavar="RUN",
+                     help="reuse the succeeded tasks of the last run (or of RUN) and run the rest")
+    run.add_argument("--force", action="store_true",
+                     help="with --resume: resume even if the pipeline changed in a way that touches those tasks")
+    run.add_argument("--dry-run", action="store_true", help="print the plan in start order and run nothing")
+    run.add_argument("--state-dir", metavar="DIR",
+                     help="where run folders go (default: .tuiflow/ beside the pipeline file)")
+    run.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+
+
+def _engine(argv: list[str]) -> int:
+    """A run's engine process, started by a TUI or `--detach` (remote/host.py), never by a person."""
+    parser = _Parser(prog="tuiflow _engine")
+    parser.add_argument("--launcher-fd", type=int, required=True)
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    args.run_argv = []
+    from .launch import RunOptions
+    from .remote.host import engine_main
+
+    _import_asyncio_without_tls()
+    return engine_main(RunOptions.from_args(args), args.launcher_fd)
 
 
 def add_param_option(parser: argparse.ArgumentParser) -> None:
@@ -285,17 +337,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         known = durations(pipeline, state_dir_for(pipeline.file, args.state_dir))
         sys.stdout.write(plan(pipeline, args.max_parallel, known))
         return 0
-    if args.events:
-        args.headless = True
     _import_asyncio_without_tls()
-    try:
-        from .launch import run_pipeline
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("tuiflow.launch",):
-            raise
-        print("tuiflow: running pipelines is not available yet", file=sys.stderr)
-        return EXIT_INVALID
-    return run_pipeline(pipeline, args)
+    from .launch import RunOptions, run_pipeline
+
+    return run_pipeline(pipeline, RunOptions.from_args(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -335,19 +380,12 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str, what: str) -> Callable[[argparse.Namespace], int]:
-    """A handler that imports `module` only when its command runs, with a plain message if absent."""
+def _lazy(module: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports `module` only when its command runs (start-up stays small)."""
     def handler(args: argparse.Namespace) -> int:
         import importlib
 
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):
-                raise
-            print(f"tuiflow: `tuiflow {what}` is not available yet", file=sys.stderr)
-            return EXIT_INVALID
-        return int(mod.main(args) or 0)
+        return int(importlib.import_module(module).main(args) or 0)
     return handler
 
 

@@ -39,6 +39,7 @@ from .ui.status import SYMBOLS, format_duration  # textual-free: one vocabulary 
 
 if TYPE_CHECKING:
     from .engine.scheduler import Scheduler
+    from .remote.host import Served
 
 # --------------------------------------------------------------------------- format pieces
 
@@ -579,10 +580,6 @@ class _Printer(Protocol):
     def note(self, text: str, t: float | None = None) -> None: ...
 
 
-SIGNAL_EXIT = {signal.SIGHUP: 129, signal.SIGINT: 130, signal.SIGTERM: 143}
-"""A run ended by a signal exits 128 + its number, as shells report it."""
-
-
 def make_printer(events: str | None, stream: BinaryIO | None = None,
                  pipeline: Pipeline | None = None) -> _Printer:
     """The sink for `--events FORMAT` (None: the plain printer)."""
@@ -593,33 +590,21 @@ def make_printer(events: str | None, stream: BinaryIO | None = None,
     raise ValueError(f"unknown events format {events!r} (expected jsonl)")
 
 
-async def run_headless(scheduler: Scheduler, *, events: str | None, stream: BinaryIO | None = None) -> int:
-    """Run `scheduler` to the end with a printer subscribed; return the process exit code.
+async def run_headless(scheduler: Scheduler, *, events: str | None, stream: BinaryIO | None = None,
+                       served: Served | None = None) -> int:
+    """Run `scheduler` to the end with a printer subscribed (and its socket served, when given);
+    return the process exit code.
 
-    SIGINT, SIGTERM and SIGHUP cancel the run (every task's process group ends, state and logs
-    are flushed by the scheduler) and make the exit code 130, 143 or 129.
+    Every stop signal (engine/stopsignals.py: SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...) cancels the
+    run — every task's process group ends, state and logs are flushed — and the exit code is
+    128 + the first signal's number.
     """
+    from .remote.host import serve
+
     printer = make_printer(events, stream, getattr(scheduler, "pipeline", None))
     scheduler.subscribe(printer)
-    loop = asyncio.get_running_loop()
-    received: list[signal.Signals] = []
 
-    def on_signal(sig: signal.Signals) -> None:
-        if not received:
-            printer.note(f"{CONTROL_MARK} {sig.name} received: cancelling the run")
-        received.append(sig)
-        scheduler.cancel_run(SIGNAL_EXIT[sig])
+    def on_stop(sig: int) -> None:
+        printer.note(f"{CONTROL_MARK} {signal.Signals(sig).name} received: cancelling the run")
 
-    installed: list[signal.Signals] = []
-    for sig in SIGNAL_EXIT:
-        try:
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # not the main thread, or no signals here: the run still works
-    try:
-        code = await scheduler.run()
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-    return SIGNAL_EXIT[received[0]] if received else code
+    return await serve(scheduler, served, linger=False, on_stop=on_stop)

@@ -1,4 +1,9 @@
-"""Start a run: the run folder, the scheduler, and the front end (headless or the TUI)."""
+"""Start a run: its options, its run folder, its scheduler, and the front end that shows it.
+
+The TUI and `--detach` start the engine in a process of its own (remote/host.py) and, for the
+TUI, attach to it like any viewer; a headless run keeps its engine in this process and serves
+the same socket, so it can be watched too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,40 @@ import asyncio
 import gc
 import os
 import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .engine.model import Pipeline
+from .exitcodes import EXIT_INVALID, EXIT_OK
+
+if TYPE_CHECKING:
+    from .engine.history import ResumePlan
+    from .engine.scheduler import Scheduler
+    from .engine.store import RunStore
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What `tuiflow run` was asked, built once from the command line."""
+
+    file: str
+    params: dict[str, str] = field(default_factory=dict)
+    max_parallel: int | None = None
+    headless: bool = False
+    events: str | None = None
+    resume: str | None = None      # a run id, "last", or None
+    force: bool = False
+    state_dir: str | None = None
+    theme: str | None = None
+    detach: bool = False
+    argv: tuple[str, ...] = ()     # the run's own arguments, as the engine process gets them
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunOptions:
+        return cls(file=args.file, params=dict(args.params), max_parallel=args.max_parallel,
+                   headless=bool(args.headless or args.events), events=args.events, resume=args.resume,
+                   force=args.force, state_dir=args.state_dir, theme=args.theme, detach=args.detach,
+                   argv=tuple(args.run_argv))
 
 
 def collect_garbage_again() -> None:
@@ -30,44 +67,83 @@ def state_dir_for(pipeline_file: str, state_dir: str | None) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(pipeline_file)), ".tuiflow")
 
 
-def build_scheduler(pipeline: Pipeline, args: argparse.Namespace, resume=None):
-    """The scheduler of a new run, with its run folder and what earlier runs teach it."""
+def plan_resume_for(pipeline: Pipeline, options: RunOptions) -> ResumePlan | None:
+    """What `--resume` reuses (UsageError when it cannot)."""
+    if not options.resume:
+        return None
+    from .engine.history import plan_resume
+
+    run_id = None if options.resume == "last" else options.resume
+    return plan_resume(pipeline, state_dir_for(pipeline.file, options.state_dir), run_id, force=options.force)
+
+
+def create_store(pipeline: Pipeline, options: RunOptions) -> tuple[RunStore, dict[str, float]]:
+    """The new run's folder, and the task durations earlier runs teach."""
     from .engine.history import durations
-    from .engine.scheduler import Scheduler
     from .engine.store import RunStore
 
-    state_dir = state_dir_for(pipeline.file, getattr(args, "state_dir", None))
+    state_dir = state_dir_for(pipeline.file, options.state_dir)
     weights = durations(pipeline, state_dir)
-    store = RunStore.create(state_dir, pipeline)
-    return Scheduler(pipeline, store=store, max_parallel=getattr(args, "max_parallel", None), weights=weights,
+    return RunStore.create(state_dir, pipeline), weights
+
+
+def scheduler_for(pipeline: Pipeline, options: RunOptions, store: RunStore, weights: dict[str, float],
+                  resume: ResumePlan | None) -> Scheduler:
+    from .engine.scheduler import Scheduler
+
+    return Scheduler(pipeline, store=store, max_parallel=options.max_parallel, weights=weights,
                      reuse=resume.reuse if resume else None, reused_from=resume.run_id if resume else "")
 
 
-def run_pipeline(pipeline: Pipeline, args: argparse.Namespace) -> int:
+def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
     from .engine.errors import UsageError
 
-    resume = None
-    if getattr(args, "resume", None):
-        from .engine.history import plan_resume
+    try:
+        resume = plan_resume_for(pipeline, options)
+    except UsageError as exc:
+        print(f"tuiflow: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if options.headless or (not options.detach and not sys.stdout.isatty()):
+        return asyncio.run(_headless(pipeline, options, resume))
+    return _in_own_process(pipeline, options)
 
-        run_id = None if args.resume == "last" else args.resume
-        try:
-            resume = plan_resume(pipeline, state_dir_for(pipeline.file, getattr(args, "state_dir", None)),
-                                 run_id, force=getattr(args, "force", False))
-        except UsageError as exc:
-            print(f"tuiflow: {exc}", file=sys.stderr)
-            return 2
-    headless = getattr(args, "headless", False) or getattr(args, "events", None) or not sys.stdout.isatty()
-    if headless:
-        from .headless import run_headless
 
-        async def main() -> int:
-            scheduler = build_scheduler(pipeline, args, resume)
-            collect_garbage_again()
-            return await run_headless(scheduler, events=getattr(args, "events", None))
+async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan | None) -> int:
+    from .engine.errors import UsageError
+    from .headless import run_headless
+    from .remote.host import open_socket
 
-        return asyncio.run(main())
-    from .ui.app import run_tui
-
+    store, weights = create_store(pipeline, options)
+    scheduler = scheduler_for(pipeline, options, store, weights, resume)
+    try:
+        served = open_socket(store.run_dir, store.run_id)
+    except (OSError, UsageError) as exc:  # the run goes on; it just cannot be watched
+        print(f"tuiflow: the run cannot be attached to: {exc}", file=sys.stderr)
+        served = None
     collect_garbage_again()
-    return run_tui(pipeline, lambda: build_scheduler(pipeline, args, resume), theme=getattr(args, "theme", None))
+    return await run_headless(scheduler, events=options.events, served=served)
+
+
+def _in_own_process(pipeline: Pipeline, options: RunOptions) -> int:
+    """The TUI, or `--detach`: the engine in its own process; the TUI attaches to it."""
+    from .remote.client import Channel, RemoteRun
+    from .remote.host import EngineLaunch, LaunchFailed
+
+    launch = EngineLaunch(list(options.argv))
+    if not options.detach:
+        from .ui.app import run_tui  # while the engine starts
+    try:
+        ready = launch.wait_ready()
+    except LaunchFailed as exc:
+        print(exc, file=sys.stderr)
+        return exc.exit_code
+    attach = f"tuiflow attach {ready['run_id']}"
+    if options.detach:
+        launch.sock.close()
+        print(f"tuiflow: run {ready['run_id']} of {pipeline.name} started (engine pid {ready['pid']}).\n"
+              f"  attach:  {attach}\n  folder:  {ready['run_dir']}")
+        return EXIT_OK
+    channel = Channel(launch.sock, where=ready["run_dir"])
+    run = RemoteRun(channel, channel.hello())
+    collect_garbage_again()
+    return run_tui(pipeline, run, theme=options.theme, attach_hint=attach)

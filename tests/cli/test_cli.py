@@ -154,16 +154,18 @@ def test_dry_run(pipeline: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_run_dispatches_to_launch(pipeline: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[tuple[object, argparse.Namespace]] = []
-    fake = types.ModuleType("tuiflow.launch")
-    fake.run_pipeline = lambda p, args: seen.append((p, args)) or 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tuiflow.launch", fake)
-    assert main([pipeline, "--headless", "--max-parallel", "3", "-p", "WHERE=there", "--state-dir", "/tmp/s",
-                 "--theme", "dark"]) == 7
+    from tuiflow import launch
+
+    seen: list[tuple[object, launch.RunOptions]] = []
+    monkeypatch.setattr(launch, "run_pipeline", lambda p, options: seen.append((p, options)) or 7)
+    argv = [pipeline, "--headless", "--max-parallel", "3", "-p", "WHERE=there", "--state-dir", "/tmp/s",
+            "--theme", "dark"]
+    assert main(argv) == 7
     (p, args), = seen
     assert p.name == "demo" and p.params["WHERE"] == "there"  # type: ignore[attr-defined]
     assert (args.headless, args.max_parallel, args.state_dir, args.theme, args.resume) == (True, 3, "/tmp/s",
                                                                                            "dark", None)
+    assert args.params == {"WHERE": "there"} and args.argv == tuple(argv)  # what an engine process is given
     seen.clear()
     assert main(["run", pipeline, "--events", "jsonl", "--resume"]) == 7
     assert seen[0][1].headless is True and seen[0][1].resume == "last" and seen[0][1].events == "jsonl"
@@ -173,13 +175,6 @@ def test_run_dispatches_to_launch(pipeline: str, monkeypatch: pytest.MonkeyPatch
     seen.clear()
     assert main([pipeline, "--resume", "2026-11-23T14-02-11"]) == 7
     assert seen[0][1].resume == "2026-11-23T14-02-11"
-
-
-def test_run_without_launch(pipeline: str, monkeypatch: pytest.MonkeyPatch,
-                            capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "tuiflow.launch", None)  # type: ignore[arg-type]
-    assert main([pipeline]) == 2
-    assert capsys.readouterr().err == "tuiflow: running pipelines is not available yet\n"
 
 
 def test_invalid_pipeline_is_not_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -206,9 +201,6 @@ def test_history_and_logs_dispatch(command: str, module: str, monkeypatch: pytes
     assert main(argv) == 0
     if command == "logs":
         assert (seen[0].file, seen[0].task, seen[0].run, seen[0].attempt) == ("p.yaml", "load", "r1", 2)
-    monkeypatch.setitem(sys.modules, module, None)  # type: ignore[arg-type]
-    assert main(argv) == 2
-    assert capsys.readouterr().err == f"tuiflow: `tuiflow {command}` is not available yet\n"
 
 
 @pytest.mark.parametrize("content,message", [

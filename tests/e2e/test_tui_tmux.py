@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import select
@@ -147,8 +148,9 @@ def test_a_failure_rings_the_bell_and_sends_desktop_notifications(tmp_path):
         pty.close()
 
 
-def test_sigterm_ends_the_run_cleanly_with_143(tmp_path):
-    """The app in a pty gets SIGTERM: its tasks' process groups end, logs are written, 143."""
+def test_sigterm_leaves_the_ui_and_the_run_goes_on_until_its_engine_is_stopped(tmp_path):
+    """SIGTERM to the UI: it leaves at once (143) and the run goes on without it (tmux's way).
+    SIGTERM to the engine: the run is cancelled cleanly, its task's process group ends, the log is kept."""
     write(tmp_path, """
         name: e2e-term
         tasks:
@@ -160,15 +162,27 @@ def test_sigterm_ends_the_run_cleanly_with_143(tmp_path):
         pty.read_until(lambda b: b"RUNNING" in b and (tmp_path / "pid").exists())
         task_pid = int((tmp_path / "pid").read_text())
         pty.proc.send_signal(signal.SIGTERM)
-        pty.read_until(lambda b: pty.proc.poll() is not None)
-        assert pty.proc.wait(10) == 143
-        try:
-            os.kill(task_pid, 0)
-            alive = True
-        except ProcessLookupError:
-            alive = False
-        assert not alive, "the task's process survived"
+        assert pty.proc.wait(2) == 143
+        assert alive(task_pid), "the run must outlive its UI"
+        (run_json,) = tmp_path.glob(".tuiflow/runs/*/run.json")
+        engine = int(json.loads(run_json.read_text())["pid"])
+        os.kill(engine, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while (alive(task_pid) or alive(engine)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(task_pid), "the task's process survived its engine"
+        assert not alive(engine)
+        run = json.loads(run_json.read_text())
+        assert run["state"] == "cancelled" and run["exit_code"] == 143
         logs = list(tmp_path.glob(".tuiflow/runs/*/logs/long/1.log"))
         assert logs and logs[0].read_text() == "started\n"
     finally:
         pty.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"

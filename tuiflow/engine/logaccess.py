@@ -57,6 +57,9 @@ class LogAccess:
             return None
         return self._log_path(task, attempt)
 
+    async def local_path(self, task: str, attempt: int) -> str | None:
+        return self.path(task, attempt)
+
     async def sync(self) -> None:
         if self._sync is not None:
             await self._sync()

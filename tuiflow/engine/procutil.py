@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 LINUX = sys.platform.startswith("linux")
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -62,6 +63,23 @@ def become_subreaper() -> bool:
             except (OSError, AttributeError):
                 pass
     return _subreaper
+
+
+def set_parent_death_signal(sig: int) -> bool:
+    """Have the kernel send `sig` to this process when its parent dies (Linux); False elsewhere."""
+    if not LINUX:
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def forget_after_fork() -> None:
+    """In a forked child: what this module knows of the process is its parent's (a subreaper
+    flag is not inherited); ask again."""
+    global _subreaper
+    _subreaper = None
 
 
 def pidfd_supported() -> bool:
@@ -338,5 +356,6 @@ def signal_name(sig: int) -> str:
 
 
 __all__ = ["ProcStat", "spawn", "become_subreaper", "pidfd_supported", "install_child_watcher",
+           "set_parent_death_signal", "forget_after_fork",
            "proc_stat", "boot_ticks", "my_children", "signal_group",
            "group_exists", "reap_group", "reap", "signal_name", "foreign_children"]

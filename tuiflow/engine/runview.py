@@ -271,6 +271,16 @@ class RunView:
         ch.tasks.add(ev.task)
         ch.header = True
 
+    def interrupt(self, now: float, reason: str) -> list[str]:
+        """The engine is gone: its running tasks were ended with it (its keeper saw to that)."""
+        names = [n for n, v in self.tasks.items() if v.state is S.RUNNING]
+        for name in names:
+            self.apply(TaskStateChanged(time=now, task=name, state=S.CANCELLED, attempt=self.tasks[name].attempt,
+                                        reason=reason, started=self.tasks[name].started, ended=now))
+        if not self.state.ended:
+            self.state = RunState.INTERRUPTED
+        return names
+
     # ---------------------------------------------------------------- queries
     @property
     def total(self) -> int:

@@ -203,6 +203,11 @@ class RunStore:
         store._write_json(store._snapshot(), sync=False)  # the first: every later one is fsync'ed
         return store
 
+    def set_engine(self, identity: dict[str, Any]) -> None:
+        """The process that runs the engine from now on (it forked off a keeper): run.json says so."""
+        self._state.update(identity)
+        self._json_dirty = True
+
     # ------------------------------------------------------------------ paths
 
     def log_dir(self, task: str) -> str:
@@ -507,4 +512,20 @@ class RunStore:
             self._events_fd = -1
 
 
-__all__ = ["RunStore", "safe_name", "limit_marker", "new_run_id"]
+def mark_interrupted(run_dir: str, reason: str) -> None:
+    """The engine was killed: run.json says `interrupted` (and so do its running tasks) at once,
+    instead of waiting for a reader to find the engine gone. Written the same atomic way."""
+    path = os.path.join(run_dir, RUN_JSON)
+    with open(path, encoding="utf-8") as f:
+        run = json.load(f)
+    if run.get("state") != "running":
+        return
+    now = time.time()
+    run.update(state="interrupted", ended=now, reason=reason)
+    for task in (run.get("tasks") or {}).values():
+        if isinstance(task, dict) and task.get("state") == "running":
+            task.update(state="interrupted", reason=reason, ended=now)
+    _atomic_write(path, _ENCODE(run).encode(), sync_dir=True)
+
+
+__all__ = ["RunStore", "mark_interrupted", "safe_name", "limit_marker", "new_run_id"]

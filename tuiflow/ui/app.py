@@ -273,7 +273,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         """The engine went away: what is on screen is the last the viewer knew, and says so."""
         self.engine_gone = True
         if not self.model.state.ended:
-            self.model.state = RunState.INTERRUPTED
+            changed = self.model.interrupt(self.clock(), "interrupted: the engine is gone")
+            for tree in (self.dag, self.stage_tree):
+                if tree.built:
+                    tree.refresh_tasks(changed)
         self._show_error(message)
         self.notify(message, title="Engine gone", severity="error", timeout=30)
         if self._quitting:

@@ -46,7 +46,7 @@ class ControlActions:
         if sched is None or self.model.started_at is None:
             return None
         if sched.read_only and action in RUN_CONTROLS:
-            return None
+            return False  # a read-only viewer: the controls are not even listed
         task = self._selected_task()
         if action in TASK_CONTROLS:
             return True if task and sched.can(TASK_CONTROLS[action], task) else None

@@ -132,7 +132,7 @@ class ViewActions:
         """$PAGER on the attempt's log: the file itself when it is on this machine, else a copy
         fetched from the engine (at most PAGER_COPY_LIMIT) in a private temporary file."""
         logs = self.sched.logs  # type: ignore[union-attr]
-        path = logs.path(task, attempt)
+        path = await logs.local_path(task, attempt)
         copy = None
         if not path or not os.path.exists(path):
             fd, copy = tempfile.mkstemp(prefix="tuiflow-", suffix=".log")

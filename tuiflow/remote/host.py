@@ -1,0 +1,214 @@
+"""A run's engine in a process of its own, serving its socket; and how a front end starts one.
+
+`tuiflow FILE` (the TUI) and `tuiflow FILE --detach` start the engine by running the
+interpreter again (`python -m tuiflow _engine ...`, in a new session, no terminal), before any
+thread exists, and wait for its first word on a socketpair: `ready` (then the same socket
+becomes the launcher's connection, so a one-task run cannot end before its viewer is there),
+or `error` with what to print and the exit code. The engine sets up its run folder and socket,
+forks off its keeper (remote/keeper.py), and serves the run until it has ended and no viewer
+is left. Headless runs keep the engine in their own process but serve the same socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from tuiflow.engine import stopsignals
+from tuiflow.engine.errors import PipelineInvalid, UsageError
+from tuiflow.engine.runs import engine_identity
+
+from .protocol import frame, read_frame_blocking
+from .registry import register, socket_path, unregister
+from .server import RunServer
+
+READY_TIMEOUT = 60.0
+LAUNCHER_WAIT = 15.0   # seconds a run waits for the UI that started it to be there (it misses nothing)
+LOG_FILE = "engine.log"
+
+
+class LaunchFailed(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Served(NamedTuple):
+    """A run's listening socket and its live-run entry, to be taken down when the run ends."""
+
+    listener: socket.socket
+    path: str
+    entry: str
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        unregister(self.entry)
+
+
+def bind_unix(path: str) -> socket.socket:
+    """A listening socket at `path`, created 0600 (under a umask, never chmod'ed after), also
+    where the path is longer than AF_UNIX allows (bound through /proc/self/fd)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    old = os.umask(0o177)
+    try:
+        if len(os.fsencode(path)) < 100:
+            sock.bind(path)
+        else:
+            dfd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                sock.bind(f"/proc/self/fd/{dfd}/{os.path.basename(path)}")
+            finally:
+                os.close(dfd)
+        sock.listen(64)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        os.umask(old)
+    return sock
+
+
+def open_socket(run_dir: str, run_id: str) -> Served:
+    path = socket_path(run_dir)
+    listener = bind_unix(path)
+    try:
+        entry = register(run_dir, run_id)
+    except BaseException:
+        listener.close()
+        os.unlink(path)
+        raise
+    return Served(listener, path, entry)
+
+
+async def serve(scheduler: Any, served: Served | None, *, linger: bool, adopt: socket.socket | None = None,
+                on_stop: Callable[[int], None] | None = None) -> int:
+    """Run `scheduler` (with its socket served, when given); any stop signal cancels the run and
+    makes the exit code 128+N (the first signal's).
+
+    `on_stop(sig)` is told of the first signal (the headless printer says it). With `linger` the
+    run stays open for its viewers after it ends, until the last one leaves (see RunServer).
+    """
+    server = None
+    if served is not None:
+        server = RunServer(scheduler, linger=linger)
+        await server.listen(served.listener)
+        if adopt is not None:
+            await server.adopt(adopt, wait=LAUNCHER_WAIT)
+    loop = asyncio.get_running_loop()
+    stopped: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        if not stopped and on_stop is not None:
+            on_stop(sig)
+        stopped.append(sig)
+        scheduler.cancel_run(stopsignals.exit_code(stopped[0]))
+        if linger:
+            scheduler.close()
+
+    installed = stopsignals.install(loop, on_signal)
+    try:
+        code = await (scheduler.run(stay_open=True) if linger else scheduler.run())
+    finally:
+        stopsignals.uninstall(loop, installed)
+        if server is not None:
+            reason = (f"the engine was stopped by {signal.Signals(stopped[0]).name}: the run was cancelled"
+                      if stopped else "the run ended")
+            await server.aclose(reason)
+        if served is not None:
+            served.close()
+    return stopsignals.exit_code(stopped[0]) if stopped else code
+
+
+# ---------------------------------------------------------------------- the launcher's side
+
+class EngineLaunch:
+    """A started engine process and the launcher's end of its socketpair."""
+
+    def __init__(self, run_argv: list[str]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = ours
+        fd = theirs.fileno()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tuiflow", "_engine", "--launcher-fd", str(fd), *run_argv],
+            pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        theirs.close()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+        """The engine's `ready` (run_id, run_dir, pid); LaunchFailed with its message otherwise."""
+        self.sock.settimeout(timeout)
+        try:
+            header = read_frame_blocking(self.sock.recv)
+        except (TimeoutError, OSError):
+            header = None
+        finally:
+            self.sock.settimeout(None)
+        if header is not None and header.get("t") == "ready":
+            assert self.proc.stderr is not None
+            self.proc.stderr.close()
+            return header
+        if header is not None and header.get("t") == "error":
+            raise LaunchFailed(str(header.get("message", "")), int(header.get("exit", 2)))
+        self.proc.kill()
+        assert self.proc.stderr is not None
+        said = self.proc.stderr.read().decode(errors="replace").strip()
+        code = self.proc.wait()
+        raise LaunchFailed(f"tuiflow: the run's engine ended before it was ready (exit {code})"
+                           + (f":\n{said[-2000:]}" if said else ""), 70)
+
+
+# ---------------------------------------------------------------------- the engine's side
+
+def engine_main(options: Any, launcher_fd: int) -> int:
+    """`tuiflow _engine`: set the run up, tell the launcher, fork the keeper, serve the run."""
+    from tuiflow.launch import collect_garbage_again, create_store, plan_resume_for, scheduler_for
+
+    from . import keeper
+
+    launcher = socket.socket(fileno=launcher_fd)
+
+    def tell(header: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            launcher.sendall(frame(header))
+
+    try:
+        from tuiflow.engine.loader import load
+        pipeline = load(options.file, options.params)
+        resume = plan_resume_for(pipeline, options)
+        store, weights = create_store(pipeline, options)
+        served = open_socket(store.run_dir, store.run_id)
+    except PipelineInvalid as exc:
+        tell({"t": "error", "message": "\n".join(str(e) for e in exc.errors), "exit": 2})
+        return 2
+    except (UsageError, OSError) as exc:
+        tell({"t": "error", "message": f"tuiflow: {exc}", "exit": 2})
+        return 2
+    _log_to(os.path.join(store.run_dir, LOG_FILE))
+    keeper.split(run_dir=store.run_dir, socket_path=served.path, entry=served.entry, grace=pipeline.kill_grace,
+                 close_in_keeper=(served.listener.fileno(), launcher.fileno()))
+    store.set_engine(engine_identity())
+    scheduler = scheduler_for(pipeline, options, store, weights, resume)
+    tell({"t": "ready", "run_id": store.run_id, "run_dir": store.run_dir, "pid": os.getpid()})
+    collect_garbage_again()
+    return asyncio.run(serve(scheduler, served, linger=True, adopt=launcher))
+
+
+def _log_to(path: str) -> None:
+    """The engine has no terminal: what it would print goes to engine.log in its run folder."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    for target in (1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
+
+
+__all__ = ["EngineLaunch", "LaunchFailed", "Served", "bind_unix", "engine_main", "open_socket", "serve"]
