@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno not in _CANNOT_WRITE or os.environ.get("TUIFLOW_DEBUG"):
             return _internal_error(exc)
         where = exc.filename or "the output"
-        print(f"tuiflow: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        _say(f"tuiflow: cannot write {where}: {exc.strerror or exc}")
         return EXIT_FLUSH_FAILED
     except Exception as exc:  # noqa: BLE001 - the promise is: no traceback for any input
         return _internal_error(exc)
@@ -56,9 +56,13 @@ def _internal_error(exc: BaseException) -> int:
     """A bug in tuiflow: one line, or the traceback with TUIFLOW_DEBUG=1."""
     if os.environ.get("TUIFLOW_DEBUG"):
         raise exc
-    print(f"tuiflow: internal error: {type(exc).__name__}: {exc} "
-          "(set TUIFLOW_DEBUG=1 to see where)", file=sys.stderr)
+    _say(f"tuiflow: internal error: {type(exc).__name__}: {exc} (set TUIFLOW_DEBUG=1 to see where)")
     return EXIT_INTERNAL
+
+
+def _say(text: str) -> None:
+    from .engine.termsafe import print_message
+    print_message(text)
 
 
 def entry() -> None:
@@ -235,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--run", metavar="ID", help="the run (default: the last one)")
     logs.add_argument("--attempt", type=_positive_int, metavar="N", help="the attempt (default: the last one)")
     logs.add_argument("--state-dir", metavar="DIR", help="where run folders are")
+    logs.add_argument("--raw", action="store_true",
+                      help="the bytes as the task wrote them, even on a terminal (which otherwise "
+                           "gets only their text and colours)")
     logs.set_defaults(handler=_lazy("tuiflow.commands.logs"))
     return parser
 
@@ -308,7 +315,7 @@ def _params(args: argparse.Namespace) -> dict[str, str]:
 
 def _print_errors(errors: Sequence[object]) -> None:
     for error in errors:
-        print(error, file=sys.stderr)
+        _say(str(error))
 
 
 def _load(file: str, args: argparse.Namespace):   # -> Pipeline | None (errors printed)
@@ -335,7 +342,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .launch import state_dir_for
 
         known = durations(pipeline, state_dir_for(pipeline.file, args.state_dir))
-        sys.stdout.write(plan(pipeline, args.max_parallel, known))
+        from .engine.termsafe import escape_controls
+
+        sys.stdout.write(escape_controls(plan(pipeline, args.max_parallel, known), keep_newlines=True))
         return 0
     _import_asyncio_without_tls()
     from .launch import RunOptions, run_pipeline
@@ -346,6 +355,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .engine.errors import PipelineInvalid
     from .engine.loader import load
+    from .engine.termsafe import escape_controls
 
     failed = False
     for file in args.files:
@@ -359,7 +369,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if not args.quiet:
             count = sum(1 for t in pipeline.tasks if not t.virtual)
             notes = f", {len(pipeline.notes)} note{'s' if len(pipeline.notes) != 1 else ''}" if pipeline.notes else ""
-            print(f"{file}: ok ({count} task{'s' if count != 1 else ''}{notes})")
+            print(escape_controls(f"{file}: ok ({count} task{'s' if count != 1 else ''}{notes})"))
     return EXIT_INVALID if failed else 0
 
 
@@ -369,7 +379,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     pipeline = _load(args.file, args)
     if pipeline is None:
         return EXIT_INVALID
-    sys.stdout.write(FORMATS[args.format](pipeline))
+    from .engine.termsafe import escape_controls
+
+    sys.stdout.write(escape_controls(FORMATS[args.format](pipeline), keep_newlines=True))
     return 0
 
 

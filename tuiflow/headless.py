@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -35,6 +37,7 @@ from .engine.events import (
     event_from_dict,
 )
 from .engine.model import FINISHED, Pipeline, TaskSpec, TaskState
+from .engine.termsafe import ColourFilter, escape_controls
 from .ui.status import SYMBOLS, format_duration  # textual-free: one vocabulary with the TUI
 
 if TYPE_CHECKING:
@@ -85,6 +88,10 @@ def use_colour(stream: BinaryIO, environ: Mapping[str, str] | None = None) -> bo
     env = os.environ if environ is None else environ
     if env.get("NO_COLOR") or env.get("TERM") == "dumb":
         return False
+    return is_terminal(stream)
+
+
+def is_terminal(stream: BinaryIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty and isatty())
@@ -188,26 +195,35 @@ class _StreamSink:
             return
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            self._broken()
+        except OSError as exc:
+            self._broken(exc)
 
-    def _broken(self) -> None:
-        """The reader went away (`| head`): stop printing; the run goes on and its logs are on disk."""
+    def _broken(self, exc: OSError) -> None:
+        """The reader went away (`| head`) or the terminal hung up (EIO): stop printing; the run
+        goes on and its logs are on disk. Any other failed write (a full disk) is said once."""
         self._dead = True
         _silence(self._stream)
+        if not isinstance(exc, BrokenPipeError) and exc.errno != errno.EIO:
+            with contextlib.suppress(OSError, ValueError):
+                print(f"tuiflow: cannot write the output: {exc.strerror or exc}; the run goes on "
+                      "(its logs are in the run folder)", file=sys.stderr, flush=True)
 
 
 class HeadlessPrinter(_StreamSink):
     """Prints a run for people: `HH:MM:SS task │ line` output, one line per state change, a summary.
 
     `pipeline` (optional) tells how many attempts each task may make, for `(attempt 2/3)` and
-    the retry delay; without it attempts show as `(attempt 2)`.
+    the retry delay; without it attempts show as `(attempt 2)`. On a terminal (`terminal`,
+    default: whether the stream is one) task output keeps only its text and colours
+    (termsafe.keep_colours); piped, it is written as the task wrote it.
     """
 
     def __init__(self, stream: BinaryIO | None = None, *, colour: bool | None = None,
-                 pipeline: Pipeline | None = None) -> None:
+                 pipeline: Pipeline | None = None, terminal: bool | None = None) -> None:
         super().__init__(stream)
         self.colour = use_colour(self._stream) if colour is None else colour
+        self.terminal = is_terminal(self._stream) if terminal is None else terminal
+        self._filters: dict[str, tuple[int, ColourFilter]] = {}
         self._specs: dict[str, TaskSpec] = {t.name: t for t in pipeline.tasks} if pipeline else {}
         self._clock = _Clock()
         self._prefix_cache: dict[tuple[str, int], bytes] = {}
@@ -248,8 +264,8 @@ class HeadlessPrinter(_StreamSink):
                 self._flush()
                 return
             self._schedule_flush()
-        except BrokenPipeError:
-            self._broken()
+        except OSError as exc:
+            self._broken(exc)
 
     def note(self, text: str, t: float | None = None) -> None:
         """A line from the front end itself (a signal arrived, ...), in the same form as state lines."""
@@ -257,8 +273,8 @@ class HeadlessPrinter(_StreamSink):
             try:
                 self._line(time.time() if t is None else t, text)
                 self._flush()
-            except BrokenPipeError:
-                self._broken()
+            except OSError as exc:
+                self._broken(exc)
 
     # -- output (hot path)
 
@@ -268,13 +284,15 @@ class HeadlessPrinter(_StreamSink):
         if p is None:
             if len(self._prefix_cache) > 4096:
                 self._prefix_cache.clear()
-            head = self._clock(t) + b" " + task.encode() + SEP.rstrip().encode()
+            head = self._clock(t) + b" " + escape_controls(task).encode() + SEP.rstrip().encode()
             p = (_sgr(task_colour(task), head) if self.colour else head) + b" "
             self._prefix_cache[key] = p
         return p
 
     def _output(self, ev: TaskOutput) -> None:
         data, task = ev.data, ev.task
+        if self.terminal:
+            data = self._filter(task, ev.attempt).feed(data)
         head = b""
         held = self._partial.pop(task, None)
         if held is not None:
@@ -298,6 +316,12 @@ class HeadlessPrinter(_StreamSink):
             self._stream.write(b"".join((prefix, head, memoryview(out)[:cut])))  # one write: one syscall
         if nl + 1 < len(data):
             self._hold(task, ev.attempt, ev.time, data[nl + 1:])
+
+    def _filter(self, task: str, attempt: int) -> ColourFilter:
+        kept = self._filters.get(task)
+        if kept is None or kept[0] != attempt:
+            kept = self._filters[task] = (attempt, ColourFilter())
+        return kept[1]
 
     def _hold(self, task: str, attempt: int, t: float, rest: bytes) -> None:
         """Keep a partial last line; only its last `\\r` redraw, and never more than HELD_LINE_LIMIT."""
@@ -421,10 +445,10 @@ class HeadlessPrinter(_StreamSink):
         mark = SYMBOLS[state].encode()
         if self.colour:
             mark = _sgr(STATE_COLOUR[state], mark)
-        self._stream.write(head + mark + b" " + text.encode() + b"\n")
+        self._stream.write(head + mark + b" " + escape_controls(text).encode() + b"\n")
 
     def _line(self, t: float, text: str) -> None:
-        self._stream.write(self._clock(t) + b" " + text.encode() + b"\n")
+        self._stream.write(self._clock(t) + b" " + escape_controls(text).encode() + b"\n")
 
     # -- run-level events
 
@@ -470,15 +494,15 @@ class HeadlessPrinter(_StreamSink):
     def summary(self, ev: RunFinished) -> str:
         """The end-of-run table: each task's result, duration, attempts and reason, then totals."""
         recs = list(self._tasks.values())
-        rows = [(r.info.name, r.state, format_duration(r.duration),
-                 self._attempts(r, r.attempt) if r.attempt else "-", r.reason) for r in recs]
+        rows = [(escape_controls(r.info.name), r.state, format_duration(r.duration),
+                 self._attempts(r, r.attempt) if r.attempt else "-", escape_controls(r.reason)) for r in recs]
         header = ("task", "result", "duration", "attempts", "reason")
         wname = max([len(header[0])] + [len(r[0]) for r in rows])
         wres = max([len(header[1])] + [len(r[1].value) for r in rows])
         wdur = max([len(header[2])] + [len(r[2]) for r in rows])
         watt = max([len(header[3])] + [len(r[3]) for r in rows])
         elapsed = ev.time - self._run_started if self._run_started is not None else None
-        title = f"── summary: {self._pipeline_name or 'run'} {ev.state.upper()}"
+        title = f"── summary: {escape_controls(self._pipeline_name or 'run')} {ev.state.upper()}"
         if elapsed is not None:
             title += f" in {format_duration(elapsed)}"
         out = ["", self._bold(title),
@@ -556,12 +580,13 @@ class JsonlPrinter(_StreamSink):
                 self._flush()
             else:
                 self._schedule_flush()
-        except BrokenPipeError:
-            self._broken()
+        except OSError as exc:
+            self._broken(exc)
 
     def note(self, text: str, t: float | None = None) -> None:
         """Front-end messages go to stderr: stdout stays pure JSON lines."""
-        print(text, file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError, ValueError):   # a terminal that hung up: the run goes on
+            print(text, file=sys.stderr, flush=True)
 
 
 def event_from_json(d: dict[str, Any]) -> Event:

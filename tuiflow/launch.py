@@ -97,11 +97,12 @@ def scheduler_for(pipeline: Pipeline, options: RunOptions, store: RunStore, weig
 
 def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
     from .engine.errors import UsageError
+    from .engine.termsafe import print_message
 
     try:
         resume = plan_resume_for(pipeline, options)
     except UsageError as exc:
-        print(f"tuiflow: {exc}", file=sys.stderr)
+        print_message(f"tuiflow: {exc}")
         return EXIT_INVALID
     if options.headless or (not options.detach and not sys.stdout.isatty()):
         return asyncio.run(_headless(pipeline, options, resume))

@@ -35,7 +35,9 @@ class PipelineError(NamedTuple):
         return cls(mark.file, mark.line, mark.col, message)
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        """One line, with control characters from the file escaped (they would act on a terminal)."""
+        from .termsafe import escape_controls
+        return escape_controls(f"{self.file}:{self.line}:{self.col}: {self.message}")
 
 
 class PipelineInvalid(Exception):
