@@ -61,10 +61,13 @@ def collect_garbage_again() -> None:
 
 
 def state_dir_for(pipeline_file: str, state_dir: str | None) -> str:
-    """Where run folders live: `--state-dir`, else `.tuiflow/` beside the pipeline file."""
+    """Where run folders live: `--state-dir`, else `.tuiflow/` beside the pipeline file (in the
+    current directory for a pipeline read from a pipe: `tuiflow run <(cat p.yaml)`)."""
     if state_dir:
         return os.path.abspath(state_dir)
-    return os.path.join(os.path.dirname(os.path.abspath(pipeline_file)), ".tuiflow")
+    from .engine.documents import folder_of
+
+    return os.path.join(folder_of(pipeline_file), ".tuiflow")
 
 
 def plan_resume_for(pipeline: Pipeline, options: RunOptions) -> ResumePlan | None:

@@ -27,6 +27,7 @@ from .yamlsource import Path, Source
 
 DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
 _BAD_NAME_CHARS = re.compile(r"[/\[\]\x00-\x1f\x7f]")
+MAX_NAME = 200   # characters in a task name as written (Airflow allows 250): a name is shown on one line
 _INT = re.compile(r"\s*[0-9]+\s*")
 _NUMBER = re.compile(r"\s*[0-9]+(?:\.[0-9]+)?\s*")
 
@@ -86,6 +87,14 @@ class _Raw:
     produced: list[str] = field(default_factory=list)   # every model name this task became
 
 
+def folder_of(file: str) -> str:
+    """The folder relative paths of a pipeline file start from: its own, or the current one for
+    a pipeline that is not a file in a folder (`tuiflow run <(cat p.yaml)`: /dev/fd/63)."""
+    if os.path.isfile(file):
+        return os.path.dirname(os.path.abspath(file))
+    return os.getcwd()
+
+
 def owner(name: str) -> str:
     """The task as written that a model name comes from: `build[region=us]`, `sub/x` -> `build`, `sub`."""
     return name.split("/", 1)[0].split("[", 1)[0]
@@ -108,7 +117,7 @@ class DocumentBuilder:
         self.exists = exists
         self.errors: list[PipelineError] = []
         self.notes: list[str] = []
-        self.folder = os.path.dirname(os.path.abspath(src.file))
+        self.folder = folder_of(src.file)
         self._bad_index = _bad_index(bad_paths)
 
     # --- reporting and reading ---------------------------------------------------------
@@ -129,9 +138,15 @@ class DocumentBuilder:
             return None
         return value
 
+    def as_written(self, path: Path, value: Any) -> str:
+        """A scalar as text: a number as the file wrote it (`1.10`, not YAML's 1.1)."""
+        if type(value) is str:
+            return value
+        return self.src.texts.get(path) or as_text(value)
+
     def subst(self, path: Path, value: Any, scope: Mapping[str, str]) -> str | None:
         """`value` as text with `${VAR}` substituted; None (reported) when a variable is missing."""
-        text = value if type(value) is str else as_text(value)
+        text = self.as_written(path, value)
         if "${" not in text:
             return text
         try:
@@ -299,6 +314,10 @@ class DocumentBuilder:
             name = self.text(f, "name", scope)
             if name is None:
                 continue
+            if len(name) > MAX_NAME:
+                self.error((*path, "name"), f"task name '{name[:40]}…' is {len(name):,} characters long: "
+                           f"at most {MAX_NAME}")
+                continue
             if _BAD_NAME_CHARS.search(name) or not name:
                 self.error((*path, "name"), f"task name '{name}' (after substitution) is not valid: "
                            "use any text without / [ ] or control characters")
@@ -378,10 +397,11 @@ class DocumentBuilder:
         axes: list[tuple[str, list[str]]] = []
         if matrix:
             for axis, values in matrix.items():
-                if isinstance(values, list) and (*path, "matrix", axis) not in self.bad:
-                    axes.append((axis, [as_text(v) for v in values]))
+                where = (*path, "matrix", axis)
+                if isinstance(values, list) and where not in self.bad:
+                    axes.append((axis, [self.as_written((*where, i), v) for i, v in enumerate(values)]))
         elif foreach:
-            axes.append(("ITEM", [as_text(v) for v in foreach]))
+            axes.append(("ITEM", [self.as_written((*path, "foreach", i), v) for i, v in enumerate(foreach)]))
         if not axes:
             return [] if matrix is None and foreach is None else None
         out: list[tuple[str, dict[str, str]]] = []
@@ -421,7 +441,7 @@ class DocumentBuilder:
         shell = self.text(f, "shell", scope) or base.shell
         script = self.get(f, "script", (str,))
         if isinstance(value, list):
-            command = tuple(as_text(v) for v in value)
+            command = tuple(self.as_written((*f.path, "command", i), v) for i, v in enumerate(value))
         elif isinstance(value, str):
             command = value
         elif script is not None:

@@ -36,10 +36,11 @@ def load(file: str, params: Mapping[str, str] | None = None,
     try:
         # First with the marks of tasks only (most files are valid); on any problem, again
         # with every mark, so each message points at the exact line and column.
-        loader = _Loader(env, FAST_MARKS_DEPTH)
+        contents: dict[str, bytes | PipelineInvalid] = {}   # each file is read once, for both passes
+        loader = _Loader(env, FAST_MARKS_DEPTH, contents)
         doc = loader.document(path, dict(params or {}), (), {})
         if loader.errors or doc is None:
-            loader = _Loader(env, None)
+            loader = _Loader(env, None, contents)
             doc = loader.document(path, dict(params or {}), (), {})
     finally:
         if gc_was_enabled:
@@ -86,24 +87,28 @@ class Sources(NamedTuple):
     dagu: bool = False
 
 
-def load_sources(file: str, marks_depth: int | None = None) -> Sources:
+def load_sources(file: str, marks_depth: int | None = None,
+                 contents: dict[str, bytes | PipelineInvalid] | None = None) -> Sources:
     """`file` parsed, as native data (a Dagu file translated).
 
-    Raises PipelineInvalid when the file cannot be parsed at all. `marks_depth`: see `parse`.
+    Raises PipelineInvalid when the file cannot be parsed at all. `marks_depth`, `contents`: see
+    `parse`. Problems that leave the data usable (a duplicate key) are among those returned, so
+    the later checks report theirs too.
     """
-    documents = parse_documents(file, marks_depth)
+    documents = parse_documents(file, marks_depth, partial=True, contents=contents)
     src = documents[0]
+    found = [e for doc in documents for e in doc.errors]
     if isinstance(src.data, dict) and ("steps" in src.data or "tasks" not in src.data and "groups" not in src.data):
         from .dagu import is_dagu, translate
 
         if is_dagu(src.data):
             result = translate(src, documents[1:])
-            return Sources(result.source, result.errors, result.notes, result.subdags, dagu=True)
+            return Sources(result.source, [*found, *result.errors], result.notes, result.subdags, dagu=True)
     if len(documents) > 1:
-        raise PipelineInvalid([PipelineError.at(documents[1].mark(()), "a pipeline file holds one YAML "
-                                                "document: a second one starts here, after `---` (only a "
-                                                "Dagu file may hold sub-DAGs after its first document)")])
-    return Sources(src, [], [], {})
+        raise PipelineInvalid([*found, PipelineError.at(documents[1].mark(()), "a pipeline file holds one YAML "
+                                                        "document: a second one starts here, after `---` (only a "
+                                                        "Dagu file may hold sub-DAGs after its first document)")])
+    return Sources(src, found, [], {})
 
 
 def task_digest(task: TaskSpec) -> str:
@@ -152,9 +157,11 @@ class _Loaded:
 class _Loader:
     """Loads a file and, recursively, its sub-pipelines, collecting every error."""
 
-    def __init__(self, environ: Mapping[str, str], marks_depth: int | None):
+    def __init__(self, environ: Mapping[str, str], marks_depth: int | None,
+                 contents: dict[str, bytes | PipelineInvalid] | None = None):
         self.environ = environ
         self.marks_depth = marks_depth
+        self.contents = {} if contents is None else contents
         self.errors: list[PipelineError] = []
         self.notes: list[str] = []
         self.files: dict[str, _Loaded] = {}
@@ -164,7 +171,7 @@ class _Loader:
         if file in self.files:
             return self.files[file]
         try:
-            sources = load_sources(file, self.marks_depth)
+            sources = load_sources(file, self.marks_depth, self.contents)
         except PipelineInvalid as exc:
             loaded = _Loaded(None, list(exc.errors))
         else:
@@ -184,8 +191,10 @@ class _Loader:
     @staticmethod
     def _checked(src: Source, file: str, errors: list[PipelineError]) -> _Loaded:
         """A native Source with its schema problems added to `errors`."""
-        loaded = _Loaded(src, list(errors))
+        loaded = _Loaded(src, list(errors), set(src.bad_paths))
         for problem in schema.validate(src.data):
+            if any(problem.path[:len(bad)] == bad for bad in src.bad_paths):
+                continue   # already told: a YAML problem at this node
             loaded.bad_paths.add(problem.path)
             loaded.errors.append(PipelineError.at(src.mark(problem.path, key=problem.key), problem.message, file))
         return loaded

@@ -7,6 +7,9 @@ import gc
 import hashlib
 import os
 import re
+import select
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -23,6 +26,12 @@ MAX_BYTES = 16 * 1024 * 1024
 # recursive checks after the parser slow or fail.
 MAX_DEPTH = 64
 _TOO_DEEP = f"the YAML document is nested too deeply (more than {MAX_DEPTH} levels)"
+# Aliases are copied where they are used: past this many copied nodes a file is an alias bomb
+# ("billion laughs": 342 bytes that would grow without end), not a pipeline.
+MAX_ALIAS_NODES = 100_000
+# A pipe, FIFO or terminal given as the pipeline file is read to its end, but never waited on
+# longer than this for its next bytes (a FIFO nobody writes to would block forever).
+STREAM_TIMEOUT = 10.0
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -56,6 +65,10 @@ class Source:
     marks: dict[Path, Mark] = field(default_factory=dict)
     key_marks: dict[Path, Mark] = field(default_factory=dict)
     digest: str = ""   # sha256 of the file's bytes (Pipeline.source_digest, for --resume)
+    texts: dict[Path, str] = field(default_factory=dict)   # numbers as written, where YAML reads them
+    # otherwise (`1.10` -> 1.1, `1_000` -> 1000): env and params values keep what was written
+    errors: list[PipelineError] = field(default_factory=list)   # problems that left the data usable
+    bad_paths: set[Path] = field(default_factory=set)            # ...and the nodes they are at
 
     def mark(self, path: Path, key: bool = False) -> Mark:
         """The position of `path` (of its key when `key`), or of its nearest known ancestor."""
@@ -89,23 +102,39 @@ class Source:
         return start
 
 
-def parse(file: str, marks_depth: int | None = None) -> Source:
+def parse(file: str, marks_depth: int | None = None, *, partial: bool = False,
+          contents: dict[str, bytes | PipelineInvalid] | None = None) -> Source:
     """Read and parse `file`; raise PipelineInvalid for unreadable files, syntax errors,
     duplicate keys and YAML 1.1 traps (an unquoted `no` / `on` read as a boolean).
 
     `marks_depth` keeps marks only for paths that short (`Source.mark` falls back to the nearest
     ancestor): the loader's fast first pass, repeated with every mark when it finds a problem.
+    With `partial`, problems that leave the data usable (a duplicate key keeps its first value, a
+    trap keeps the text) are returned in `Source.errors` instead, so later checks can report
+    theirs too. `contents` holds what was read before, by file, and gets what is read now: a
+    file is read once however often it is parsed (a pipe can be read only once).
     """
-    return parse_documents(file, marks_depth, single=True)[0]
+    return parse_documents(file, marks_depth, single=True, partial=partial, contents=contents)[0]
 
 
-def parse_documents(file: str, marks_depth: int | None = None, single: bool = False) -> list[Source]:
+def parse_documents(file: str, marks_depth: int | None = None, single: bool = False, *,
+                    partial: bool = False,
+                    contents: dict[str, bytes | PipelineInvalid] | None = None) -> list[Source]:
     """`parse`, for a file of one or more YAML documents (`---` between them): one Source each.
 
     With `single`, a second document is a syntax error. Every Source carries the digest of the
     whole file.
     """
-    raw = _read(file)
+    raw = contents.get(file) if contents is not None else None
+    if raw is None:
+        try:
+            raw = _read(file)
+        except PipelineInvalid as exc:
+            raw = exc
+        if contents is not None:
+            contents[file] = raw
+    if isinstance(raw, PipelineInvalid):
+        raise PipelineInvalid(raw.errors)
     text = _decode(file, raw)
     # The cyclic GC rescans the growing node tree again and again while it is built: off, parsing
     # 10 000 tasks takes a third of the time.
@@ -119,6 +148,9 @@ def parse_documents(file: str, marks_depth: int | None = None, single: bool = Fa
     digest = hashlib.sha256(raw).hexdigest()
     for src in sources:
         src.digest = digest
+    errors = [e for src in sources for e in src.errors]
+    if errors and not partial:
+        raise PipelineInvalid(errors)
     return sources
 
 
@@ -136,7 +168,8 @@ def _parse_text(file: str, text: str, marks_depth: int | None, single: bool) -> 
         raise PipelineInvalid([PipelineError.at(where, f"YAML syntax error: {problem}")]) from None
     except (yaml.YAMLError, ValueError) as exc:
         raise PipelineInvalid([PipelineError(file, 1, 1, f"YAML syntax error: {exc}")]) from None
-    if builder.errors:
+    if builder.errors and (builder.stopped or not builder.documents or any(
+            not isinstance(d.result, dict) for d in builder.documents if not d.empty)):
         raise PipelineInvalid(builder.errors)
     documents = [d for d in builder.documents if not d.empty]
     if not documents:
@@ -146,19 +179,37 @@ def _parse_text(file: str, text: str, marks_depth: int | None, single: bool) -> 
             kind = "a list" if isinstance(doc.result, list) else f"a single value ({_kind(doc.result)})"
             raise PipelineInvalid([PipelineError.at(
                 doc.marks[()], f"the top level must be a mapping (keys like `tasks:`), not {kind}")])
-    return [Source(file, doc.result, doc.marks, doc.key_marks) for doc in documents]
+    return [Source(file, doc.result, doc.marks, doc.key_marks, texts=doc.texts, errors=doc.errors,
+                   bad_paths=doc.bad) for doc in documents]
+
+
+_STREAMS = {stat.S_IFIFO: "a pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFSOCK: "a socket"}
 
 
 def _read(file: str) -> bytes:
-    """The file's bytes, or a PipelineInvalid saying in words why it cannot be read."""
+    """The file's bytes, or a PipelineInvalid saying in words why it cannot be read.
+
+    A pipe (`tuiflow run <(cat p.yaml)`), FIFO or terminal is read to its end, waiting at most
+    STREAM_TIMEOUT for each piece; anything else that is not a regular file is refused.
+    """
     def fail(message: str) -> PipelineInvalid:
         return PipelineInvalid([PipelineError(file, 1, 1, message)])
 
     try:
-        if os.path.isdir(file):
-            raise fail("is a directory, not a pipeline file")
-        with open(file, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)   # a FIFO's open would wait
+        try:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise fail("is a directory, not a pipeline file")
+            if stat.S_ISREG(mode):
+                with os.fdopen(os.dup(fd), "rb") as fh:
+                    raw = fh.read(MAX_BYTES + 1)
+            elif stat.S_IFMT(mode) in _STREAMS:
+                raw = _read_stream(fd, _STREAMS[stat.S_IFMT(mode)], fail)
+            else:
+                raise fail("is not a regular file (a device?): give the pipeline's YAML file")
+        finally:
+            os.close(fd)
     except PipelineInvalid:
         raise
     except FileNotFoundError:
@@ -170,6 +221,27 @@ def _read(file: str) -> bytes:
     if len(raw) > MAX_BYTES:
         raise fail(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB: not a pipeline file")
     return raw
+
+
+def _read_stream(fd: int, kind: str, fail: Callable[[str], PipelineInvalid]) -> bytes:
+    """Everything until the writer closes its end, waiting at most STREAM_TIMEOUT for each piece."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BYTES:
+        if not poller.poll(STREAM_TIMEOUT * 1000):
+            raise fail(f"is {kind} and nothing was written to it for {STREAM_TIMEOUT:g} s: "
+                       "give the pipeline's YAML file, or write it there")
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _decode(file: str, raw: bytes) -> str:
@@ -195,8 +267,8 @@ _SKIP = object()       # the key was unusable: its value is read and dropped
 _MERGING = object()    # the key was `<<`: the value is merged at the mapping's end
 
 
-class _TooDeep(Exception):
-    pass
+class _Stop(Exception):
+    """The document cannot be read further (too deep, an alias bomb): the error is recorded."""
 
 
 class _Document(NamedTuple):
@@ -204,12 +276,15 @@ class _Document(NamedTuple):
     marks: dict[Path, Mark]
     key_marks: dict[Path, Mark]
     empty: bool
+    texts: dict[Path, str]
+    errors: list[PipelineError]   # its problems that left the data usable (see Source)
+    bad: set[Path]
 
 
 class _Frame:
     """An open mapping or sequence while events stream in."""
 
-    __slots__ = ("obj", "path", "key", "seen", "merges", "anchor", "start", "is_key", "logs")
+    __slots__ = ("obj", "path", "key", "seen", "merges", "anchor", "start", "is_key", "logs", "size")
 
     def __init__(self, obj: dict[str, Any] | list[Any], path: Path | None, anchor: str | None,
                  start: int, is_key: bool):
@@ -222,6 +297,7 @@ class _Frame:
         self.start = start        # where this subtree's marks begin in the log
         self.is_key = is_key      # a list or mapping used as a key: an error, dropped with its value
         self.logs = False         # anchored or merged: its marks go to the log
+        self.size = 1             # nodes in this subtree so far (what an alias of it copies)
 
 
 class _Builder:
@@ -236,6 +312,8 @@ class _Builder:
         self.depth = 10**9 if marks_depth is None else marks_depth   # deeper paths get no mark
         self.single = single
         self.errors: list[PipelineError] = []
+        self.stopped = False   # an error that ended the reading: the data is incomplete
+        self.copied = 0        # nodes copied by aliases so far, in the whole file
         self.documents: list[_Document] = []
         self.new_document()
 
@@ -243,12 +321,15 @@ class _Builder:
         """Start a document: its own data, marks and anchors (YAML's anchors end with their document)."""
         self.marks: dict[Path, Mark] = {}
         self.key_marks: dict[Path, Mark] = {}
+        self.texts: dict[Path, str] = {}   # see Source.texts
+        self.bad: set[Path] = set()        # where this document's errors are (their values are not judged again)
+        self.first_error = len(self.errors)
         self.empty = True
         # the marks recorded inside anchored (or merged) subtrees, in document order, so such a
         # subtree's marks are a slice of it; `logging` counts the open ones
         self.log: list[tuple[Path, Mark, bool]] = []
         self.logging = 0
-        self.anchors: dict[str, tuple[Any, Path | None, int, int] | None] = {}   # None: still open
+        self.anchors: dict[str, tuple[Any, Path | None, int, int, int] | None] = {}   # None: still open
         self.stack: list[_Frame] = []
         self.result: Any = None
 
@@ -256,8 +337,10 @@ class _Builder:
         m = event.start_mark
         return Mark(self.file, m.line + 1, m.column + 1)
 
-    def error(self, event: Any, message: str) -> None:
+    def error(self, event: Any, message: str, path: Path | None = None) -> None:
         self.errors.append(PipelineError.at(self.mark(event), message))
+        if path is not None:
+            self.bad.add(path)
 
     def record(self, path: Path, mark: Mark, key: bool = False) -> None:
         if len(path) <= self.depth:
@@ -294,13 +377,15 @@ class _Builder:
                     if documents > 1 and self.single:
                         self.error(event, "YAML syntax error: expected a single document in the stream: "
                                    "but found another document")
+                        self.stopped = True
                         break
                     if documents > 1:
                         self.new_document()
                 elif kind is yaml.DocumentEndEvent:
-                    self.documents.append(_Document(self.result, self.marks, self.key_marks, self.empty))
-        except _TooDeep:
-            pass
+                    self.documents.append(_Document(self.result, self.marks, self.key_marks, self.empty,
+                                                    self.texts, self.errors[self.first_error:], self.bad))
+        except _Stop:
+            self.stopped = True
         finally:
             loader.dispose()
 
@@ -321,12 +406,13 @@ class _Builder:
             return (*top.path, "<<"), False
         return (*top.path, top.key), False
 
-    def attach(self, value: Any, path: Path | None, start: int) -> None:
-        """Give a finished value node to its parent (or make it the document)."""
+    def attach(self, value: Any, path: Path | None, start: int, size: int = 1) -> None:
+        """Give a finished value node (of `size` nodes) to its parent (or make it the document)."""
         if not self.stack:
             self.result = value
             return
         top = self.stack[-1]
+        top.size += size
         if type(top.obj) is list:
             top.obj.append(value)
             return
@@ -349,9 +435,11 @@ class _Builder:
         start = len(self.log)
         if path is not None:
             self.note(path, event)
-        value = self.scalar(event)
+        value = self.scalar(event, path=path)
+        if path is not None and (type(value) is float or type(value) is int) and str(value) != event.value:
+            self.texts[path] = event.value
         if event.anchor:
-            self.anchors[event.anchor] = (value, path, start, len(self.log))
+            self.anchors[event.anchor] = (value, path, start, len(self.log), 1)
         self.attach(value, path, start)
         self.logging -= logs
 
@@ -388,9 +476,9 @@ class _Builder:
                 self.error(event, "a mapping key must be plain text, not a list or a mapping")
         if len(self.stack) >= MAX_DEPTH:
             self.error(event, _TOO_DEEP)
-            raise _TooDeep
+            raise _Stop
         if event.tag not in (None, "!", _MAP if mapping else _SEQ):
-            self.error(event, f"unsupported YAML tag {event.tag!r}")
+            self.error(event, f"unsupported YAML tag {event.tag!r}", path)
         logs = bool(event.anchor) or self.merging()
         self.logging += logs
         start = len(self.log)
@@ -407,12 +495,12 @@ class _Builder:
         if frame.merges:
             self.merge(frame)
         if frame.anchor:
-            self.anchors[frame.anchor] = (frame.obj, frame.path, frame.start, len(self.log))
+            self.anchors[frame.anchor] = (frame.obj, frame.path, frame.start, len(self.log), frame.size)
         self.logging -= frame.logs
         if frame.is_key:
             self.stack[-1].key = _SKIP
         else:
-            self.attach(frame.obj, frame.path, frame.start)
+            self.attach(frame.obj, frame.path, frame.start, frame.size)
 
     def alias(self, event: Any) -> None:
         path, is_key = self.place()
@@ -421,15 +509,20 @@ class _Builder:
             self.stack[-1].key = _SKIP
             return
         if event.anchor not in self.anchors:
-            self.error(event, f"unknown alias '*{event.anchor}'")
+            self.error(event, f"unknown alias '*{event.anchor}'", path)
             self.attach(None, path, len(self.log))
             return
         anchored = self.anchors[event.anchor]
         if anchored is None:
-            self.error(event, "an alias refers to a node that contains it (recursive YAML)")
+            self.error(event, "an alias refers to a node that contains it (recursive YAML)", path)
             self.attach(None, path, len(self.log))
             return
-        value, src_path, lo, hi = anchored
+        value, src_path, lo, hi, size = anchored
+        self.copied += size
+        if self.copied > MAX_ALIAS_NODES:
+            self.error(event, f"the aliases of this file expand to more than {MAX_ALIAS_NODES:,} nodes "
+                       f"('*{event.anchor}' is {size:,} of them): an alias bomb, not a pipeline")
+            raise _Stop
         logs = self.merging()
         self.logging += logs
         start = len(self.log)
@@ -437,7 +530,7 @@ class _Builder:
             self.note(path, event)
             if src_path is not None:
                 self.copy_marks(src_path, path, lo, hi)
-        self.attach(copy.deepcopy(value), path, start)
+        self.attach(copy.deepcopy(value) if size > 1 else value, path, start, size)
         self.logging -= logs
 
     def copy_marks(self, src: Path, dst: Path, lo: int, hi: int, only: str | None = None) -> None:
@@ -483,7 +576,7 @@ class _Builder:
             return _STR
         return tag
 
-    def scalar(self, event: Any, tag: str | None = None) -> Any:
+    def scalar(self, event: Any, tag: str | None = None, path: Path | None = None) -> Any:
         tag = tag or self.tag_of(event)
         value = event.value
         if tag == _STR:
@@ -495,13 +588,13 @@ class _Builder:
             if plain and value.lower() not in ("true", "false"):
                 word = "true" if value.lower() in ("yes", "on") else "false"
                 self.error(event, f"'{value}' is read as the boolean {word} by YAML 1.1: "
-                           f"quote it (\"{value}\") for text, or write {word}")
+                           f"quote it (\"{value}\") for text, or write {word}", path)
                 return value
             return value.lower() in ("true", "yes", "on")
         if tag in (_INT, _FLOAT):
             if plain and (_SEXAGESIMAL.match(value) or (tag == _INT and _OCTAL.match(value))):
                 self.error(event, f"'{value}' is read as a base-60 or octal number by YAML 1.1: "
-                           f"quote it (\"{value}\") for text")
+                           f"quote it (\"{value}\") for text", path)
                 return value
             node = yaml.ScalarNode(tag, value)
             try:
@@ -509,9 +602,9 @@ class _Builder:
                     return _construct.construct_yaml_int(node)
                 return _construct.construct_yaml_float(node)
             except (ValueError, yaml.YAMLError):
-                self.error(event, f"'{value}' is not a valid number")
+                self.error(event, f"'{value}' is not a valid number", path)
                 return value
         if tag == _TIMESTAMP:
             return value   # a date stays the text it was written as (`DATE: 2026-11-23`)
-        self.error(event, f"unsupported YAML tag {tag!r}")
+        self.error(event, f"unsupported YAML tag {tag!r}", path)
         return value
