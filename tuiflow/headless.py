@@ -30,6 +30,7 @@ from .engine.events import (
     Resumed,
     RunFinished,
     RunStarted,
+    StorageFailed,
     TaskInfo,
     TaskOutput,
     TasksAdded,
@@ -78,6 +79,7 @@ vocabulary for both front ends, one single-cell symbol per outcome so `grep ' �
 CONTROL_MARK = "⚙"
 RUN_MARK = "▶"
 NOTE_MARK = "!"
+PROBLEM_MARK = "⚠"
 
 # Controls that already show as their own event (Paused, Resumed, LimitChanged).
 _CONTROLS_SHOWN_BY_EVENT = frozenset({"pause", "resume", "set_max_parallel"})
@@ -259,6 +261,9 @@ class HeadlessPrinter(_StreamSink):
                 self._line(event.time, f"{CONTROL_MARK} run resumed")
             elif isinstance(event, ControlApplied):
                 self._control(event)
+            elif isinstance(event, StorageFailed):
+                self._line(event.time, f"{PROBLEM_MARK} {event.message}: the run goes on; "
+                           "its record in the run folder is incomplete")
             elif isinstance(event, RunFinished):
                 self._finish(event)
                 self._flush()
@@ -522,6 +527,8 @@ class HeadlessPrinter(_StreamSink):
         if elapsed is not None:
             total += f" · {format_duration(elapsed)}"
         out.append(self._bold(f"{total} · exit {ev.exit_code}"))
+        if ev.problem:
+            out.append(escape_controls(f"{PROBLEM_MARK} the run folder is incomplete: {ev.problem}"))
         return "\n".join(out) + "\n"
 
     def _bold(self, text: str) -> str:

@@ -100,8 +100,19 @@ def scheduler_for(pipeline: Pipeline, options: RunOptions, store: RunStore, weig
 
 def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
     from .engine.errors import UsageError
+    from .engine.privdir import UnsafeDirectory
+    from .engine.store import check_state_dir
     from .engine.termsafe import print_message
 
+    try:
+        check_state_dir(state_dir_for(pipeline.file, options.state_dir))
+    except UnsafeDirectory as exc:
+        print_message(f"tuiflow: unsafe state directory {exc}")
+        return EXIT_INVALID
+    except PermissionError as exc:
+        print_message(f"tuiflow: cannot write {exc.filename}: permission denied (--state-dir DIR "
+                      "chooses another place)")
+        return EXIT_INVALID
     try:
         resume = plan_resume_for(pipeline, options)
     except UsageError as exc:

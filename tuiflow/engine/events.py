@@ -153,10 +153,19 @@ class EtaChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class StorageFailed(Event):
+    """A write to the run folder failed (a full disk...): the first one, once per run; the run goes on."""
+
+    kind: ClassVar[str] = "storage_failed"
+    message: str                # "cannot write PATH: No space left on device"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
     state: str                  # succeeded | failed | cancelled
     exit_code: int
+    problem: str = ""           # why the run's record is incomplete (StorageFailed's message), for the summary
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -187,8 +196,8 @@ class OutputSizes(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls for cls in (RunStarted, TasksAdded, TaskStateChanged, TaskOutput, LimitChanged,
-                              Paused, Resumed, ControlApplied, EtaChanged, RunFinished, RunStateChanged,
-                              RunSnapshot, WhyChanged, OutputSizes)
+                              Paused, Resumed, ControlApplied, EtaChanged, StorageFailed, RunFinished,
+                              RunStateChanged, RunSnapshot, WhyChanged, OutputSizes)
 }
 
 

@@ -43,6 +43,7 @@ def plan_resume(pipeline: Pipeline, state_dir: str, run_id: str | None = None,
                 force: bool = False) -> ResumePlan:
     """Which succeeded tasks of an earlier run a new run can reuse.
 
+    A run that is still live (its engine process exists: runs.engine_alive) is refused.
     A task is reused when it succeeded, its spec is unchanged and every upstream is reused too.
     A succeeded task whose spec changed makes the resume refuse (UsageError) unless `force`,
     which runs it again. A foreach source is reused only with its foreach task, because the
@@ -56,6 +57,11 @@ def plan_resume(pipeline: Pipeline, state_dir: str, run_id: str | None = None,
     if not runs:
         raise UsageError(f"nothing to resume: no earlier run of {pipeline.file} in {state_dir}")
     run = runs[0]
+    if run.get("state") == "running":   # load_run says so only while its engine process lives
+        pid = f" (engine pid {run['pid']})" if run.get("pid") else ""
+        raise UsageError(f"run {run['run_id']} is still running{pid}: resuming it would run its tasks "
+                         f"twice; attach to it with `tuiflow attach {run['run_id']}`, or cancel it "
+                         f"first (`C` in its TUI, or kill -TERM {run.get('pid') or 'PID'})")
     old_tasks = run.get("tasks") or {}
     old_digests = run.get("task_digests") or {}
     specs = {t.name: t for t in pipeline.tasks}

@@ -41,6 +41,7 @@ class CommandResult(NamedTuple):
     cancelled: bool = False
     duration: float = 0.0
     reason: str = ""                 # "" on success; `exit 3`, `killed by SIGKILL`, `timed out after 30s`, `cancelled`, `cannot start: ...`
+    #                                  a stop that needed SIGKILL adds `; killed by SIGKILL after 2 s grace`
 
     @property
     def ok(self) -> bool:
@@ -170,6 +171,7 @@ class _LocalCommand:
         self._exited = False
         self._stop = ""                          # "cancel" | "timeout": why we signalled it
         self._kill_at = 0.0                      # monotonic time SIGKILL is due after a stop
+        self._killed = False                     # the stop needed SIGKILL: SIGTERM was ignored
         self._timer: asyncio.TimerHandle | None = None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -396,6 +398,7 @@ class _LocalCommand:
     def _kill_main_group(self) -> None:
         self._timer = None
         if not self._exited and self.pid is not None:
+            self._killed = True
             procutil.signal_group(self.pid, signal.SIGKILL)
 
     # -- exit
@@ -432,7 +435,8 @@ class _LocalCommand:
         assert pid is not None
         now = time.monotonic()
         kill_at = max(now + LEFTOVER_GRACE, self._kill_at)
-        await _end_orphans(self, kill_at - now, group=pid)
+        if await _end_orphans(self, kill_at - now, group=pid) and self._stop:
+            self._killed = True
         self._sweeper = None
         self._after_sweep()
 
@@ -477,6 +481,8 @@ class _LocalCommand:
             reason = f"killed by {procutil.signal_name(sig)}"
         else:
             reason = "exit status lost"
+        if self._killed:
+            reason += f"; killed by SIGKILL after {max(0.0, self._request.kill_grace):g} s grace"
         return CommandResult(exit_code=code, signal=sig, timed_out=self._stop == "timeout",
                              cancelled=self._stop == "cancel", duration=duration, reason=reason)
 
@@ -536,12 +542,15 @@ def _orphans_of(owner: _LocalCommand | None) -> list[procutil.ProcStat]:
     return found
 
 
-async def _end_orphans(owner: _LocalCommand | None, grace: float, group: int | None = None) -> None:
-    """SIGTERM the group and the owner's orphans, SIGKILL after `grace`, until none is left."""
+async def _end_orphans(owner: _LocalCommand | None, grace: float, group: int | None = None) -> bool:
+    """SIGTERM the group and the owner's orphans, SIGKILL after `grace`, until none is left.
+
+    True when some of them had to be killed (they outlived SIGTERM and the grace)."""
     my_pgid = os.getpgid(0)
     deadline = time.monotonic() + grace
     give_up = deadline + GIVE_UP
     termed: set[int] = set()
+    killed = False
     delay = 0.002
     while True:
         targets: list[int] = []
@@ -556,8 +565,9 @@ async def _end_orphans(owner: _LocalCommand | None, grace: float, group: int | N
                 targets.append(-st.pid)
         now = time.monotonic()
         if not targets or now >= give_up:
-            return
+            return killed
         kill = now >= deadline
+        killed = killed or kill
         for t in targets:
             if kill or t not in termed:
                 sig = signal.SIGKILL if kill else signal.SIGTERM

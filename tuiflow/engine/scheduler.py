@@ -25,6 +25,7 @@ from .events import (
     RunFinished,
     RunStarted,
     RunStateChanged,
+    StorageFailed,
     TaskInfo,
     TaskOutput,
     TasksAdded,
@@ -41,6 +42,7 @@ S = TaskState
 OUTPUT_LIMIT = 1024 * 1024  # bytes of stdout kept for a task's `output` variable
 FOREACH_SOURCE_LIMIT = 16 * 1024 * 1024  # bytes of stdout kept from a task that a foreach reads
 FOREACH_LIMIT = 10_000  # instances one foreach may create
+EXIT_STORAGE_FAILED = 120  # the tasks succeeded but the run folder could not be written (as cli's EXIT_FLUSH_FAILED)
 _UNSAFE = re.compile(r"[/\[\]\x00-\x1f\x7f]")
 
 
@@ -80,6 +82,9 @@ class Scheduler:
         self._sinks: list[EventSink] = []
         if store is not None:
             self._sinks.append(store)  # type: ignore[arg-type]
+            if hasattr(store, "on_problem"):
+                store.on_problem = self._storage_failed
+        self.problem = ""   # the first failed write to the run folder, in words
         self._sinks.extend(sinks)
         self._environ = dict(os.environ if environ is None else environ)
         self._secrets = self._secret_values()
@@ -337,9 +342,18 @@ class Scheduler:
         self.exit_code = 0 if ok else 1
         if self._exit_override is not None and not ok:
             self.exit_code = self._exit_override
+        if self.problem and self.exit_code == 0:
+            self.exit_code = EXIT_STORAGE_FAILED
         state = self.run_state.lower()
-        self._emit(RunFinished(time=self.clock(), state=state, exit_code=self.exit_code))
+        self._emit(RunFinished(time=self.clock(), state=state, exit_code=self.exit_code, problem=self.problem))
         self._note_run_state()
+
+    def _storage_failed(self, message: str) -> None:
+        """The run store could not write (said once): every front end hears it, and the run goes on."""
+        self.problem = message
+        self._emit(StorageFailed(time=self.clock(), message=message))
+        if self._finished_announced and self.exit_code == 0:   # the last write, after the end
+            self.exit_code = EXIT_STORAGE_FAILED
 
     async def _shutdown(self) -> None:
         if self._jobs:
@@ -509,7 +523,7 @@ class Scheduler:
                                           f"foreach over {len(lines)} items: more than {FOREACH_LIMIT}")
             self._emit_changes(changed)
             return
-        instances = foreach_instances(spec, lines)
+        instances = foreach_instances(spec, lines, self._mask)
         fan_in = replace(spec, command=None, foreach=None, depends_on=tuple(i.name for i in instances),
                          when=TriggerRule.ALL_SUCCESS, script=None, preconditions=(), output=None)
         for inst in instances:
@@ -574,12 +588,17 @@ def _keep_stdout(chunks: list[bytes], stream: int, chunk: bytes) -> None:
         chunks.append(chunk)
 
 
-def foreach_instances(spec: TaskSpec, items: list[str]) -> list[TaskSpec]:
-    """One instance per item, named `task[item]` (sanitised, unique), with $ITEM exported."""
+def foreach_instances(spec: TaskSpec, items: list[str],
+                      mask: Callable[[str], str | None] = lambda text: text) -> list[TaskSpec]:
+    """One instance per item, named `task[item]` (sanitised, unique), with $ITEM exported.
+
+    A name is shown everywhere (output, run.json, events, the log folder), so `mask` hides the
+    secrets in it (`each[***]`, `each[***#2]`); $ITEM keeps the item as it is.
+    """
     out: list[TaskSpec] = []
     used: set[str] = set()
     for item in items:
-        label = _UNSAFE.sub("_", item)[:80] or "_"
+        label = _UNSAFE.sub("_", mask(item) or "")[:80] or "_"
         name = f"{spec.name}[{label}]"
         n = 2
         while name in used:
@@ -594,7 +613,7 @@ def foreach_instances(spec: TaskSpec, items: list[str]) -> list[TaskSpec]:
 
 def _outcome(result: CommandResult, cancelled: bool) -> tuple[TaskState, str]:
     if result.cancelled or (cancelled and not result.ok):
-        return S.CANCELLED, "cancelled"
+        return S.CANCELLED, result.reason if result.cancelled and result.reason else "cancelled"
     if result.timed_out:
         return S.TIMED_OUT, result.reason or "timed out"
     if result.ok:

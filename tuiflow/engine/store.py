@@ -13,8 +13,14 @@ One job per batch, rather than aiofiles' one thread call per file operation: see
 threads" in docs/architecture.md.
 
 Task names are free text, so each gets a folder name that is safe on any filesystem and unique
-(case-insensitively); the mapping is recorded as `tasks[name].log_dir` in run.json. An attempt
-that printed nothing has no log file.
+(case-insensitively); the mapping is recorded as `tasks[name].log_dir` in run.json. Every attempt
+that ran has a log file, empty if it printed nothing (made when it ends, or at its first output).
+
+Every level (the state dir, runs/, the run, logs/, each task's folder) must be a directory of
+this user's that group and others cannot write (privdir.py); each is opened once without
+following links and everything under it is made and opened relative to that descriptor, so a
+name swapped during the run cannot redirect a write. A write that fails (a full disk) is
+reported once through `on_problem`; the run goes on, and run.json keeps its last good version.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -43,7 +49,8 @@ from .events import (
     TaskStateChanged,
 )
 from .model import Pipeline, TaskState
-from .runs import RUN_JSON, engine_identity
+from .privdir import open_private_dir, open_private_tree
+from .runs import RUN_JSON, TMP_JSON, engine_identity
 
 FLUSH_INTERVAL = 0.25        # seconds between writes while events arrive
 HEARTBEAT = 2.0              # run.json is rewritten at least this often while the engine lives
@@ -55,7 +62,8 @@ FORMAT_VERSION = 1
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]+")
 _MAX_NAME = 80
-_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def limit_marker(limit: int) -> bytes:
@@ -74,14 +82,19 @@ def new_run_id(now: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H-%M-%S", time.localtime(now))
 
 
-def _mkdir_private(path: str) -> bool:
-    """Create a 0700 folder; False when it already exists."""
+def check_state_dir(state_dir: str) -> None:
+    """Make `state_dir` and its runs/ if missing; raise privdir.UnsafeDirectory (or OSError, naming
+    the path) unless both are this user's own. A front end calls it before it takes the terminal."""
+    os.close(_open_runs(state_dir))
+
+
+def _open_runs(state_dir: str) -> int:
+    state_dir = os.path.abspath(state_dir)
+    state_fd = open_private_tree(state_dir)
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        return False
-    os.chmod(path, 0o700)
-    return True
+        return open_private_dir("runs", dir_fd=state_fd, shown=os.path.join(state_dir, "runs"))
+    finally:
+        os.close(state_fd)
 
 
 def _write_all(fd: int, chunks: list[bytes]) -> None:
@@ -100,27 +113,34 @@ def _write_all(fd: int, chunks: list[bytes]) -> None:
                 break
 
 
-def _atomic_write(path: str, data: bytes, sync_dir: bool = False, sync: bool = True) -> None:
-    """Temp file, fsync, rename: after a crash `path` holds the old or the new bytes, never half.
+def _atomic_write(dir_fd: int, name: str, tmp: str, data: bytes, sync_dir: bool = False,
+                  sync: bool = True) -> None:
+    """Temp file, fsync, rename, all in the folder `dir_fd`: after a crash `name` holds the old
+    or the new bytes, never half; after a failed write (a full disk) it keeps the old ones.
 
-    `sync=False` for a first version, which has no old one to fall back to: a reader skips an
-    unreadable run.json as it skips a missing one, and a start is spared a disk flush (~0.5 ms).
+    The temp file is made new (`O_EXCL`, never through a link): one left by a crash is removed
+    first. `sync=False` for a first version, which has no old one to fall back to: a reader skips
+    an unreadable run.json as it skips a missing one, and a start is spared a disk flush (~0.5 ms).
     """
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        _write_all(fd, [data])
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    if sync_dir:
-        dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(tmp, _TMP_FLAGS, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        os.unlink(tmp, dir_fd=dir_fd)
+        fd = os.open(tmp, _TMP_FLAGS, 0o600, dir_fd=dir_fd)
+    try:
         try:
-            os.fsync(dfd)
+            _write_all(fd, [data])
+            if sync:
+                os.fsync(fd)
         finally:
-            os.close(dfd)
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    if sync_dir:
+        os.fsync(dir_fd)
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
@@ -129,11 +149,16 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 class RunStore:
     """One run's folder, fed by the scheduler's events (see the module docstring)."""
 
-    def __init__(self, run_dir: str, run_id: str, pipeline: Pipeline) -> None:
+    def __init__(self, run_dir: str, run_id: str, pipeline: Pipeline, run_fd: int, logs_fd: int) -> None:
         self.run_id = run_id
         self.run_dir = run_dir
         self.json_writes = 0
-        self.error: OSError | None = None   # the first write that failed, for the front end to show
+        self.error: OSError | None = None   # the first write that failed
+        self.problem = ""                   # ...in words, naming the path: "cannot write PATH: why"
+        self.on_problem: Callable[[str], None] | None = None   # told `problem` once, on the loop
+        self._problem_told = False
+        self._run_fd = run_fd
+        self._logs_fd = logs_fd
         self._pipeline = pipeline
         self._limits = {t.name: t.log_limit for t in pipeline.tasks}
         self._parents: dict[str, str] = {}
@@ -144,7 +169,7 @@ class RunStore:
         self._last_byte: dict[tuple[str, int], bytes] = {}
         self._pending = 0
         self._events: list[Event] = []
-        self._to_close: list[tuple[str, int]] = []
+        self._to_close: list[tuple[tuple[str, int], bool]] = []   # (attempt, make its empty log)
         self._dirty = False
         self._json_dirty = False
         self._urgent = False
@@ -158,6 +183,7 @@ class RunStore:
         self._executor: ThreadPoolExecutor | None = None
         self._fds: dict[tuple[str, int], int] = {}      # writer thread only
         self._dirs: set[str] = set()                    # writer thread only
+        self._started: set[tuple[str, int]] = set()     # attempts running now
         self._events_fd = -1                            # writer thread only
         self._state: dict[str, Any] = {
             "version": FORMAT_VERSION,
@@ -185,22 +211,39 @@ class RunStore:
 
     @classmethod
     def create(cls, state_dir: str, pipeline: Pipeline, run_id: str | None = None) -> RunStore:
-        """Make `<state_dir>/runs/<run-id>/` (0700) with a first run.json; the id gets -2, -3... if taken."""
-        if not os.path.isdir(state_dir):
-            os.makedirs(state_dir, mode=0o700, exist_ok=True)
-        runs = os.path.join(state_dir, "runs")
-        _mkdir_private(runs)
-        base = run_id or new_run_id()
-        n = 1
-        while True:
-            rid = base if n == 1 else f"{base}-{n}"
-            run_dir = os.path.join(runs, rid)
-            if _mkdir_private(run_dir):
-                break
-            n += 1
-        _mkdir_private(os.path.join(run_dir, "logs"))
-        store = cls(os.path.abspath(run_dir), rid, pipeline)
-        store._write_json(store._snapshot(), sync=False)  # the first: every later one is fsync'ed
+        """Make `<state_dir>/runs/<run-id>/` (0700) with a first run.json; the id gets -2, -3... if taken.
+
+        Raises privdir.UnsafeDirectory for a level that is not this user's own (see the module
+        docstring), OSError (naming the path) when one cannot be made or written.
+        """
+        runs = os.path.join(os.path.abspath(state_dir), "runs")
+        runs_fd = _open_runs(state_dir)
+        run_fd = logs_fd = -1
+        try:
+            base = run_id or new_run_id()
+            n = 1
+            while True:
+                rid = base if n == 1 else f"{base}-{n}"
+                run_dir = os.path.join(runs, rid)
+                try:
+                    run_fd = open_private_dir(rid, dir_fd=runs_fd, exclusive=True, shown=run_dir)
+                    break
+                except FileExistsError:
+                    n += 1
+            logs_fd = open_private_dir("logs", dir_fd=run_fd, exclusive=True,
+                                       shown=os.path.join(run_dir, "logs"))
+            store = cls(run_dir, rid, pipeline, run_fd, logs_fd)
+            try:
+                store._write_json(store._snapshot(), sync=False)  # the first: every later one is fsync'ed
+            except OSError as exc:
+                raise type(exc)(exc.errno, exc.strerror, os.path.join(run_dir, RUN_JSON)) from None
+        except BaseException:
+            for fd in (run_fd, logs_fd):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            os.close(runs_fd)
         return store
 
     def set_engine(self, identity: dict[str, Any]) -> None:
@@ -317,8 +360,15 @@ class RunStore:
             rec["duration"] = (event.ended - event.started
                                if event.started is not None and event.ended is not None else None)
             rec["output"] = event.output
-            if event.state is not TaskState.RUNNING:
-                self._to_close.append((event.task, event.attempt))
+            key = (event.task, event.attempt)
+            if event.state is TaskState.RUNNING:
+                self._started.add(key)
+            else:
+                ran = key in self._started
+                if ran:
+                    self._started.discard(key)
+                    self._safe_for(event.task)  # resolved here: the writer thread only reads the mapping
+                self._to_close.append((key, ran and key not in self._written))
             if st["ended"] is not None and not event.state.finished:
                 st["state"], st["ended"], st["exit_code"] = "running", None, None  # retried after the end
         elif isinstance(event, RunStarted):
@@ -375,6 +425,14 @@ class RunStore:
         else:
             self._write(*job)
         self._close_files()
+        self._tell_problem()
+
+    def _tell_problem(self) -> None:
+        """On the loop, after a write: the first failure goes to `on_problem`, once."""
+        if self.problem and not self._problem_told:
+            self._problem_told = True
+            if self.on_problem is not None:
+                self.on_problem(self.problem)
 
     async def _run(self) -> None:
         assert self._wake is not None and self._executor is not None
@@ -396,9 +454,10 @@ class RunStore:
             self._inflight = fut = self._executor.submit(self._write, *job)
             await asyncio.wrap_future(fut, loop=loop)
             self._inflight = None
+            self._tell_problem()
 
     def _take(self, final: bool) -> tuple[dict[tuple[str, int], list[bytes]], list[Event],
-                                          list[tuple[str, int]], bytes | None, bool]:
+                                          list[tuple[tuple[str, int], bool]], bytes | None, bool]:
         """Hand the buffers over to the writer; run.json comes along when due (or final)."""
         now = time.monotonic()
         logs = self._take_logs()
@@ -440,6 +499,7 @@ class RunStore:
         if self._inflight is not None:
             self._inflight.result()
         self._write_logs(self._take_logs())
+        self._tell_problem()
 
     def _take_logs(self) -> dict[tuple[str, int], list[bytes]]:
         logs, self._logbuf = self._logbuf, {}
@@ -457,75 +517,117 @@ class RunStore:
         logs = self._take_logs()
         # one writer thread runs jobs in order: this one ends after every batch handed over before
         await asyncio.wrap_future(self._executor.submit(self._write_logs, logs))
+        self._tell_problem()
 
     # writer thread ---------------------------------------------------------------------------
 
     def _write(self, logs: dict[tuple[str, int], list[bytes]], events: list[Event],
-               to_close: list[tuple[str, int]], snapshot: bytes | None, final: bool) -> None:
+               to_close: list[tuple[tuple[str, int], bool]], snapshot: bytes | None, final: bool) -> None:
         """One batch, in order. A failing write (disk full...) is kept in `error`, never raised:
-        the run goes on, and what could not be written is lost rather than the run."""
+        the run goes on, and what could not be written is lost rather than the run.
+
+        An attempt that ended without output gets its (empty) log file now: one open, what its
+        first output would have cost, and none at all while it runs.
+        """
         self._write_logs(logs)
-        for key in to_close:
+        for key, make in to_close:
             fd = self._fds.pop(key, None)
+            if fd is None and make:
+                fd = self._log_fd(key)
+                self._fds.pop(key, None)
             if fd is not None:
                 os.close(fd)
-        try:
-            if events:
+        if events:
+            try:
                 if self._events_fd < 0:
-                    self._events_fd = os.open(os.path.join(self.run_dir, EVENTS), _FILE_FLAGS, 0o600)
+                    self._events_fd = os.open(EVENTS, _FILE_FLAGS, 0o600, dir_fd=self._run_fd)
                 text = "".join([_ENCODE(e.to_dict()) + "\n" for e in events])
                 _write_all(self._events_fd, [text.encode()])
-            if snapshot is not None:
+            except OSError as exc:
+                self._failed(exc, os.path.join(self.run_dir, EVENTS))
+        if snapshot is not None:
+            try:
                 self._write_json(snapshot, sync_dir=final)
-        except OSError as exc:
-            self._failed(exc)
+            except OSError as exc:
+                self._failed(exc, os.path.join(self.run_dir, RUN_JSON))
 
-    def _failed(self, exc: OSError) -> None:
+    def _failed(self, exc: OSError, path: str) -> None:
         if self.error is None:
             self.error = exc
+            why = exc.strerror or str(exc)
+            self.problem = f"cannot write {path}: {why}"
+
+    def _log_fd(self, key: tuple[str, int]) -> int | None:
+        """The open log file of an attempt, made on first use; None when it cannot be.
+
+        Its folder is made once, in logs/ (which only this user can write, so the name stays
+        the folder it was made as).
+        """
+        fd = self._fds.get(key)
+        if fd is not None:
+            return fd
+        task, attempt = key
+        safe = self._safe[task]
+        if safe not in self._dirs:
+            try:
+                os.mkdir(safe, 0o700, dir_fd=self._logs_fd)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                self._failed(exc, self.log_dir(task))
+                return None
+            self._dirs.add(safe)
+        try:
+            fd = os.open(f"{safe}/{attempt}.log", _FILE_FLAGS, 0o600, dir_fd=self._logs_fd)
+        except OSError as exc:
+            self._failed(exc, self.log_path(task, attempt))
+            return None
+        self._fds[key] = fd
+        return fd
 
     def _write_logs(self, logs: dict[tuple[str, int], list[bytes]]) -> None:
         for key, chunks in logs.items():
+            fd = self._log_fd(key)
+            if fd is None:
+                continue
             try:
-                fd = self._fds.get(key)
-                if fd is None:
-                    task, attempt = key
-                    folder = os.path.join(self.run_dir, "logs", self._safe[task])
-                    if folder not in self._dirs:
-                        _mkdir_private(folder)
-                        self._dirs.add(folder)
-                    fd = self._fds[key] = os.open(os.path.join(folder, f"{attempt}.log"), _FILE_FLAGS, 0o600)
                 _write_all(fd, chunks)
             except OSError as exc:
-                self._failed(exc)
+                self._failed(exc, self.log_path(*key))
 
     def _write_json(self, snapshot: bytes, sync_dir: bool = False, sync: bool = True) -> None:
-        _atomic_write(os.path.join(self.run_dir, RUN_JSON), snapshot, sync_dir, sync)
+        _atomic_write(self._run_fd, RUN_JSON, TMP_JSON, snapshot, sync_dir, sync)
         self.json_writes += 1
 
     def _close_files(self) -> None:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
-        if self._events_fd >= 0:
-            os.close(self._events_fd)
-            self._events_fd = -1
+        for fd in (self._events_fd, self._run_fd, self._logs_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._events_fd = self._run_fd = self._logs_fd = -1
 
 
 def mark_interrupted(run_dir: str, reason: str) -> None:
     """The engine was killed: run.json says `interrupted` (and so do its running tasks) at once,
-    instead of waiting for a reader to find the engine gone. Written the same atomic way."""
-    path = os.path.join(run_dir, RUN_JSON)
-    with open(path, encoding="utf-8") as f:
-        run = json.load(f)
-    if run.get("state") != "running":
-        return
-    now = time.time()
-    run.update(state="interrupted", ended=now, reason=reason)
-    for task in (run.get("tasks") or {}).values():
-        if isinstance(task, dict) and task.get("state") == "running":
-            task.update(state="interrupted", reason=reason, ended=now)
-    _atomic_write(path, _ENCODE(run).encode(), sync_dir=True)
+    instead of waiting for a reader to find the engine gone. Written the same atomic way, in the
+    run folder as it was checked (privdir)."""
+    dir_fd = open_private_dir(run_dir, create=False)
+    try:
+        fd = os.open(RUN_JSON, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        with open(fd, encoding="utf-8") as f:
+            run = json.load(f)
+        if run.get("state") != "running":
+            return
+        now = time.time()
+        run.update(state="interrupted", ended=now, reason=reason)
+        for task in (run.get("tasks") or {}).values():
+            if isinstance(task, dict) and task.get("state") == "running":
+                task.update(state="interrupted", reason=reason, ended=now)
+        _atomic_write(dir_fd, RUN_JSON, TMP_JSON, _ENCODE(run).encode(), sync_dir=True)
+    finally:
+        os.close(dir_fd)
 
 
-__all__ = ["RunStore", "mark_interrupted", "safe_name", "limit_marker", "new_run_id"]
+__all__ = ["RunStore", "check_state_dir", "limit_marker", "mark_interrupted", "new_run_id", "safe_name"]
