@@ -102,8 +102,10 @@ def load_sources(file: str, marks_depth: int | None = None,
         from .dagu import is_dagu, translate
 
         if is_dagu(src.data):
+            if found:   # Dagu's own parser stops at these: the translation would guess at the rest
+                raise PipelineInvalid(found)
             result = translate(src, documents[1:])
-            return Sources(result.source, [*found, *result.errors], result.notes, result.subdags, dagu=True)
+            return Sources(result.source, result.errors, result.notes, result.subdags, dagu=True)
     if len(documents) > 1:
         raise PipelineInvalid([*found, PipelineError.at(documents[1].mark(()), "a pipeline file holds one YAML "
                                                         "document: a second one starts here, after `---` (only a "
