@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .engine.model import Pipeline
+from .engine.termsafe import escape_controls, print_message
 from .exitcodes import EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:
@@ -102,7 +103,6 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
     from .engine.errors import UsageError
     from .engine.privdir import UnsafeDirectory
     from .engine.store import check_state_dir
-    from .engine.termsafe import print_message
 
     try:
         check_state_dir(state_dir_for(pipeline.file, options.state_dir))
@@ -133,7 +133,7 @@ async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan 
     try:
         served = open_socket(store.run_dir, store.run_id)
     except (OSError, UsageError) as exc:  # the run goes on; it just cannot be watched
-        print(f"tuiflow: the run cannot be attached to: {exc}", file=sys.stderr)
+        print_message(f"tuiflow: the run cannot be attached to: {exc}")
         served = None
     collect_garbage_again()
     return await run_headless(scheduler, events=options.events, served=served)
@@ -150,13 +150,14 @@ def _in_own_process(pipeline: Pipeline, options: RunOptions) -> int:
     try:
         ready = launch.wait_ready()
     except LaunchFailed as exc:
-        print(exc, file=sys.stderr)
+        print_message(str(exc))
         return exc.exit_code
     attach = f"tuiflow attach {ready['run_id']}"
     if options.detach:
         launch.sock.close()
-        print(f"tuiflow: run {ready['run_id']} of {pipeline.name} started (engine pid {ready['pid']}).\n"
-              f"  attach:  {attach}\n  folder:  {ready['run_dir']}")
+        print(escape_controls(f"tuiflow: run {ready['run_id']} of {pipeline.name} started (engine pid "
+                              f"{ready['pid']}).\n  attach:  {attach}\n  folder:  {ready['run_dir']}",
+                              keep_newlines=True))
         return EXIT_OK
     channel = Channel(launch.sock, where=ready["run_dir"])
     run = RemoteRun(channel, channel.hello())

@@ -9,10 +9,10 @@ import os
 import shlex
 import socket
 import subprocess
-import sys
 
 from ..engine.errors import UsageError
 from ..engine.runs import engine_alive
+from ..engine.termsafe import print_message
 from ..exitcodes import EXIT_FAILED, EXIT_INVALID
 from ..remote.client import Channel, Refused, RemoteRun, connect_unix
 from ..remote.protocol import ProtocolError
@@ -23,20 +23,20 @@ def main(args: argparse.Namespace) -> int:
     try:
         channel, hint = ssh_channel(args) if args.ssh else local_channel(args.run)
     except UsageError as exc:
-        print(f"tuiflow attach: {exc}", file=sys.stderr)
+        print_message(f"tuiflow attach: {exc}")
         return EXIT_INVALID
     except ConnectionError as exc:
-        print(f"tuiflow attach: {exc}", file=sys.stderr)
+        print_message(f"tuiflow attach: {exc}")
         return EXIT_FAILED
     try:
         hello = channel.hello(read_only=args.read_only, timeout=None if args.ssh else 10.0)
     except Refused as exc:
         channel.close()
-        print(f"tuiflow attach: the engine refused: {exc}", file=sys.stderr)
+        print_message(f"tuiflow attach: the engine refused: {exc}")
         return EXIT_INVALID
     except (ConnectionError, ProtocolError) as exc:
         channel.close()
-        print(f"tuiflow attach: {exc}", file=sys.stderr)
+        print_message(f"tuiflow attach: {exc}")
         return EXIT_FAILED
     run = RemoteRun(channel, hello)
     from ..ui.app import run_tui

@@ -13,6 +13,7 @@ import socket
 import sys
 
 from ..engine.errors import UsageError
+from ..engine.termsafe import print_message
 from ..exitcodes import EXIT_FAILED, EXIT_INVALID
 from ..remote.client import connect_unix
 from ..remote.registry import resolve, socket_path
@@ -24,12 +25,12 @@ def main(args: argparse.Namespace) -> int:
     try:
         run = resolve(args.run, anywhere=True)
     except UsageError as exc:
-        print(f"tuiflow connect: {exc}", file=sys.stderr)
+        print_message(f"tuiflow connect: {exc}")
         return EXIT_INVALID
     try:
         sock = connect_unix(socket_path(run["run_dir"]))
     except OSError as exc:
-        print(f"tuiflow connect: cannot reach the engine of run {run.get('run_id')}: {exc}", file=sys.stderr)
+        print_message(f"tuiflow connect: cannot reach the engine of run {run.get('run_id')}: {exc}")
         return EXIT_FAILED
     relay(sock, sys.stdin.fileno(), sys.stdout.fileno())
     return 0

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+from ..engine.termsafe import escape_controls
 from ..remote.registry import live_runs
 
 
@@ -36,8 +37,9 @@ def main(args: argparse.Namespace) -> int:
     rows = [("PIPELINE", "RUN", "STATE", "PROGRESS", "PID", "STARTED", "ATTACH")]
     for r in runs:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])) if r["started"] else "-"
-        rows.append((r["pipeline"], r["run_id"], r["state"], f"{r['done']}/{r['total']} ({r['running']} running)",
-                     str(r["pid"]), started, r["attach"]))
+        rows.append(tuple(escape_controls(cell) for cell in (
+            r["pipeline"], r["run_id"], r["state"], f"{r['done']}/{r['total']} ({r['running']} running)",
+            str(r["pid"]), started, r["attach"])))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
