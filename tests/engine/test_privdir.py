@@ -190,3 +190,19 @@ def test_a_swap_in_the_middle_of_a_run_cannot_redirect_a_write(tmp_path: Path) -
     assert sorted(os.listdir(trap)) == [".run.json.tmp", "logs"] and os.listdir(trap / "logs") == ["b"]
     assert json.loads((moved / "run.json").read_text())["state"] == "succeeded"
     assert (moved / "logs" / "b" / "1.log").read_bytes() == b"late\n"
+
+
+def test_the_runtime_directory_of_sockets_uses_the_same_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tuiflow ps / attach keep live-run entries in $XDG_RUNTIME_DIR/tuiflow/live: nobody else may look."""
+    from tuiflow.engine.errors import UsageError
+    from tuiflow.remote.registry import runtime_dir
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert runtime_dir() == f"{tmp_path}/tuiflow/live"
+    assert (tmp_path / "tuiflow").stat().st_mode & 0o777 == 0o700
+    (tmp_path / "tuiflow").chmod(0o755)
+    with pytest.raises(UsageError) as info:
+        runtime_dir()
+    assert str(info.value) == (f"{tmp_path}/tuiflow: group and others can read it (mode 0755): "
+                               f"`chmod go-rwx {tmp_path}/tuiflow`, or use another directory: tuiflow will "
+                               "not keep run sockets there; remove it or set XDG_RUNTIME_DIR to a private directory")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import stat
 from typing import Any
 
 from tuiflow.engine.errors import UsageError
+from tuiflow.engine.privdir import GROUP_OR_OTHER_ANY, UnsafeDirectory, open_private_dir
 from tuiflow.engine.runs import RUN_JSON, engine_alive, load_run
 
 SOCKET = "engine.sock"
@@ -32,30 +32,14 @@ def runtime_dir(create: bool = True) -> str:
     else:
         top = os.path.join("/tmp", f"tuiflow-{os.geteuid()}")
     for path in (top, os.path.join(top, "live")):
-        if create:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(path, 0o700)
-        _check_private(path)
+        try:
+            os.close(open_private_dir(path, create=create, forbid=GROUP_OR_OTHER_ANY))
+        except FileNotFoundError:
+            pass
+        except UnsafeDirectory as exc:
+            raise UsageError(f"{exc}: tuiflow will not keep run sockets there; remove it or set "
+                             "XDG_RUNTIME_DIR to a private directory") from None
     return os.path.join(top, "live")
-
-
-def _check_private(path: str) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    why = ""
-    if stat.S_ISLNK(st.st_mode):
-        why = "is a symbolic link"
-    elif not stat.S_ISDIR(st.st_mode):
-        why = "is not a directory"
-    elif st.st_uid != os.geteuid():
-        why = f"belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})"
-    elif st.st_mode & 0o077:
-        why = f"is open to other users (mode {stat.S_IMODE(st.st_mode):o}; it must be 700)"
-    if why:
-        raise UsageError(f"{path} {why}: tuiflow will not keep run sockets there; remove it or set "
-                         f"XDG_RUNTIME_DIR to a private directory")
 
 
 def socket_path(run_dir: str) -> str:
