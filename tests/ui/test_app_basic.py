@@ -72,3 +72,15 @@ async def test_a_scheduler_that_cannot_be_built_is_a_visible_error():
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running)
     assert app.return_code == 1
+
+
+async def test_the_pipelines_notes_show_when_the_run_starts():
+    """What the loader noted (a Dagu file run as a graph, an output read without depending on
+    it) is said on screen, not only by `validate`."""
+    note = "/p.yaml:3:1: note: steps without depends start at once (add type: chain to run them in order)"
+    app, sched, _ = make_app(t("a"), notes=(note,))
+    told: list[tuple[str, str]] = []
+    app.notify = lambda message, **kw: told.append((kw.get("title", ""), message))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.model.result is not None)
+        assert ("Notes on this pipeline", note) in told

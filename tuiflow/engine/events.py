@@ -64,6 +64,7 @@ class RunStarted(Event):
     run_dir: str
     max_parallel: int
     tasks: tuple[TaskInfo, ...]
+    notes: tuple[str, ...] = ()    # `file:line:col: note: ...`: where the run differs from what its author may expect
 
     def to_dict(self) -> dict[str, Any]:
         return _with_task_infos(self, Event.to_dict(self), "tasks")
@@ -211,6 +212,8 @@ def event_from_dict(d: dict[str, Any]) -> Event:
         kw["state"] = TaskState(kw["state"])
     if cls is RunStateChanged:
         kw["state"] = RunState(kw["state"])
+    if "notes" in kw:
+        kw["notes"] = tuple(kw["notes"])
     for key in ("tasks", "changed"):
         if key in kw:
             kw[key] = tuple(TaskInfo(**{**t, "depends_on": tuple(t["depends_on"])}) for t in kw[key])

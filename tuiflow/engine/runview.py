@@ -121,6 +121,7 @@ class RunView:
         self.exit_code: int | None = None
         self.eta: tuple[float, float] | None = None  # (seconds remaining, when said)
         self.counts: dict[TaskState, int] = dict.fromkeys(TaskState, 0)
+        self.notes: tuple[str, ...] = ()
 
     # ----------------------------------------------------------------- events
     def apply(self, event: Event, changes: Changes | None = None) -> Changes:
@@ -180,6 +181,7 @@ class RunView:
     def _started(self, event: RunStarted, ch: Changes) -> None:
         self.run_id, self.pipeline, self.file = event.run_id, event.pipeline, event.file
         self.run_dir, self.max_parallel = event.run_dir, event.max_parallel
+        self.notes = event.notes
         self.started_at = event.time
         self.state = RunState.RUNNING
         for info in event.tasks:
@@ -351,7 +353,8 @@ class RunView:
             "run": {"run_id": self.run_id, "pipeline": self.pipeline, "file": self.file, "run_dir": self.run_dir,
                     "max_parallel": self.max_parallel, "paused": self.paused, "state": self.state.value,
                     "started": self.started_at, "finished": self.finished_at, "result": self.result,
-                    "exit_code": self.exit_code, "eta": list(self.eta) if self.eta else None},
+                    "exit_code": self.exit_code, "eta": list(self.eta) if self.eta else None,
+                    "notes": list(self.notes)},
             "tasks": tasks,
         }
 
@@ -365,6 +368,7 @@ class RunView:
         self.started_at, self.finished_at = run["started"], run["finished"]
         self.result, self.exit_code = run["result"], run["exit_code"]
         self.eta = tuple(run["eta"]) if run.get("eta") else None  # type: ignore[assignment]
+        self.notes = tuple(run.get("notes") or ())
         for t in data["tasks"]:
             view = self._add(TaskInfo(t["name"], tuple(t["depends_on"]), t["group"], t["parent"], t["virtual"],
                                       t["description"]))

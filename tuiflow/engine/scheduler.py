@@ -311,7 +311,8 @@ class Scheduler:
         self._emit(RunStarted(time=self.started_at, run_id=self.run_id, pipeline=self.pipeline.name,
                               file=self.pipeline.file, run_dir=self.run_dir,
                               max_parallel=self.plan.max_parallel,
-                              tasks=tuple(task_info(t) for t in self.pipeline.tasks)))
+                              tasks=tuple(task_info(t) for t in self.pipeline.tasks),
+                              notes=self.pipeline.notes))
         reason = f"reused from run {self._reused_from}" if self._reused_from else "reused"
         self._emit_changes(self.plan.initial(self._reuse, reason))
         try:

@@ -311,6 +311,8 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         if self.stage_tree.built:
             self.stage_tree.refresh_tasks(changes.tasks)
         self._update_timeline()
+        if changes.started and model.notes:
+            self.notify("\n".join(model.notes), title="Notes on this pipeline", severity="warning", timeout=15)
         if changes.finished:  # one toast sums up the end, failures of this moment included
             self._alert_finished()
         elif changes.failed:
