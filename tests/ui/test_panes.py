@@ -132,3 +132,13 @@ async def test_summary_lists_every_task_and_each_failures_last_lines(tmp_path):
     assert "✗ bad" in text and "killed by SIGKILL" in text and "2 attempts" in text
     assert "line 29" in text and "line 19" not in text  # the last 10 lines
     assert "blocked: upstream bad failed" in text
+
+
+async def test_the_last_line_is_not_hidden_under_a_horizontal_scrollbar(tmp_path):
+    """A long line brings a horizontal scrollbar, which takes a row: the end is still shown."""
+    wide = "w" * 300
+    app, sched, _ = make_app(t("a", f"spam:40 && echo:{wide} && echo:THE LAST LINE"), tmp=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result is not None)
+        await show(app, pilot, "a")
+        await until(pilot, lambda: "THE LAST LINE" in screen_text(app))

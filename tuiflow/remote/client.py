@@ -74,6 +74,10 @@ class Channel:
             raise Refused(str(reply.get("reason", "refused")))
         if reply.get("t") != "hello":
             raise ProtocolError(f"not a tuiflow engine{self._at()}: {reply!r}"[:200])
+        if reply.get("version") != PROTOCOL:
+            engine = (reply.get("engine") or {}).get("version", "another version")
+            raise Refused(f"the engine speaks tuiflow protocol {reply.get('version')!r} (tuiflow {engine}); "
+                          f"this tuiflow speaks {PROTOCOL}: attach with the same tuiflow version as the run's")
         return reply
 
     def _at(self) -> str:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from tuiflow.engine.scheduler import Scheduler
 
 STALE_BYTES = 4 << 20        # queued for one viewer past this: it is behind, send it a snapshot later
-HIGH_WATER = 1 << 20         # the transport asks us to wait past this (and drain() waits for it)
+HIGH_WATER = 256 << 10       # past this the transport is "paused": drain() then waits until it is nearly empty
 SIZES_INTERVAL = 0.5         # seconds between size updates of tasks a viewer does not show
 HELLO_TIMEOUT = 10.0
 WAITING = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
@@ -65,7 +65,7 @@ class Viewer:
         self._out: list[bytes] = []
         self._out_bytes = 0
         self._flush_soon = False
-        writer.transport.set_write_buffer_limits(high=HIGH_WATER)
+        writer.transport.set_write_buffer_limits(high=min(HIGH_WATER, STALE_BYTES // 4))
 
     def send(self, data: bytes) -> None:
         if self.stale or self.closed:

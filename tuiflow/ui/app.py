@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -117,7 +118,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self.theme_problems: list[str] = []
         self._signal_code: int | None = None
         self._timeline_at = 0.0
-        self._signals: list[int] = []
+        self._signals: list[tuple[int, object]] = []
         self._register_themes()
 
     # ----------------------------------------------------------------- themes
@@ -203,16 +204,28 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
 
     def _install_signal_handlers(self) -> None:
         """SIGHUP, SIGTERM, SIGINT: a viewer detaches and leaves at once (its terminal may be gone:
-        it never waits on it); a run in this process is cancelled cleanly instead (143/130/129)."""
+        it never waits on it); a run in this process is cancelled cleanly instead (143/130/129).
+
+        The handler is a plain signal handler, not the event loop's: a loop stuck writing to a
+        terminal that stopped reading would never run it. It starts the exit deadline on a thread
+        of its own, then asks the loop to leave the normal way.
+        """
         if self.is_headless:
             return
         loop = asyncio.get_running_loop()
+
+        def handler(sig: int, _frame: object) -> None:
+            if self.sched is not None and self.sched.can_detach:
+                deadline = threading.Timer(EXIT_DEADLINE, os._exit, (128 + sig,))
+                deadline.daemon = True
+                deadline.start()
+            loop.call_soon_threadsafe(self._on_signal, sig)
+
         for sig in HANGUP_SIGNALS:
             try:
-                loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):
+                self._signals.append((sig, signal.signal(sig, handler)))
+            except (ValueError, OSError):  # not the main thread
                 continue
-            self._signals.append(sig)
 
     def _on_signal(self, sig: int) -> None:
         self._signal_code = 128 + sig
@@ -221,9 +234,6 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             self.hung_up = sig == signal.SIGHUP
             self.detached = True
             self.sched.detach()
-            # Textual restores the terminal on the way out; a terminal that went away (or stopped
-            # reading) would hold that forever, so the process ends by this deadline in any case.
-            asyncio.get_running_loop().call_later(EXIT_DEADLINE, os._exit, self._signal_code)
             self._exit_with(self._signal_code)
         elif self.sched is not None and self._scheduler_worker is not None \
                 and not self._scheduler_worker.is_finished:
@@ -232,11 +242,9 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             self._exit_with(self._signal_code)
 
     def on_unmount(self) -> None:
-        if self._signals:
-            loop = asyncio.get_running_loop()
-            for sig in self._signals:
-                loop.remove_signal_handler(sig)
-            self._signals.clear()
+        for sig, previous in self._signals:
+            signal.signal(sig, previous)
+        self._signals.clear()
 
     async def _run_scheduler(self) -> int:
         assert self.sched is not None

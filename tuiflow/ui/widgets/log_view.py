@@ -130,7 +130,7 @@ class LogView(ScrollView, can_focus=True):
         dropped = doc.base - old_base
         self._update_size()
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+            self._to_end()
             self.refresh()
         elif dropped > 0:
             # lines left the window at the top: keep what the reader looks at in place
@@ -325,7 +325,17 @@ class LogView(ScrollView, can_focus=True):
 
     def follow_end(self) -> None:
         self.follow = True
+        self._to_end()
+
+    def _to_end(self) -> None:
+        """Scroll to the last line, and again once laid out: a horizontal scrollbar that appears
+        with a long line takes a row, and the last line must not end up under it."""
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+        self.call_after_refresh(self._still_at_end)
+
+    def _still_at_end(self) -> None:
+        if self.follow and self.scroll_offset.y < self.max_scroll_y:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)

@@ -1,0 +1,195 @@
+"""The engine's socket and its viewers, in one process: snapshots, numbered events, controls and
+their answers, what each viewer is sent, a viewer that falls behind, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.remote.inproc import engine, t, until, viewer
+from tuiflow.engine.events import OutputSizes, RunSnapshot, TaskOutput
+from tuiflow.engine.model import RunState, TaskState
+from tuiflow.remote import server as server_mod
+from tuiflow.remote.client import connect_unix
+from tuiflow.remote.host import bind_unix
+from tuiflow.remote.protocol import PROTOCOL, frame, read_frame
+from tuiflow.ui.protocol import EngineGone
+
+S = TaskState
+
+
+async def test_a_late_viewer_starts_from_a_snapshot_and_then_misses_no_event(tmp_path: Path) -> None:
+    sched, server, _ = engine(tmp_path, t("a", "sleep:0.2"), t("b", "ok", "a"), t("c", "flaky:2", "b"),
+                              t("d", "sleep:0.3", "a"), limit=2)
+    job = asyncio.create_task(sched.run(stay_open=True))
+    await until(lambda: sched.state("a") is S.RUNNING)
+    v, seen = await viewer(server)
+    await until(lambda: sched.state("c") is S.FAILED and sched.state("d") is S.SUCCEEDED)
+    v.retry("c")
+    await until(lambda: v.view.state is RunState.SUCCEEDED)
+    assert isinstance(seen.events[0], RunSnapshot)  # first the picture, then every change
+    assert {n: x.state for n, x in v.view.tasks.items()} == {n: sched.state(n) for n in "abcd"}
+    assert v.view.tasks["c"].attempt == 2 and [a.number for a in v.view.tasks["c"].attempts] == [1, 2]
+    assert v._seq == server.seq and not v._behind  # every numbered event arrived, none missing
+    assert v.view.counts == server.view.counts
+    v.close()
+    assert await asyncio.wait_for(v.task, 5) == 0
+    assert await asyncio.wait_for(job, 5) == 0  # the last viewer left a finished run: it ends
+
+
+async def test_controls_are_answered_and_recorded_with_the_viewer_that_sent_them(tmp_path: Path) -> None:
+    sched, server, _ = engine(tmp_path, t("long", "sleep:30"), t("next", "ok", "long"))
+    job = asyncio.create_task(sched.run(stay_open=True))
+    v, _ = await viewer(server)
+    await until(lambda: sched.state("long") is S.RUNNING)
+    header, _ = await v.request("control", control="retry", task="long")
+    assert header["ok"] and header["applied"] is False and header["detail"] == "long is running"
+    header, _ = await v.request("control", control="cancel", task="long")
+    assert header["ok"] and header["applied"] is True
+    with pytest.raises(OSError, match="no task 'no such'"):
+        await v.request("control", control="cancel", task="no such")
+    with pytest.raises(OSError, match="whole number"):
+        await v.request("control", control="set_max_parallel", value=0)
+    await until(lambda: v.view.state is RunState.FAILED)
+    v.close()
+    await asyncio.wait_for(job, 5)
+    events = [json.loads(line) for line in Path(sched.run_dir, "events.jsonl").read_text().splitlines()]
+    controls = [(e["control"], e["task"], e["applied"], e["by"]) for e in events if e["event"] == "control"]
+    assert controls == [("retry", "long", False, v.viewer), ("cancel", "long", True, v.viewer)]
+    assert v.viewer == f"pid {os.getpid()}"  # the peer's pid, from the kernel (SO_PEERCRED)
+
+
+async def test_a_read_only_viewer_steers_nothing(tmp_path: Path) -> None:
+    sched, server, _ = engine(tmp_path, t("long", "sleep:30"))
+    job = asyncio.create_task(sched.run(stay_open=True))
+    v, _ = await viewer(server, read_only=True)
+    await until(lambda: v.view.tasks.get("long") is not None and v.view.tasks["long"].state is S.RUNNING)
+    assert v.read_only and not v.can("cancel", "long") and not v.can("pause")
+    with pytest.raises(OSError, match="read-only"):
+        await v.request("control", control="cancel_run")
+    v.cancel("long")       # the UI would not offer it; sent anyway, nothing happens
+    await asyncio.sleep(0.1)
+    assert sched.state("long") is S.RUNNING
+    sched.cancel_run()
+    await until(lambda: v.view.state.ended)
+    v.close()
+    await asyncio.wait_for(job, 5)
+
+
+async def test_output_only_for_watched_tasks_and_sizes_for_the_others(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(server_mod, "SIZES_INTERVAL", 0.05)
+    sched, server, _ = engine(tmp_path, t("shown", "spam:5000 && sleep:0.3"), t("hidden", "spam:3000 && sleep:0.3"))
+    v, seen = await viewer(server, watch=("shown",))
+    await until(lambda: server.viewers and next(iter(server.viewers)).subscribed)
+    job = asyncio.create_task(sched.run(stay_open=True))
+    await until(lambda: v.view.state.ended)
+    shown = b"".join(e.data for e in seen.of(TaskOutput) if e.task == "shown")
+    assert {e.task for e in seen.of(TaskOutput)} == {"shown"}
+    assert shown == (b"x" * 60 + b"\n") * 5000                  # every byte, in order
+    assert seen.of(OutputSizes)                                  # the rest only as sizes
+    assert v.view.tasks["hidden"].output.bytes == 3000 * 61 and v.view.tasks["hidden"].output.lines == 3000
+    text = await v.logs.tail("hidden", 1, None, 10)              # and readable on request
+    assert text.data == (b"x" * 60 + b"\n") * 10
+    v.close()
+    await asyncio.wait_for(job, 5)
+
+
+async def test_a_viewer_that_stops_reading_is_never_waited_for_and_is_brought_up_to_date(
+        tmp_path: Path, monkeypatch) -> None:
+    """A viewer that reads nothing while a task floods: the run goes on, what is queued for the
+    viewer stays bounded, and once it reads again it gets a fresh snapshot, not a gap."""
+    monkeypatch.setattr(server_mod, "STALE_BYTES", 256 * 1024)
+    sched, server, _ = engine(tmp_path, t("flood", "spam:200000"), t("after", "ok", "flood"))
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    await server.adopt(theirs)
+    reader, writer = await asyncio.open_unix_connection(sock=ours)
+    writer.write(frame({"op": "hello", "version": PROTOCOL}) + frame({"op": "subscribe", "watch": ["flood"]}))
+    await until(lambda: server.viewers and next(iter(server.viewers)).subscribed)
+    job = asyncio.create_task(sched.run(stay_open=True))
+    peak = 0
+    while not server.view.state.ended:          # the viewer reads nothing meanwhile
+        (stalled,) = server.viewers
+        peak = max(peak, stalled._out_bytes + stalled.writer.transport.get_write_buffer_size())
+        await asyncio.sleep(0.001)
+    assert stalled.stale, "a viewer that reads nothing must be marked behind"
+    assert peak <= server_mod.STALE_BYTES + 2 * 61000          # bounded: never the whole 12 MB flood
+    kinds, resynced = [], None
+    while resynced is None:
+        header, payload = await asyncio.wait_for(read_frame(reader), 5)
+        kinds.append(header["t"])
+        if header["t"] == "snapshot" and header.get("resync"):
+            resynced = json.loads(payload)
+    assert kinds[0] == "hello" and "snapshot" in kinds
+    assert resynced["run"]["state"] == "SUCCEEDED"           # the truth, as of now
+    assert {t["name"]: t["state"] for t in resynced["tasks"]} == {"flood": "succeeded", "after": "succeeded"}
+    writer.close()
+    await asyncio.wait_for(job, 5)
+
+
+async def test_another_protocol_version_is_refused_with_a_reason(tmp_path: Path) -> None:
+    sched, server, _ = engine(tmp_path, t("a"))
+    job = asyncio.create_task(sched.run(stay_open=True))
+    ours, theirs = socket.socketpair()
+    await server.adopt(theirs)
+    ours.sendall(frame({"op": "hello", "version": PROTOCOL + 1}))
+    ours.settimeout(5)
+    reply = json.loads(await asyncio.to_thread(ours.makefile("rb").readline))
+    assert reply["t"] == "refused" and f"protocol {PROTOCOL}" in reply["reason"] and "same tuiflow version" in reply["reason"]
+    ours.close()
+    await asyncio.wait_for(job, 5)
+
+
+async def test_a_viewer_knows_when_the_engine_vanishes(tmp_path: Path) -> None:
+    sched, server, _ = engine(tmp_path, t("long", "sleep:30"))
+    job = asyncio.create_task(sched.run(stay_open=True))
+    v, _ = await viewer(server)
+    await until(lambda: "long" in v.view.tasks)
+    for w in list(server.viewers):   # the engine dies: its end of the socket just closes
+        w.writer.transport.abort()
+    with pytest.raises(EngineGone, match="engine gone"):
+        await asyncio.wait_for(v.task, 5)
+    sched.close()
+    await asyncio.wait_for(job, 5)
+
+
+async def test_a_headless_run_says_goodbye_when_it_ends(tmp_path: Path) -> None:
+    sched, server, _ = engine(tmp_path, t("a", "sleep:0.2"), linger=False)
+    job = asyncio.create_task(sched.run())
+    v, _ = await viewer(server)
+    assert await asyncio.wait_for(job, 5) == 0
+    await server.aclose("the run ended")
+    assert await asyncio.wait_for(v.task, 5) == 0 and v.end_reason == "the run ended"
+    assert v.view.state is RunState.SUCCEEDED
+
+
+def test_a_socket_path_longer_than_af_unix_allows_still_works(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    path = str(deep / "engine.sock")
+    assert len(path) > 108
+    listener = bind_unix(path)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    client = connect_unix(path)
+    conn, _ = listener.accept()
+    client.sendall(b"ping")
+    assert conn.recv(4) == b"ping"
+    for s in (client, conn, listener):
+        s.close()
+
+
+async def test_a_peer_that_does_not_speak_the_protocol_is_cut_off(tmp_path: Path) -> None:
+    sched, server, _ = engine(tmp_path, t("a"))
+    job = asyncio.create_task(sched.run(stay_open=True))
+    ours, theirs = socket.socketpair()
+    await server.adopt(theirs)
+    ours.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    ours.settimeout(5)
+    assert await asyncio.to_thread(ours.recv, 100) == b""     # no answer, just the end of the connection
+    ours.close()
+    await asyncio.wait_for(job, 5)
