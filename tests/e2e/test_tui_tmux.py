@@ -186,3 +186,29 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return not open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
+
+
+def test_a_viewer_stopped_and_continued_by_someone_else_still_quits(tmp_path):
+    """SIGSTOP then SIGCONT from outside (not the app's own ctrl+z): the terminal handling is not
+    started a second time (two threads reading one terminal hung the app on quit)."""
+    write(tmp_path, """
+        name: e2e-stop
+        tasks:
+          - {name: waits, command: sleep 30}
+        """)
+    pty = Pty(tmp_path, "pipeline.yaml")
+    try:
+        pty.read_until(lambda b: b"RUNNING" in b)
+        threads = len(os.listdir(f"/proc/{pty.proc.pid}/task"))
+        pty.proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.3)
+        pty.proc.send_signal(signal.SIGCONT)
+        time.sleep(1)
+        assert len(os.listdir(f"/proc/{pty.proc.pid}/task")) == threads
+        os.write(pty.master, b"q")
+        pty.read_until(lambda b: b"Detach (d)" in b)
+        os.write(pty.master, b"c")
+        pty.read_until(lambda b: pty.proc.poll() is not None, timeout=15)
+        assert pty.proc.wait(5) == 1
+    finally:
+        pty.close()

@@ -190,6 +190,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                         severity="warning", timeout=10)
         self.dag.focus()
         self._install_signal_handlers()
+        self._continue_only_after_own_stop()
         try:
             source = self._scheduler_source
             self.sched = source() if callable(source) and not hasattr(source, "run") else source  # type: ignore[assignment]
@@ -226,6 +227,35 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 self._signals.append((sig, signal.signal(sig, handler)))
             except (ValueError, OSError):  # not the main thread
                 continue
+
+    def _continue_only_after_own_stop(self) -> None:
+        """Textual restarts its terminal handling on every SIGCONT, assuming it stopped itself
+        (SIGTSTP). A viewer stopped and continued by someone else (SIGSTOP, then SIGCONT) would
+        get a second input thread, and two threads reading one terminal hang the app on quit.
+        So Textual's SIGCONT handler runs only after its own SIGTSTP; otherwise the screen is
+        just drawn again, as it may be stale."""
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        on_tstp, on_cont = signal.getsignal(signal.SIGTSTP), signal.getsignal(signal.SIGCONT)
+        if not (callable(on_tstp) and callable(on_cont)):
+            return
+        stopped_itself = threading.Event()
+
+        def tstp(sig: int, frame: object) -> None:
+            stopped_itself.set()
+            on_tstp(sig, frame)
+
+        def cont(sig: int, frame: object) -> None:
+            if stopped_itself.is_set():
+                stopped_itself.clear()
+                on_cont(sig, frame)
+            else:
+                loop.call_soon_threadsafe(lambda: self.refresh(repaint=True, layout=True))
+
+        for sig, handler, previous in ((signal.SIGTSTP, tstp, on_tstp), (signal.SIGCONT, cont, on_cont)):
+            signal.signal(sig, handler)
+            self._signals.append((sig, previous))
 
     def _on_signal(self, sig: int) -> None:
         self._signal_code = 128 + sig
