@@ -48,6 +48,16 @@ def test_minimal_defaults(tmp_path: Path) -> None:
     assert t.log_limit == 100 * 1024 * 1024 and t.mark is not None and t.mark.line == 3
 
 
+def test_airflows_none_failed_is_all_success(tmp_path: Path) -> None:
+    """A skipped upstream counts as succeeded, so all_success already is Airflow's none_failed."""
+    p = loaded(tmp_path, """
+        tasks:
+          - {name: a, command: "true"}
+          - {name: b, command: "true", depends_on: a, when: none_failed}
+    """)
+    assert by_name(p)["b"].when is TriggerRule.ALL_SUCCESS
+
+
 def test_every_task_field(tmp_path: Path) -> None:
     p = loaded(tmp_path, """
         name: full
@@ -280,7 +290,7 @@ def test_schema_and_graph_errors_all_at_once(tmp_path: Path) -> None:
         "21:5: task 'nocmd' has no `command` (or `pipeline:` to run a sub-pipeline)",
         "24:14: task 'fe': foreach 'extract' is not upstream of it: add 'extract' to its depends_on",
         "25:11: task 'fe': when 'all_sucess' is not a trigger rule: use all_success, all_done, any_success, "
-        "any_failed, all_failed or none_failed (did you mean 'all_success'?)",
+        "any_failed or all_failed (did you mean 'all_success'?)",
     ]
 
 

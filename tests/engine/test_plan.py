@@ -147,8 +147,8 @@ def test_lowering_the_limit_below_running_never_kills():
     (TriggerRule.ANY_FAILED, [S.SUCCEEDED, S.SUCCEEDED], S.SKIPPED),
     (TriggerRule.ALL_FAILED, [S.FAILED, S.TIMED_OUT], S.READY),
     (TriggerRule.ALL_FAILED, [S.SUCCEEDED, None], S.SKIPPED),
-    (TriggerRule.NONE_FAILED, [S.SKIPPED, S.SUCCEEDED], S.READY),
-    (TriggerRule.NONE_FAILED, [S.SUCCEEDED, S.CANCELLED], S.BLOCKED),
+    (TriggerRule.ALL_SUCCESS, [S.SKIPPED, S.SUCCEEDED], S.READY),   # Airflow's none_failed
+    (TriggerRule.ALL_SUCCESS, [S.SUCCEEDED, S.CANCELLED], S.BLOCKED),
 ])
 def test_trigger_rules(rule, ups, expected):
     p = plan_of(t("u0"), t("u1"), t("x", "u0", "u1", when=rule))

@@ -111,12 +111,19 @@ def task_control_applies(control: Control, state: TaskState, cancelling: bool = 
 
 
 class TriggerRule(StrEnum):
+    """When a task may start, given its upstreams. A skipped upstream counts as succeeded
+    (docs/pipeline-language.md), so `all_success` is what Airflow calls `none_failed`; that word
+    is read as `all_success`, and nothing is ever skipped because an upstream was."""
+
     ALL_SUCCESS = "all_success"
     ALL_DONE = "all_done"
     ANY_SUCCESS = "any_success"
     ANY_FAILED = "any_failed"
     ALL_FAILED = "all_failed"
-    NONE_FAILED = "none_failed"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TriggerRule | None:
+        return cls.ALL_SUCCESS if value == "none_failed" else None
 
 
 @dataclass(frozen=True, slots=True)

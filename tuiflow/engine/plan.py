@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 from .graph import remaining_path
 from .model import (
@@ -30,6 +30,12 @@ _RESTARTABLE = FAILURES | {S.SKIPPED}
 _NOT_STARTED = frozenset({S.PENDING, S.READY, S.BLOCKED})
 _TASK_CONTROL_NAMES = frozenset(c.value for c in TASK_CONTROLS)
 
+# How an upstream counts for its downstream's trigger rule (`_klass`). Each task keeps a tally
+# of its upstreams, indexed by the first two: [how many count as ok, how many as failed].
+_UP_OK = 0
+_UP_FAILED = 1
+_UP_NOT_DONE = 2
+
 
 @dataclass(slots=True, eq=False)
 class TaskRecord:
@@ -50,7 +56,7 @@ class TaskRecord:
 
 @dataclass(slots=True, eq=False)
 class Plan:
-    tasks: Iterable[TaskSpec]
+    tasks: InitVar[Iterable[TaskSpec]]   # read once into `records`; the Plan keeps no list of them
     max_parallel: int = 1
     pools: Mapping[str, int] = field(default_factory=dict)
     fail_fast: bool = False
@@ -70,8 +76,8 @@ class Plan:
     _heap: list[tuple[float, int, str]] = field(init=False)
     _seq: int = 0
 
-    def __post_init__(self) -> None:
-        specs = list(self.tasks)
+    def __post_init__(self, tasks: Iterable[TaskSpec]) -> None:
+        specs = list(tasks)
         self.records = {t.name: TaskRecord(t) for t in specs}
         self.deps = {t.name: t.depends_on for t in specs}
         self.down = {t.name: [] for t in specs}
@@ -85,7 +91,6 @@ class Plan:
         self._retrying = set()
         self._tally = {t.name: [0, 0] for t in specs}
         self._heap = []
-        self.tasks = ()
         self.max_parallel = max(1, int(self.max_parallel))
 
     # ------------------------------------------------------------------ start-up
@@ -139,9 +144,9 @@ class Plan:
             tally = self._tally
             for d in self.down[r.spec.name]:
                 t = tally[d]
-                if before < 2:
+                if before != _UP_NOT_DONE:
                     t[before] -= 1
-                if after < 2:
+                if after != _UP_NOT_DONE:
                     t[after] += 1
         if state is S.RETRYING:
             self._retrying.add(r.spec.name)
@@ -221,7 +226,7 @@ class Plan:
         heap = self._heap
         while heap and self.running < self.max_parallel:
             item = heapq.heappop(heap)
-            name = item[2]
+            _, _, name = item
             r = self.records.get(name)
             if r is None or r.state is not S.READY:
                 if r is not None:
@@ -491,7 +496,7 @@ class Plan:
 
     def _recount(self, name: str) -> None:
         klasses = [_klass(self.records[u]) for u in self.deps[name]]
-        self._tally[name] = [klasses.count(0), klasses.count(1)]
+        self._tally[name] = [klasses.count(_UP_OK), klasses.count(_UP_FAILED)]
 
     def _reset(self, r: TaskRecord) -> None:
         """Back to pending with a fresh budget of automatic retries (rerun, restart)."""
@@ -525,9 +530,7 @@ class Plan:
         ok, bad = self._tally[name]
         waiting = len(self.deps[name]) - ok - bad
         rule = r.spec.when
-        if rule is TriggerRule.ALL_SUCCESS:
-            return S.BLOCKED if bad else (S.PENDING if waiting else S.READY)
-        if rule is TriggerRule.NONE_FAILED:
+        if rule is TriggerRule.ALL_SUCCESS:  # skipped upstreams count as ok: Airflow's none_failed
             return S.BLOCKED if bad else (S.PENDING if waiting else S.READY)
         if rule is TriggerRule.ALL_DONE:
             return S.PENDING if waiting else S.READY
@@ -571,19 +574,19 @@ class Plan:
 
 
 def _klass(r: TaskRecord) -> int:
-    """How a task counts for its downstream's trigger rule: 0 succeeded, 1 failed, 2 not done.
+    """How a task counts for its downstream's trigger rule: _UP_OK, _UP_FAILED or _UP_NOT_DONE.
 
-    A blocked upstream counts as failed (final until someone retries); a failure with
-    continue_on_failure counts as success.
+    A skipped upstream counts as ok, as a failure with continue_on_failure does; a blocked one
+    as failed (final until someone retries).
     """
     st = r.state
     if st is S.SUCCEEDED or st is S.SKIPPED:
-        return 0
+        return _UP_OK
     if st in FAILURES:
-        return 0 if r.spec.continue_on_failure else 1
+        return _UP_OK if r.spec.continue_on_failure else _UP_FAILED
     if st is S.BLOCKED:
-        return 1
-    return 2
+        return _UP_FAILED
+    return _UP_NOT_DONE
 
 
 def _unique(items: list[str]) -> list[str]:
