@@ -20,13 +20,19 @@ from typing import Any
 from .durations import parse_duration, parse_size
 from .errors import Mark, PipelineError, did_you_mean
 from .graph import find_cycles
-from .model import Precondition, RetryPolicy, TaskSpec, TriggerRule
+from .model import (
+    DEFAULT_LOG_LIMIT,
+    NOT_IN_TASK_NAMES,
+    Precondition,
+    RetryPolicy,
+    TaskSpec,
+    TriggerRule,
+    instance_label,
+)
 from .schema import describe
 from .substitution import SubstitutionError, as_text, substitute
 from .yamlsource import Path, Source
 
-DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
-_BAD_NAME_CHARS = re.compile(r"[/\[\]\x00-\x1f\x7f]")
 MAX_NAME = 200   # characters in a task name as written (Airflow allows 250): a name is shown on one line
 _INT = re.compile(r"\s*[0-9]+\s*")
 _NUMBER = re.compile(r"\s*[0-9]+(?:\.[0-9]+)?\s*")
@@ -318,7 +324,7 @@ class DocumentBuilder:
                 self.error((*path, "name"), f"task name '{name[:40]}…' is {len(name):,} characters long: "
                            f"at most {MAX_NAME}")
                 continue
-            if _BAD_NAME_CHARS.search(name) or not name:
+            if NOT_IN_TASK_NAMES.search(name) or not name:
                 self.error((*path, "name"), f"task name '{name}' (after substitution) is not valid: "
                            "use any text without / [ ] or control characters")
                 continue
@@ -409,9 +415,9 @@ class DocumentBuilder:
         for combo in itertools.product(*(values for _, values in axes)):
             variables = {axis: value for (axis, _), value in zip(axes, combo, strict=True)}
             if matrix:
-                label = ",".join(f"{axis}={_clean(value)}" for axis, value in variables.items())
+                label = ",".join(f"{axis}={instance_label(value)}" for axis, value in variables.items())
             else:
-                label = _clean(combo[0])
+                label = instance_label(combo[0])
             if label in seen:
                 where = (*path, "matrix") if matrix else (*path, "foreach")
                 self.error(where, f"task '{raw.name}': the instance '{raw.name}[{label}]' appears twice "
@@ -681,11 +687,6 @@ def _ancestors(graph: Mapping[str, list[str]], start: str) -> set[str]:
             seen.add(node)
             stack.extend(graph.get(node, ()))
     return seen
-
-
-def _clean(value: str) -> str:
-    """An instance label part: `/`, `[`, `]` and control characters become `_`."""
-    return _BAD_NAME_CHARS.sub("_", value)
 
 
 def _stem(file: str) -> str:

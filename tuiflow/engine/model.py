@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .errors import Mark
+
+DEFAULT_LOG_LIMIT = 100 * 1024 * 1024   # bytes of one attempt's log (`log_limit`)
+
+NOT_IN_TASK_NAMES = re.compile(r"[/\[\]\x00-\x1f\x7f]")
+"""What a task name cannot hold: `/` joins sub-pipeline names, `[...]` marks instances (the
+schema's `name` pattern says the same to editors)."""
+
+
+def instance_label(value: str) -> str:
+    """`value` as a part of an instance's name (`build[region=us]`, `proc[a.csv]`)."""
+    return NOT_IN_TASK_NAMES.sub("_", value)
 
 
 class TaskState(StrEnum):
@@ -169,7 +181,7 @@ class TaskSpec:
     foreach: str | tuple[str, ...] | None = None   # upstream task name (dynamic) or a static list
     script: str | None = None               # Dagu `script:` run by `command` as interpreter
     preconditions: tuple[Precondition, ...] = ()
-    log_limit: int = 100 * 1024 * 1024
+    log_limit: int = DEFAULT_LOG_LIMIT
     group: str | None = None                # folder in the tree (`groups:` / Dagu `group`)
     parent: str | None = None               # the virtual task this one belongs to (tree nesting)
     template: str | None = None             # name before matrix/foreach expansion

@@ -33,7 +33,7 @@ from .events import (
 )
 from .logaccess import LogAccess
 from .masking import Masker
-from .model import FINISHED, Pipeline, RunState, TaskSpec, TaskState, TriggerRule
+from .model import FINISHED, Pipeline, RunState, TaskSpec, TaskState, TriggerRule, instance_label
 from .plan import Plan, TaskRecord
 from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand, shell_argv
 from .store import EVENTS as EVENTS_FILE
@@ -43,7 +43,6 @@ OUTPUT_LIMIT = 1024 * 1024  # bytes of stdout kept for a task's `output` variabl
 FOREACH_SOURCE_LIMIT = 16 * 1024 * 1024  # bytes of stdout kept from a task that a foreach reads
 FOREACH_LIMIT = 10_000  # instances one foreach may create
 EXIT_STORAGE_FAILED = 120  # the tasks succeeded but the run folder could not be written (as cli's EXIT_FLUSH_FAILED)
-_UNSAFE = re.compile(r"[/\[\]\x00-\x1f\x7f]")
 
 
 def task_info(spec: TaskSpec) -> TaskInfo:
@@ -599,7 +598,7 @@ def foreach_instances(spec: TaskSpec, items: list[str],
     out: list[TaskSpec] = []
     used: set[str] = set()
     for item in items:
-        label = _UNSAFE.sub("_", mask(item) or "")[:80] or "_"
+        label = instance_label(mask(item) or "")[:80] or "_"
         name = f"{spec.name}[{label}]"
         n = 2
         while name in used:

@@ -48,7 +48,7 @@ from .events import (
     TasksAdded,
     TaskStateChanged,
 )
-from .model import Pipeline, TaskState
+from .model import DEFAULT_LOG_LIMIT, Pipeline, TaskState
 from .privdir import open_private_dir, open_private_tree
 from .runs import RUN_JSON, TMP_JSON, engine_identity
 
@@ -56,7 +56,6 @@ FLUSH_INTERVAL = 0.25        # seconds between writes while events arrive
 HEARTBEAT = 2.0              # run.json is rewritten at least this often while the engine lives
 FLUSH_BYTES = 256 << 10      # this much buffered output is written at once
 MAX_PENDING = 4 << 20        # past this, handle() writes itself: the loop slows, the pipes push back
-DEFAULT_LOG_LIMIT = 100 * 1024 * 1024
 EVENTS = "events.jsonl"
 FORMAT_VERSION = 1
 

@@ -47,6 +47,14 @@ def component_class(state: TaskState) -> str:
     return "status--" + state.value.replace("_", "-")
 
 
+STATE_CLASSES = frozenset(component_class(s) for s in TaskState)
+
+
+def state_css(widget: str) -> str:
+    """CSS for a widget's DEFAULT_CSS: each state's component class in its theme colour."""
+    return "\n".join(f"{widget} > .{component_class(s)} {{ color: ${variable(s)}; }}" for s in TaskState)
+
+
 # Defaults for every theme that does not set them (App.get_theme_variable_defaults).
 # Chosen so that each stays distinct after Rich maps it to the 256- and 16-colour palettes.
 DEFAULT_COLORS: dict[str, str] = {

@@ -13,7 +13,7 @@ from textual.widgets import Footer
 from tuiflow.engine.model import TaskState
 from tuiflow.engine.runview import RunView
 from tuiflow.ui import status
-from tuiflow.ui.widgets.status_bar import TextLine, _status_rules
+from tuiflow.ui.widgets.status_bar import TextLine
 from tuiflow.ui.widgets.timeline import TimelineAxis, TimelineChart
 
 LEGEND_STATES = (TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED,
@@ -24,8 +24,8 @@ class Legend(TextLine):
     DEFAULT_CSS = """
     Legend { background: $panel; color: $foreground; }
     Legend > .legend--critical { color: $accent; text-style: bold; }
-    """ + _status_rules("Legend")
-    COMPONENT_CLASSES = {"legend--critical", *(status.component_class(s) for s in TaskState)}
+    """ + status.state_css("Legend")
+    COMPONENT_CLASSES = {"legend--critical", *status.STATE_CLASSES}
 
     def on_mount(self) -> None:
         self.draw("")

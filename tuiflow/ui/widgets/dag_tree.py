@@ -34,12 +34,6 @@ class NodeRef:
     name: str
 
 
-def _status_css() -> str:
-    rules = [f"DagTree > .{status.component_class(s)} {{ color: ${status.variable(s)}; }}"
-             for s in TaskState]
-    return "\n".join(rules)
-
-
 class DagTree(Tree[NodeRef]):
     DEFAULT_CSS = """
     DagTree {
@@ -52,11 +46,11 @@ class DagTree(Tree[NodeRef]):
     DagTree > .dagtree--detail { color: $foreground-muted; }
     DagTree > .dagtree--failed-detail { color: $error; }
     DagTree > .dagtree--group { text-style: bold; }
-    """ + _status_css()
+    """ + status.state_css("DagTree")
 
     COMPONENT_CLASSES = Tree.COMPONENT_CLASSES | {
         "dagtree--ref", "dagtree--detail", "dagtree--failed-detail", "dagtree--group",
-        *(status.component_class(s) for s in TaskState)}
+        *status.STATE_CLASSES}
 
     BINDINGS = [
         Binding("enter", "app.pin", "Pin pane", show=False),

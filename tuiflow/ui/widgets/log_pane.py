@@ -15,7 +15,7 @@ from tuiflow.engine.runview import TaskView
 from tuiflow.ui import status
 from tuiflow.ui.outputs import Joiner
 from tuiflow.ui.widgets.log_view import LogView
-from tuiflow.ui.widgets.status_bar import TextLine, _status_rules
+from tuiflow.ui.widgets.status_bar import TextLine
 
 
 class PaneTitle(TextLine):
@@ -24,8 +24,8 @@ class PaneTitle(TextLine):
     PaneTitle > .pane--name { text-style: bold; }
     PaneTitle > .pane--dim { color: $foreground-muted; }
     PaneTitle > .pane--flag { color: $accent; }
-    """ + _status_rules("PaneTitle")
-    COMPONENT_CLASSES = {"pane--name", "pane--dim", "pane--flag", *(status.component_class(s) for s in TaskState)}
+    """ + status.state_css("PaneTitle")
+    COMPONENT_CLASSES = {"pane--name", "pane--dim", "pane--flag", *status.STATE_CLASSES}
 
 
 class WhyLine(TextLine):

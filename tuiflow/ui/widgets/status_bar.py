@@ -22,11 +22,6 @@ RUN_STATE_CLASS = {
 }
 
 
-def _status_rules(widget: str) -> str:
-    return "\n".join(f"{widget} > .{status.component_class(s)} {{ color: ${status.variable(s)}; }}"
-                     for s in TaskState)
-
-
 class TextLine(Widget):
     """A one-line widget showing a Text; `show` repaints only on a real change."""
 
@@ -75,9 +70,9 @@ class RunHeader(TextLine):
     RunHeader > .header--name { text-style: bold; }
     RunHeader > .header--dim { color: $foreground-muted; }
     RunHeader > .header--state { text-style: bold; }
-    """ + _status_rules("RunHeader")
+    """ + status.state_css("RunHeader")
     COMPONENT_CLASSES = {"header--name", "header--dim", "header--state",
-                         *(status.component_class(s) for s in TaskState)}
+                         *status.STATE_CLASSES}
 
     def compose_text(self, info: HeaderInfo) -> Text:
         """Pieces in order of importance; the least important go first when space is short."""
@@ -116,9 +111,9 @@ class ProgressLine(TextLine):
     ProgressLine > .progress--bar { color: $status-succeeded; }
     ProgressLine > .progress--failed-bar { color: $status-failed; }
     ProgressLine > .progress--empty { color: $foreground 25%; }
-    """ + _status_rules("ProgressLine")
+    """ + status.state_css("ProgressLine")
     COMPONENT_CLASSES = {"progress--bar", "progress--failed-bar", "progress--empty",
-                         *(status.component_class(s) for s in TaskState)}
+                         *status.STATE_CLASSES}
 
     def update_counts(self, counts: dict[TaskState, int], total: int) -> None:
         done = sum(n for s, n in counts.items() if s.finished)

@@ -19,7 +19,7 @@ from tuiflow.engine.graph import critical_path
 from tuiflow.engine.model import TaskState
 from tuiflow.engine.runview import RunView, TaskView
 from tuiflow.ui import status
-from tuiflow.ui.widgets.status_bar import TextLine, _status_rules
+from tuiflow.ui.widgets.status_bar import TextLine
 
 NAME_MAX = 28
 
@@ -49,9 +49,9 @@ class TimelineChart(ScrollView, can_focus=True):
     TimelineChart > .timeline--name { color: $foreground; }
     TimelineChart > .timeline--critical { color: $accent; text-style: bold; }
     TimelineChart > .timeline--track { color: $foreground 15%; }
-    """ + _status_rules("TimelineChart")
+    """ + status.state_css("TimelineChart")
     COMPONENT_CLASSES = {"timeline--name", "timeline--critical", "timeline--track",
-                         *(status.component_class(s) for s in TaskState)}
+                         *status.STATE_CLASSES}
 
     def __init__(self, model: RunView, clock: Callable[[], float], *, id: str | None = None) -> None:
         super().__init__(id=id)
