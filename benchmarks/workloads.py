@@ -1,7 +1,8 @@
 """The benchmark DAGs, written as a tuiflow pipeline and as a Makefile with the same graph.
 
-Copied from the peer baseline's gen.py (../shared/bench) so that the repo measures itself
-without it: the same task names, commands and edges, so the figures compare with RESULTS.md.
+Copied from the peer baseline's gen.py (../shared/bench, outside this repository) so that the
+repo measures itself without it: the same task names, commands and edges, so the figures
+compare with the baseline's own.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Review: behaviours that contradict SPEC §2/§4, each as a focused failing test.
+"""Review: behaviours that contradict docs/running.md or docs/headless.md, each as a focused failing test.
 
 Every test is marked xfail(strict=True): the suite stays green while the bug exists, and turns
 red (XPASS) once it is fixed, so the fixer removes the mark in the same change.

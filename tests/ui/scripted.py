@@ -203,7 +203,7 @@ def output(task: str, text: str, at: float, attempt: int = 1) -> TaskOutput:
 
 
 def daily_report(paused: bool = True, finished: bool = False) -> list[Event]:
-    """The SPEC §3 picture: five systems pulled, one failed, one still running."""
+    """The picture at the top of docs/tui.md: systems pulled, one failed, one still running."""
     infos = (
         TaskInfo("setup", ()),
         TaskInfo("extract_sales", ("setup",), group=None),

@@ -1,4 +1,4 @@
-"""Every key of SPEC §3 through Pilot, asserting on the scheduler and on the screen."""
+"""Every key of docs/tui.md through Pilot, asserting on the scheduler and on the screen."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Where each task shows in the dependency tree: a pure function of the task list.
 
-Rules (SPEC §3): a task sits under its first upstream; under each further upstream it shows
+Rules (docs/tui.md, "What is on screen"): a task sits under its first upstream; under each further upstream it shows
 again as a dimmed reference row without children. Groups, matrix/foreach instances and
 sub-pipelines are folders. A folder task (one with instances or sub-pipeline members) is
 placed by the upstreams of its members, and its downstream hangs under it after its members.
