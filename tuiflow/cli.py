@@ -272,10 +272,10 @@ def _engine(argv: list[str]) -> int:
     add_run_options(parser)
     args = parser.parse_args(argv)
     args.run_argv = []
+    _import_asyncio_without_tls()
     from .launch import RunOptions
     from .remote.host import engine_main
 
-    _import_asyncio_without_tls()
     return engine_main(RunOptions.from_args(args), args.launcher_fd)
 
 

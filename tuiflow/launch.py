@@ -145,21 +145,25 @@ def _in_own_process(pipeline: Pipeline, options: RunOptions) -> int:
     from .remote.host import EngineLaunch, LaunchFailed
 
     launch = EngineLaunch(list(options.argv))
-    if not options.detach:
-        from .ui.app import run_tui  # while the engine starts
-    try:
-        ready = launch.wait_ready()
-    except LaunchFailed as exc:
-        print_message(str(exc))
-        return exc.exit_code
-    attach = f"tuiflow attach {ready['run_id']}"
     if options.detach:
+        try:
+            ready = launch.wait_ready()
+        except LaunchFailed as exc:
+            print(escape_controls(str(exc), keep_newlines=True), file=sys.stderr)
+            return exc.exit_code
         launch.sock.close()
         print(escape_controls(f"tuiflow: run {ready['run_id']} of {pipeline.name} started (engine pid "
-                              f"{ready['pid']}).\n  attach:  {attach}\n  folder:  {ready['run_dir']}",
-                              keep_newlines=True))
+                              f"{ready['pid']}).\n  attach:  tuiflow attach {ready['run_id']}\n"
+                              f"  folder:  {ready['run_dir']}", keep_newlines=True))
         return EXIT_OK
-    channel = Channel(launch.sock, where=ready["run_dir"])
-    run = RemoteRun(channel, channel.hello())
+
+    def connect() -> RemoteRun:
+        """In the app's worker thread: the screen comes up while the engine starts."""
+        ready = launch.wait_ready()
+        channel = Channel(launch.sock, where=ready["run_dir"])
+        return RemoteRun(channel, channel.hello())
+
+    from .ui.app import run_tui
+
     collect_garbage_again()
-    return run_tui(pipeline, run, theme=options.theme, attach_hint=attach)
+    return run_tui(pipeline, connect, theme=options.theme)

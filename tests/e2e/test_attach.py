@@ -259,7 +259,6 @@ def test_a_stopped_viewer_never_holds_the_run_back_and_catches_up_after(tmp_path
         os.kill(ui, signal.SIGCONT)
     screen = viewer.wait_text("SUCCEEDED", timeout=30)
     assert "✓ flood" in screen and "✓ after" in screen
-    viewer.wait_text("THE LAST LINE")
     viewer.send("q")
     viewer.wait_text("EXIT=0")
     wait(lambda: not alive(engine), timeout=10, what="the engine to end with its last viewer")
@@ -384,3 +383,25 @@ def test_a_protocol_version_mismatch_is_a_clear_message_and_exit_2(tmp_path, ans
     assert out.returncode == 2
     assert "protocol 99" in out.stderr and "same tuiflow version" in out.stderr
     assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+def test_an_engine_that_cannot_start_says_why_on_the_normal_screen(tmp_path, private_runtime_dir):
+    """The engine refuses a runtime directory another user could swap (a symlink): the TUI that
+    started it leaves and prints why, exit 2; --detach says the same."""
+    write(tmp_path, """
+        name: e2e-refused
+        tasks:
+          - {name: a, command: 'true'}
+        """)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (private_runtime_dir / "tuiflow").symlink_to(elsewhere)
+    out = tuiflow(tmp_path, "pipeline.yaml", "--detach")
+    assert out.returncode == 2 and "symbolic link" in out.stderr and "tuiflow" in out.stderr
+    pty = Pty(tmp_path, "pipeline.yaml")
+    try:
+        seen = pty.read_until(lambda b: pty.proc.poll() is not None, timeout=30)
+        assert pty.proc.wait(5) == 2
+        assert b"symbolic link" in seen
+    finally:
+        pty.close()

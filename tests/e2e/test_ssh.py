@@ -9,77 +9,25 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.sshd import Sshd, SshdUnavailable, user_host
 from tests.e2e.test_attach import alive, pids, run_json, wait, write
 from tests.e2e.tmux import TUIFLOW, Tmux
-
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if not os.path.exists(SSHD):
-        pytest.skip(f"sshd not found at {SSHD}: install Debian's openssh-server (.ci/run does)")
-    if not shutil.which("ssh-keygen") or not shutil.which("ssh"):
-        pytest.skip("the OpenSSH client (ssh, ssh-keygen) is not installed")
-    d = tmp_path_factory.mktemp("sshd")
-    d.chmod(0o700)
-    for name in ("host_key", "user_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
-    (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
-    (d / "authorized_keys").chmod(0o600)
-    port = free_port()
-    (d / "sshd_config").write_text(textwrap.dedent(f"""
-        Port {port}
-        ListenAddress 127.0.0.1
-        HostKey {d / "host_key"}
-        AuthorizedKeysFile {d / "authorized_keys"}
-        PidFile {d / "sshd.pid"}
-        PasswordAuthentication no
-        KbdInteractiveAuthentication no
-        UsePAM no
-        PermitRootLogin prohibit-password
-        StrictModes no
-        ClientAliveInterval 1
-        ClientAliveCountMax 3
-        """))
-    os.makedirs("/run/sshd", exist_ok=True)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=open(d / "sshd.log", "wb"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.skip(f"sshd did not start: {(d / 'sshd.log').read_text()[-500:]}")
-            time.sleep(0.1)
-    ssh = ["ssh", "-p", str(port), "-i", str(d / "user_key"), "-o", "StrictHostKeyChecking=no",
-           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"]
-    yield ssh
-    proc.terminate()
-    proc.wait(10)
-
-
-def user_host() -> str:
-    import pwd
-
-    return f"{pwd.getpwuid(os.getuid()).pw_name}@127.0.0.1"
+    try:
+        with Sshd(tmp_path_factory.mktemp("sshd")) as server:
+            yield server.ssh
+    except SshdUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 def ssh_processes(port_args: list[str]) -> list[int]:

@@ -24,20 +24,18 @@ from typing import Any, NamedTuple
 from tuiflow.engine import stopsignals
 from tuiflow.engine.errors import PipelineInvalid, UsageError
 from tuiflow.engine.runs import engine_identity
+from tuiflow.ui.protocol import StartFailed
 
 from .protocol import frame, read_frame_blocking
 from .registry import register, socket_path, unregister
 from .server import RunServer
 
 READY_TIMEOUT = 60.0
-LAUNCHER_WAIT = 15.0   # seconds a run waits for the UI that started it to be there (it misses nothing)
 LOG_FILE = "engine.log"
 
 
-class LaunchFailed(Exception):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+class LaunchFailed(StartFailed):
+    """The engine process could not set the run up, or ended before it was ready."""
 
 
 class Served(NamedTuple):
@@ -103,7 +101,7 @@ async def serve(scheduler: Any, served: Served | None, *, linger: bool, adopt: s
         server = RunServer(scheduler, linger=linger)
         await server.listen(served.listener)
         if adopt is not None:
-            await server.adopt(adopt, wait=LAUNCHER_WAIT)
+            await server.adopt(adopt)
     loop = asyncio.get_running_loop()
     stopped: list[int] = []
 

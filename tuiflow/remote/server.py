@@ -36,6 +36,7 @@ STALE_BYTES = 4 << 20        # queued for one viewer past this: it is behind, se
 HIGH_WATER = 256 << 10       # past this the transport is "paused": drain() then waits until it is nearly empty
 SIZES_INTERVAL = 0.5         # seconds between size updates of tasks a viewer does not show
 HELLO_TIMEOUT = 10.0
+REPLAY_BYTES = 8 << 20        # events kept for the viewer that started the run, until it is there
 WAITING = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
                      TaskState.HELD, TaskState.SKIPPED})
 REQUESTS = frozenset({"why", "path", "tail", "window", "lines_before", "read", "search", "resync"})
@@ -144,6 +145,9 @@ class RunServer:
         self._why_timer: asyncio.TimerHandle | None = None
         self._sizes_timer: asyncio.TimerHandle | None = None
         self.stop_reason = ""
+        # Events kept for the viewer that started the run (see `adopt`), until it subscribes.
+        self._replay: list[bytes] | None = None
+        self._replay_bytes = 0
         scheduler.subscribe(self)
 
     # ------------------------------------------------------------------ EventSink
@@ -153,12 +157,18 @@ class RunServer:
             self._output(event)  # type: ignore[arg-type]
             return
         self.seq += 1
-        if self.viewers:
+        replay = self._replay
+        if self.viewers or replay is not None:
             data = frame({"t": "ev", "seq": self.seq, "e": event.to_dict()})
             for viewer in self.viewers:
                 if viewer.subscribed:
                     viewer.send(data)
             self._whys_soon()
+            if replay is not None:
+                replay.append(data)
+                self._replay_bytes += len(data)
+                if self._replay_bytes > REPLAY_BYTES:
+                    self._replay = None  # too much to replay: that viewer starts from a snapshot
         if type(event) is RunFinished:
             asyncio.get_running_loop().call_soon(self._maybe_end)
 
@@ -226,6 +236,17 @@ class RunServer:
         except KeyError:
             return ""
 
+    def _send_replay(self, viewer: Viewer, replay: list[bytes]) -> None:
+        """The viewer that started the run gets the run from its very beginning — the empty picture,
+        then every event so far — as a UI in the same process would have (a failure's toast...)."""
+        body = json.dumps(RunView().snapshot(), separators=(",", ":")).encode()
+        viewer.send(frame({"t": "snapshot", "seq": 0, "resync": False}, body))
+        for data in replay:
+            viewer.send(data)
+        viewer.whys = {}
+        viewer.subscribed = True
+        self._whys_for(viewer)
+
     def send_snapshot(self, viewer: Viewer, resync: bool = False) -> None:
         """The whole run as of this moment; every event after it follows it on the same stream."""
         why = {n: self._why(n) for n, v in self.view.tasks.items() if v.state in WAITING}
@@ -241,23 +262,20 @@ class RunServer:
         server = await asyncio.start_unix_server(self._connection, sock=listener, limit=MAX_HEADER)
         self._servers.append(server)
 
-    async def adopt(self, sock: socket.socket, wait: float = 0.0) -> None:
-        """Serve a socket that is already connected (the launcher's end of a socketpair); with
-        `wait`, return once that viewer has subscribed or left (at most `wait` seconds), so it
-        sees the run from its very first event, as a UI in the same process would."""
+    async def adopt(self, sock: socket.socket) -> None:
+        """Serve a socket that is already connected: the launcher's end of a socketpair, the
+        viewer that started the run. The run does not wait for it: its events are kept (up to
+        REPLAY_BYTES) and replayed to it from the first, when it subscribes."""
         self.connections += 1  # counted from now: a run must not end before its launcher is here
+        self._replay = []
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_HEADER)
-        ready = asyncio.Event()
-        self.spawn(self._serve(reader, writer, counted=True, ready=ready))
-        if wait:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), wait)
+        self.spawn(self._serve(reader, writer, counted=True, first=True))
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await self._serve(reader, writer, counted=False)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counted: bool,
-                     ready: asyncio.Event | None = None) -> None:
+                     first: bool = False) -> None:
         if not counted:
             self.connections += 1
         viewer: Viewer | None = None
@@ -276,10 +294,13 @@ class RunServer:
                 got = await read_frame(reader)
                 if got is None:
                     break
+                if first and got[0].get("op") == "subscribe" and self._replay is not None:
+                    replay, self._replay = self._replay, None
+                    viewer.watch = {str(t) for t in got[0].get("watch") or ()}
+                    self._send_replay(viewer, replay)
+                    continue
                 if not self._dispatch(viewer, got[0]):
                     break
-                if ready is not None and viewer.subscribed:
-                    ready.set()
         except (ProtocolError, ConnectionError, TimeoutError, OSError) as exc:
             self._log(f"viewer {viewer.by if viewer else '?'}: {exc}")
         finally:
@@ -290,8 +311,8 @@ class RunServer:
                 with contextlib.suppress(Exception):
                     writer.close()
             self.connections -= 1
-            if ready is not None:
-                ready.set()
+            if first:
+                self._replay = None
             self._maybe_end()
 
     def _hello(self, viewer: Viewer, hello: dict[str, Any]) -> bool:

@@ -28,11 +28,12 @@ from textual.worker import Worker, WorkerState
 from tuiflow.engine.events import ControlApplied, Event, RunStarted, TasksAdded
 from tuiflow.engine.model import LIVE_RUN_STATES, RunState, TaskState
 from tuiflow.engine.runview import Changes, RunView
+from tuiflow.engine.termsafe import escape_controls
 from tuiflow.ui import status
 from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
 from tuiflow.ui.controls import ControlActions
 from tuiflow.ui.outputs import load_tail
-from tuiflow.ui.protocol import EngineGone, SchedulerAPI
+from tuiflow.ui.protocol import EngineGone, SchedulerAPI, StartFailed
 from tuiflow.ui.screens.confirm import QuitScreen
 from tuiflow.ui.summary import LAST_LINES, last_lines, render_summary
 from tuiflow.ui.themes import DEFAULT_THEME, load_themes
@@ -107,6 +108,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self.detached = False
         self.hung_up = False
         self.last_lines: dict[str, list[str]] = {}
+        self.start_failed: StartFailed | None = None
         self.selected: str | None = None
         self.auto = False
         self._auto_switched = 0.0
@@ -191,14 +193,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self.dag.focus()
         self._install_signal_handlers()
         self._continue_only_after_own_stop()
-        try:
-            source = self._scheduler_source
-            self.sched = source() if callable(source) and not hasattr(source, "run") else source  # type: ignore[assignment]
-        except Exception as exc:  # building the run failed: say so, never a traceback
-            self._fail(f"cannot start the run: {exc}")
-            return
-        assert self.sched is not None
-        self.sched.subscribe(self.bridge)
+        source = self._scheduler_source
+        if not (callable(source) and not hasattr(source, "run")):
+            self.sched = source  # type: ignore[assignment]
+            self.sched.subscribe(self.bridge)
         self._scheduler_worker = self.run_worker(self._run_scheduler(), name="scheduler",
                                                  group="scheduler", exit_on_error=False)
         self._update_status()
@@ -277,7 +275,20 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self._signals.clear()
 
     async def _run_scheduler(self) -> int:
-        assert self.sched is not None
+        if self.sched is None:
+            # A factory: the run is being set up (an engine starting) while the screen comes up.
+            try:
+                sched = await asyncio.to_thread(self._scheduler_source)  # type: ignore[arg-type]
+            except StartFailed as exc:  # said on the normal screen once the app is gone
+                self.start_failed = exc
+                self._exit_with(exc.exit_code)
+                return exc.exit_code
+            except Exception as exc:  # building the run failed: say so, never a traceback
+                self._fail(f"cannot start the run: {exc}")
+                return 1
+            self.sched = sched
+            sched.subscribe(self.bridge)
+            self._update_status()
         return await self.sched.run(stay_open=True)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -767,6 +778,9 @@ def run_tui(pipeline: object, scheduler: SchedulerAPI | Callable[[], SchedulerAP
     name = getattr(pipeline, "name", "") or ""
     app = TuiflowApp(scheduler, theme=theme, clock=clock, title=name)
     code = app.run()
+    if app.start_failed is not None:
+        print(escape_controls(str(app.start_failed), keep_newlines=True), file=sys.stderr)
+        return app.start_failed.exit_code
     if app.hung_up:
         return app._final_exit_code()
     console = Console(highlight=False, soft_wrap=True)

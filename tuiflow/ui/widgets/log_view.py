@@ -333,6 +333,10 @@ class LogView(ScrollView, can_focus=True):
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
         self.call_after_refresh(self._still_at_end)
 
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        if self.follow:
+            self.call_after_refresh(self._still_at_end)
+
     def _still_at_end(self) -> None:
         if self.follow and self.scroll_offset.y < self.max_scroll_y:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
