@@ -141,6 +141,7 @@ RUNS = {
     "dagu_chain.yaml": (1, "mode daily, result"),       # so did the side check
     "dagu_sub_dag.yaml": (0, "eu - 5 records summarised"),
     "sub/dagu_report.yaml": (0, "asia - 2 records summarised"),
+    "dask_report.yaml": (0, "report: 30000 rows, sum 450015000"),   # here locally; tests/test_dask.py on a cluster
 }
 
 

@@ -263,6 +263,12 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--state-dir", metavar="DIR",
                      help="where run folders go (default: .tuiflow/ beside the pipeline file)")
     run.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+    run.add_argument("--executor", choices=["local", "dask"],
+                     help="where commands run: local processes, or the workers of a Dask cluster "
+                          "(default: the pipeline's `executor:`, else local)")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="the Dask scheduler, tcp://HOST:PORT (implies --executor dask; default: the "
+                          "pipeline's `scheduler:`, else DASK_SCHEDULER_ADDRESS)")
 
 
 def _engine(argv: list[str]) -> int:

@@ -25,6 +25,7 @@ from .engine.durations import format_duration as format_delay  # as the pipeline
 from .engine.events import (
     ControlApplied,
     Event,
+    ExecutorChanged,
     LimitChanged,
     Paused,
     Resumed,
@@ -264,6 +265,8 @@ class HeadlessPrinter(_StreamSink):
             elif isinstance(event, StorageFailed):
                 self._line(event.time, f"{PROBLEM_MARK} {event.message}: the run goes on; "
                            "its record in the run folder is incomplete")
+            elif isinstance(event, ExecutorChanged):
+                self._line(event.time, f"{RUN_MARK} {event.executor}")
             elif isinstance(event, RunFinished):
                 self._finish(event)
                 self._flush()
@@ -412,7 +415,8 @@ class HeadlessPrinter(_StreamSink):
         name, st, reason = ev.task, ev.state, ev.reason
         if st is TaskState.RUNNING:
             pid = f" pid {ev.pid}" if ev.pid else ""
-            return [(st, f"{name} started{self._attempt_note(rec, ev.attempt)}{pid}")]
+            where = f" on {ev.worker}" if ev.worker else ""
+            return [(st, f"{name} started{self._attempt_note(rec, ev.attempt)}{pid}{where}")]
         if st is TaskState.SUCCEEDED:
             dur = rec.duration
             return [(st, name if dur is None else f"{name} {format_duration(dur)}")]
@@ -464,7 +468,7 @@ class HeadlessPrinter(_StreamSink):
         for info in ev.tasks:
             self._tasks[info.name] = _TaskRecord(info)
         parts = [ev.pipeline, f"run {ev.run_id}" if ev.run_id else "", f"{len(ev.tasks)} tasks",
-                 f"limit {ev.max_parallel}", ev.run_dir]
+                 f"limit {ev.max_parallel}", ev.executor, ev.run_dir]
         self._line(ev.time, f"{RUN_MARK} " + " · ".join(p for p in parts if p))
         for note in self._notes:   # what differs from what the file's author may expect, first
             self._line(ev.time, f"{NOTE_MARK} {note}")

@@ -21,6 +21,7 @@ from .exitcodes import EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:
     from .engine.history import ResumePlan
+    from .engine.runner import CommandRunner
     from .engine.scheduler import Scheduler
     from .engine.store import RunStore
 
@@ -40,13 +41,15 @@ class RunOptions:
     theme: str | None = None
     detach: bool = False
     argv: tuple[str, ...] = ()     # the run's own arguments, as the engine process gets them
+    executor: str | None = None    # --executor: local | dask (None: the pipeline's)
+    scheduler: str | None = None   # --scheduler ADDRESS
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunOptions:
         return cls(file=args.file, params=dict(args.params), max_parallel=args.max_parallel,
                    headless=bool(args.headless or args.events), events=args.events, resume=args.resume,
                    force=args.force, state_dir=args.state_dir, theme=args.theme, detach=args.detach,
-                   argv=tuple(args.run_argv))
+                   argv=tuple(args.run_argv), executor=args.executor, scheduler=args.scheduler)
 
 
 def collect_garbage_again() -> None:
@@ -92,11 +95,49 @@ def create_store(pipeline: Pipeline, options: RunOptions) -> tuple[RunStore, dic
 
 
 def scheduler_for(pipeline: Pipeline, options: RunOptions, store: RunStore, weights: dict[str, float],
-                  resume: ResumePlan | None) -> Scheduler:
+                  resume: ResumePlan | None, runner: CommandRunner | None = None) -> Scheduler:
+    """The run's scheduler; its runner is `runner`, else the executor's (a Dask one connects when
+    first used), else the local one."""
     from .engine.scheduler import Scheduler
 
-    return Scheduler(pipeline, store=store, max_parallel=options.max_parallel, weights=weights,
+    if runner is None:
+        runner = runner_for(with_executor(pipeline, options))
+    return Scheduler(pipeline, runner=runner, store=store, max_parallel=options.max_parallel, weights=weights,
                      reuse=resume.reuse if resume else None, reused_from=resume.run_id if resume else "")
+
+
+def with_executor(pipeline: Pipeline, options: RunOptions) -> Pipeline:
+    """The pipeline with the executor the command line chose (UsageError when it has no address)."""
+    if options.executor is None and options.scheduler is None and pipeline.executor.kind == "local":
+        return pipeline
+    from dataclasses import replace
+
+    from .engine.executor import choose
+
+    return replace(pipeline, executor=choose(pipeline.executor, options.executor, options.scheduler, os.environ))
+
+
+def runner_for(pipeline: Pipeline) -> CommandRunner | None:
+    if pipeline.executor.kind != "dask":
+        return None
+    from .engine.daskrunner import DaskRunner
+
+    return DaskRunner(pipeline.executor, forward=pipeline.secrets, tasks=pipeline.tasks)
+
+
+async def open_runner(pipeline: Pipeline) -> CommandRunner | None:
+    """The executor's runner, connected and checked (ExecutorUnavailable, exit 2, when it cannot be)."""
+    runner = runner_for(pipeline)
+    if runner is not None:
+        await runner.open()
+    return runner
+
+
+async def _check_executor(pipeline: Pipeline) -> None:
+    """Before a TUI or detached run's engine starts: can its executor be used at all?"""
+    runner = await open_runner(pipeline)
+    if runner is not None:
+        await runner.aclose()
 
 
 def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
@@ -115,11 +156,14 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
         return EXIT_INVALID
     try:
         resume = plan_resume_for(pipeline, options)
-    except UsageError as exc:
+        pipeline = with_executor(pipeline, options)
+        if options.headless or (not options.detach and not sys.stdout.isatty()):
+            return asyncio.run(_headless(pipeline, options, resume))
+        if pipeline.executor.kind != "local":
+            asyncio.run(_check_executor(pipeline))
+    except UsageError as exc:   # ExecutorUnavailable too
         print_message(f"tuiflow: {exc}")
         return EXIT_INVALID
-    if options.headless or (not options.detach and not sys.stdout.isatty()):
-        return asyncio.run(_headless(pipeline, options, resume))
     return _in_own_process(pipeline, options)
 
 
@@ -128,8 +172,9 @@ async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan 
     from .headless import run_headless
     from .remote.host import open_socket
 
+    runner = await open_runner(pipeline)    # before the run folder: a cluster that cannot serve leaves none
     store, weights = create_store(pipeline, options)
-    scheduler = scheduler_for(pipeline, options, store, weights, resume)
+    scheduler = scheduler_for(pipeline, options, store, weights, resume, runner)
     try:
         served = open_socket(store.run_dir, store.run_id)
     except (OSError, UsageError) as exc:  # the run goes on; it just cannot be watched

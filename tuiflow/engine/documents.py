@@ -23,6 +23,7 @@ from .graph import find_cycles
 from .model import (
     DEFAULT_LOG_LIMIT,
     NOT_IN_TASK_NAMES,
+    Executor,
     Precondition,
     RetryPolicy,
     TaskSpec,
@@ -53,6 +54,7 @@ class Document:
     pools: dict[str, int] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     params: dict[str, str] = field(default_factory=dict)
+    executor: Executor = Executor()
 
 
 #: (file, params, include stack, pools known to the caller) -> the sub-pipeline's Document
@@ -257,6 +259,7 @@ class DocumentBuilder:
         doc.pools = self._pools(top, scope)
         secrets = self.get(top, "secrets", (list,)) or []
         doc.secrets = tuple(s for s in secrets if isinstance(s, str))
+        doc.executor = self._executor(top, scope)
 
         base = _TaskBase(
             scope=scope,
@@ -300,6 +303,22 @@ class DocumentBuilder:
                 else:
                     pools[name] = int(size)
         return pools
+
+    def _executor(self, top: _Fields, scope: Mapping[str, str]) -> Executor:
+        """`executor:` and `scheduler:` (the address checked once `${VAR}` is substituted)."""
+        from .executor import scheduler_address
+
+        kind = self.get(top, "executor", (str,)) or "local"
+        written = self.text(top, "scheduler", scope)
+        address = ""
+        if written is not None:
+            address = scheduler_address(written) or ""
+            if not address:
+                self.error(("scheduler",), f"scheduler: '{top.data['scheduler']}' gives '{written}', not a Dask "
+                                           "scheduler address: use tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+        key = "scheduler" if written is not None else "executor"
+        mark = self.src.mark((key,)) if key in top.data else None
+        return Executor(kind, address, mark)
 
     def _raw_tasks(self, scope: Mapping[str, str]) -> list[_Raw]:
         """Every task as written, in file order (`tasks:` and `groups:`), names checked unique."""

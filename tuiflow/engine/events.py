@@ -65,6 +65,7 @@ class RunStarted(Event):
     max_parallel: int
     tasks: tuple[TaskInfo, ...]
     notes: tuple[str, ...] = ()    # `file:line:col: note: ...`: where the run differs from what its author may expect
+    executor: str = ""             # where commands run: "" on this machine; `dask tcp://…: 2 workers, 4 threads`
 
     def to_dict(self) -> dict[str, Any]:
         return _with_task_infos(self, Event.to_dict(self), "tasks")
@@ -94,6 +95,7 @@ class TaskStateChanged(Event):
     started: float | None = None   # start of the current attempt (time.time())
     ended: float | None = None
     output: str | None = None      # the task's `output` value once it succeeded (masked)
+    worker: str = ""               # the Dask worker of this attempt (tcp://…); "" on this machine
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -154,6 +156,14 @@ class EtaChanged(Event):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class ExecutorChanged(Event):
+    """Where commands run changed (Dask workers came or went): RunStarted.executor's new words."""
+
+    kind: ClassVar[str] = "executor"
+    executor: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class StorageFailed(Event):
     """A write to the run folder failed (a full disk...): the first one, once per run; the run goes on."""
 
@@ -198,7 +208,7 @@ class OutputSizes(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls for cls in (RunStarted, TasksAdded, TaskStateChanged, TaskOutput, LimitChanged,
                               Paused, Resumed, ControlApplied, EtaChanged, StorageFailed, RunFinished,
-                              RunStateChanged, RunSnapshot, WhyChanged, OutputSizes)
+                              RunStateChanged, RunSnapshot, WhyChanged, OutputSizes, ExecutorChanged)
 }
 
 

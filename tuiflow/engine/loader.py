@@ -63,6 +63,7 @@ def load(file: str, params: Mapping[str, str] | None = None,
         task_digests=TaskDigests(doc.tasks),
         notes=tuple(dict.fromkeys(loader.notes)),
         dialect="dagu" if loader.files[path].dagu else "tuiflow",
+        executor=doc.executor,
     )
 
 

@@ -195,6 +195,15 @@ class TaskSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Executor:
+    """Where the commands of a run's tasks run: this machine, or the workers of a Dask cluster."""
+
+    kind: str = "local"                     # "local" | "dask"
+    scheduler: str = ""                     # the Dask scheduler's address, tcp://host:8786
+    mark: Mark | None = None                # where the file says so (None: the default, the command line)
+
+
+@dataclass(frozen=True, slots=True)
 class Pipeline:
     name: str
     file: str                               # absolute path of the YAML file
@@ -214,3 +223,4 @@ class Pipeline:
     #: is not upstream of it. `tuiflow validate`, the headless header and the TUI show them.
     notes: tuple[str, ...] = ()
     dialect: str = "tuiflow"                # the top file's format: "tuiflow" or "dagu"
+    executor: Executor = Executor()         # `executor:` / `scheduler:`; --executor, --scheduler override

@@ -32,6 +32,7 @@ class CommandRequest:
     timeout: float | None = None
     kill_grace: float = 5.0
     separate_streams: bool = True    # False: stderr shares stdout's pipe (stream 1), in written order
+    pool: str | None = None          # the task's pool: a Dask runner runs it where that resource is
 
 
 class CommandResult(NamedTuple):

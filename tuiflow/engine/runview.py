@@ -16,6 +16,7 @@ from .events import (
     ControlApplied,
     EtaChanged,
     Event,
+    ExecutorChanged,
     LimitChanged,
     OutputSizes,
     Paused,
@@ -65,6 +66,7 @@ class TaskView:
     reason: str = ""
     exit_code: int | None = None
     pid: int | None = None
+    worker: str = ""             # the Dask worker of the current attempt ("" on the engine's machine)
     started: float | None = None
     ended: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
@@ -122,6 +124,7 @@ class RunView:
         self.eta: tuple[float, float] | None = None  # (seconds remaining, when said)
         self.counts: dict[TaskState, int] = dict.fromkeys(TaskState, 0)
         self.notes: tuple[str, ...] = ()
+        self.executor = ""          # where commands run ("" on the engine's machine)
 
     # ----------------------------------------------------------------- events
     def apply(self, event: Event, changes: Changes | None = None) -> Changes:
@@ -163,6 +166,9 @@ class RunView:
             if view is not None:
                 view.why = event.why  # type: ignore[attr-defined]
                 ch.tasks.add(view.name)
+        elif kind is ExecutorChanged:
+            self.executor = event.executor  # type: ignore[attr-defined]
+            ch.header = True
         elif kind is EtaChanged:
             eta = event.eta_seconds  # type: ignore[attr-defined]
             self.eta = None if eta is None else (eta, event.time)
@@ -182,6 +188,7 @@ class RunView:
         self.run_id, self.pipeline, self.file = event.run_id, event.pipeline, event.file
         self.run_dir, self.max_parallel = event.run_dir, event.max_parallel
         self.notes = event.notes
+        self.executor = event.executor
         self.started_at = event.time
         self.state = RunState.RUNNING
         for info in event.tasks:
@@ -244,7 +251,7 @@ class RunView:
         self.counts[old] -= 1
         self.counts[ev.state] += 1
         view.state, view.attempt, view.reason = ev.state, ev.attempt, ev.reason
-        view.exit_code, view.pid = ev.exit_code, ev.pid
+        view.exit_code, view.pid, view.worker = ev.exit_code, ev.pid, ev.worker
         if ev.state is not S.RUNNING:
             view.cancelling = False
         if ev.state is S.RUNNING:
@@ -343,7 +350,7 @@ class RunView:
                 "name": name, "depends_on": list(i.depends_on), "group": i.group, "parent": i.parent,
                 "virtual": i.virtual, "description": i.description,
                 "state": v.state.value, "attempt": v.attempt, "reason": v.reason, "exit_code": v.exit_code,
-                "pid": v.pid, "started": v.started, "ended": v.ended, "cancelling": v.cancelling,
+                "pid": v.pid, "worker": v.worker, "started": v.started, "ended": v.ended, "cancelling": v.cancelling,
                 "why": why.get(name, v.why),
                 "attempts": [[a.number, a.started, a.ended, a.state.value, a.reason] for a in v.attempts],
                 "output": [out.attempt, out.bytes, out.lines, out.last],
@@ -354,7 +361,7 @@ class RunView:
                     "max_parallel": self.max_parallel, "paused": self.paused, "state": self.state.value,
                     "started": self.started_at, "finished": self.finished_at, "result": self.result,
                     "exit_code": self.exit_code, "eta": list(self.eta) if self.eta else None,
-                    "notes": list(self.notes)},
+                    "notes": list(self.notes), "executor": self.executor},
             "tasks": tasks,
         }
 
@@ -369,6 +376,7 @@ class RunView:
         self.result, self.exit_code = run["result"], run["exit_code"]
         self.eta = tuple(run["eta"]) if run.get("eta") else None  # type: ignore[assignment]
         self.notes = tuple(run.get("notes") or ())
+        self.executor = run.get("executor", "")
         for t in data["tasks"]:
             view = self._add(TaskInfo(t["name"], tuple(t["depends_on"]), t["group"], t["parent"], t["virtual"],
                                       t["description"]))
@@ -377,6 +385,7 @@ class RunView:
             self.counts[state] += 1
             view.state, view.attempt, view.reason, view.exit_code = state, t["attempt"], t["reason"], t["exit_code"]
             view.pid, view.started, view.ended = t["pid"], t["started"], t["ended"]
+            view.worker = t.get("worker", "")
             view.cancelling, view.why = t["cancelling"], t["why"]
             view.attempts = [Attempt(n, s, e, TaskState(st), r) for n, s, e, st, r in t["attempts"]]
             view.output = OutputSize(*t["output"])

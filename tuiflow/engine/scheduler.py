@@ -19,6 +19,7 @@ from .events import (
     EtaChanged,
     Event,
     EventSink,
+    ExecutorChanged,
     LimitChanged,
     Paused,
     Resumed,
@@ -89,6 +90,9 @@ class Scheduler:
         self._secrets = self._secret_values()
         self._text_masker = Masker(self._secrets)
         self._handles: dict[str, RunningCommand] = {}
+        self._workers: dict[str, tuple[int, str]] = {}   # task -> (attempt, the Dask worker it ran on)
+        if hasattr(runner, "on_change"):
+            runner.on_change = self._executor_changed
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._reuse = dict(reuse or {})
         self._reused_from = reused_from
@@ -122,8 +126,18 @@ class Scheduler:
                                         reason=self._mask(r.reason), exit_code=r.exit_code,
                                         pid=getattr(self._handles.get(name), "pid", None),
                                         started=r.started, ended=r.ended,
-                                        output=self._mask(r.output) if r.state is S.SUCCEEDED else None))
+                                        output=self._mask(r.output) if r.state is S.SUCCEEDED else None,
+                                        worker=self._worker_of(name, r.attempt)))
         self._note_run_state()
+
+    def _worker_of(self, name: str, attempt: int) -> str:
+        ran = self._workers.get(name)
+        return ran[1] if ran is not None and ran[0] == attempt else ""
+
+    def _executor_changed(self) -> None:
+        """The runner's workers changed: every front end hears where commands run now."""
+        if self.started_at is not None:
+            self._emit(ExecutorChanged(time=self.clock(), executor=getattr(self.runner, "where", "")))
 
     def _note_run_state(self) -> None:
         """Publish the run's one-word state when it changed (viewers have no Plan to derive it)."""
@@ -311,7 +325,7 @@ class Scheduler:
                               file=self.pipeline.file, run_dir=self.run_dir,
                               max_parallel=self.plan.max_parallel,
                               tasks=tuple(task_info(t) for t in self.pipeline.tasks),
-                              notes=self.pipeline.notes))
+                              notes=self.pipeline.notes, executor=getattr(self.runner, "where", "")))
         reason = f"reused from run {self._reused_from}" if self._reused_from else "reused"
         self._emit_changes(self.plan.initial(self._reuse, reason))
         try:
@@ -411,9 +425,12 @@ class Scheduler:
             request = CommandRequest(task=name, attempt=attempt, command=spec.command or "", cwd=spec.cwd,
                                      env=env, shell=spec.shell, script=spec.script,
                                      timeout=spec.timeout, kill_grace=self.pipeline.kill_grace,
-                                     separate_streams=keep_stdout)
+                                     separate_streams=keep_stdout, pool=spec.pool)
             handle = await self.runner.start(request, on_output)
             self._handles[name] = handle
+            worker = getattr(handle, "worker", "")
+            if worker:
+                self._workers[name] = (attempt, worker)
             if rec.cancelling:
                 handle.cancel()
             self._emit_changes([name])  # running, with its pid

@@ -38,6 +38,7 @@ from typing import Any
 
 from .events import (
     Event,
+    ExecutorChanged,
     LimitChanged,
     Paused,
     Resumed,
@@ -354,6 +355,8 @@ class RunStore:
             rec["exit_code"] = event.exit_code
             if event.pid is not None:
                 rec["pid"] = event.pid
+            if event.worker:
+                rec["worker"] = event.worker    # the Dask worker of the attempt (only there then)
             rec["started"] = event.started
             rec["ended"] = event.ended
             rec["duration"] = (event.ended - event.started
@@ -373,7 +376,11 @@ class RunStore:
         elif isinstance(event, RunStarted):
             st.update(pipeline=event.pipeline, file=event.file, max_parallel=event.max_parallel,
                       started=event.time)
+            if event.executor:
+                st["executor"] = event.executor
             self._add_tasks(event.tasks)
+        elif isinstance(event, ExecutorChanged):
+            st["executor"] = event.executor
         elif isinstance(event, TasksAdded):
             self._add_tasks(event.tasks)
         elif isinstance(event, LimitChanged):

@@ -1,0 +1,396 @@
+"""The Dask executor on a real cluster: `distributed.LocalCluster(processes=True)`, two workers.
+
+What a user sees: the same logs as locally, output while a task runs, a cancel or a timeout that
+leaves no process on the worker, a killed worker's attempt failed naming it and retried elsewhere
+(never re-run by Dask), pools as worker resources, and clear refusals with exit code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+
+from tests.engine.fakes import Recorder
+from tuiflow.engine.daskrunner import DaskRunner
+from tuiflow.engine.events import TaskStateChanged
+from tuiflow.engine.model import Executor, Pipeline, TaskSpec, TaskState
+from tuiflow.engine.scheduler import Scheduler
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_pipelines" / "dask_report.yaml"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
+                           dashboard_address=":0")
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def address(cluster) -> str:
+    return cluster.scheduler_address
+
+
+def tuiflow(*argv: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess[str]:
+    kw.setdefault("stdout", subprocess.PIPE)
+    return subprocess.run([sys.executable, "-m", "tuiflow", *argv], stderr=subprocess.PIPE, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+
+
+def start_tuiflow(*argv: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "tuiflow", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+
+
+def pipeline_file(tmp_path: Path, text: str, name: str = "p.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run_dir(state: Path) -> Path:
+    (run,) = (state / "runs").iterdir()
+    return run
+
+
+def run_json(state: Path) -> dict:
+    return json.loads((run_dir(state) / "run.json").read_text())
+
+
+def logs(state: Path) -> dict[str, bytes]:
+    base = run_dir(state) / "logs"
+    return {str(p.relative_to(base)): p.read_bytes() for p in sorted(base.rglob("*.log"))}
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes whose command line holds `marker` (what `pgrep -f` finds), zombies aside."""
+    found = []
+    needle = marker.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if needle in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} after {timeout:g} s")
+        time.sleep(0.05)
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def cmdline(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode()
+
+
+def marker(tmp_path: Path) -> str:
+    """A number `sleep` accepts that no other test's process has in its command line."""
+    return f"300.{abs(hash(str(tmp_path))) % 10**8:08d}"
+
+
+# ---------------------------------------------------------------------------- same as locally
+
+
+def test_sample_runs_on_the_cluster_with_the_same_results_and_logs_as_locally(tmp_path: Path, address: str) -> None:
+    local = tuiflow(str(SAMPLE), "--headless", "--executor", "local", "--state-dir", str(tmp_path / "local"))
+    remote = tuiflow(str(SAMPLE), "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "dask"))
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    assert f"dask {address}: 2 workers, 4 threads" in remote.stdout
+    assert "report: 30000 rows, sum 450015000" in remote.stdout
+    states = {name: (t["state"], t["attempt"]) for name, t in run_json(tmp_path / "dask")["tasks"].items()}
+    assert states == {name: (t["state"], t["attempt"]) for name, t in run_json(tmp_path / "local")["tasks"].items()}
+    assert states["flaky_upload"] == ("succeeded", 2)
+    local_logs, remote_logs = logs(tmp_path / "local"), logs(tmp_path / "dask")
+    assert set(remote_logs) == set(local_logs) and len(local_logs) == 7
+    for name, data in local_logs.items():
+        assert remote_logs[name] == data, name
+    workers = {t.get("worker") for t in run_json(tmp_path / "dask")["tasks"].values()}
+    assert len(workers - {None}) == 2   # both workers ran some (the virtual `checksum` ran nowhere)
+
+
+def test_output_reaches_the_log_while_the_task_still_runs(tmp_path: Path, address: str) -> None:
+    go = tmp_path / "go"
+    p = pipeline_file(tmp_path, f"""
+tasks:
+  - name: talk
+    command: |
+      echo first line
+      while [ ! -e {go} ]; do sleep 0.05; done
+      echo second line
+""")
+    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    try:
+        log = wait_for(lambda: list((tmp_path / "st").glob("runs/*/logs/talk/1.log")), 60, "log file")[0]
+        wait_for(lambda: log.read_bytes() == b"first line\n", 30, "first line in the log before the task ends")
+        assert proc.poll() is None
+        go.touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert log.read_bytes() == b"first line\nsecond line\n"
+
+
+def test_every_byte_of_a_binary_flood_arrives_in_order(tmp_path: Path, address: str) -> None:
+    p = pipeline_file(tmp_path, """
+tasks:
+  - name: flood
+    command: python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) * 8192)"
+""")
+    result = tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"),
+                     stdout=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert logs(tmp_path / "st")["flood/1.log"] == bytes(range(256)) * 8192   # 2 MiB, every byte value
+
+
+# ---------------------------------------------------------------------------- stopping
+
+
+def test_cancel_leaves_no_process_on_the_worker_and_keeps_the_grace(tmp_path: Path, address: str) -> None:
+    """A task that ignores SIGTERM: cancelled, SIGKILLed after the grace, nothing of it left."""
+    mark = marker(tmp_path)
+    spec = TaskSpec(name="stubborn", command=f"trap '' TERM; sleep {mark} & sleep {mark}; wait", cwd=str(tmp_path))
+    pipeline = Pipeline(name="p", file=str(tmp_path / "p.yaml"), tasks=(spec,), kill_grace=1.0)
+    recorder = Recorder()
+
+    async def scenario() -> int:
+        runner = DaskRunner(Executor("dask", address))
+        await runner.open()
+        scheduler = Scheduler(pipeline, runner=runner, sinks=[recorder])
+        run = asyncio.get_running_loop().create_task(scheduler.run())
+        while len(processes_with(mark)) < 3:   # sh and its two sleeps
+            await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        scheduler.cancel("stubborn")
+        code = await asyncio.wait_for(run, 60)
+        assert time.monotonic() - t0 >= 1.0    # SIGTERM was ignored: SIGKILL came after the grace
+        return code
+
+    assert asyncio.run(scenario()) == 1
+    last = recorder.of(TaskStateChanged)[-1]
+    assert last.state is TaskState.CANCELLED
+    assert last.reason == "cancelled; killed by SIGKILL after 1 s grace"
+    assert processes_with(mark) == []
+
+
+def test_cancelling_the_run_ends_the_remote_process_group(tmp_path: Path, address: str) -> None:
+    mark = marker(tmp_path)
+    p = pipeline_file(tmp_path, f"""
+tasks:
+  - name: sleeper
+    command: sh -c 'sleep {mark} & sleep {mark}'
+""")
+    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    try:
+        wait_for(lambda: len(processes_with(mark)) >= 3, 60, "remote sleeps")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    assert run_json(tmp_path / "st")["tasks"]["sleeper"]["state"] == "cancelled"
+    wait_for(lambda: processes_with(mark) == [], 10, "end of every remote process")
+
+
+def test_a_timeout_ends_the_remote_process_group(tmp_path: Path, address: str) -> None:
+    mark = marker(tmp_path)
+    p = pipeline_file(tmp_path, f"""
+kill_grace: 1s
+tasks:
+  - name: slow
+    timeout: 1s
+    command: sleep {mark} & sleep {mark}
+""")
+    result = tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    task = run_json(tmp_path / "st")["tasks"]["slow"]
+    assert (task["state"], task["reason"]) == ("timed_out", "timed out after 1s")
+    assert processes_with(mark) == []
+
+
+def test_a_killed_engine_leaves_no_remote_process(tmp_path: Path, address: str) -> None:
+    """The engine's client is gone: Dask lets its tasks go, and each worker ends their commands."""
+    mark = marker(tmp_path)
+    p = pipeline_file(tmp_path, f"""
+tasks:
+  - name: orphan
+    command: sleep {mark} & sleep {mark}
+""")
+    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    try:
+        wait_for(lambda: len(processes_with(mark)) >= 2, 60, "remote sleeps")
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    wait_for(lambda: processes_with(mark) == [], 15, "end of the remote processes of a killed engine")
+
+
+# ---------------------------------------------------------------------------- workers
+
+
+def test_a_killed_worker_fails_its_attempt_naming_it_and_the_retry_runs_elsewhere(tmp_path: Path,
+                                                                                   address: str) -> None:
+    mark = marker(tmp_path)
+    runs = tmp_path / "runs.txt"
+    p = pipeline_file(tmp_path, f"""
+tasks:
+  - name: fragile
+    retries: 1
+    command: |
+      echo "attempt $TUIFLOW_ATTEMPT" >> {runs}
+      if [ "$TUIFLOW_ATTEMPT" = 1 ]; then setsid sleep {mark} & sleep {mark}; fi
+      echo "done on attempt $TUIFLOW_ATTEMPT"
+""")
+    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    try:
+        found = wait_for(lambda: len(processes_with(mark)) >= 3 and processes_with(mark), 60, "remote sleeps")
+        agent = next(parent_of(pid) for pid in found if "tuiflow.engine.daskagent" in cmdline(parent_of(pid)))
+        worker = parent_of(agent)
+        os.kill(worker, signal.SIGKILL)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    events = [json.loads(line) for line in (run_dir(tmp_path / "st") / "events.jsonl").read_text().splitlines()]
+    attempts = [e for e in events if e.get("event") == "task_state" and e["task"] == "fragile"]
+    first = next(e for e in attempts if e["attempt"] == 1 and e["state"] == "running")["worker"]
+    failed = next(e for e in attempts if e["state"] in ("retrying", "failed") and e["attempt"] == 1)
+    assert failed["reason"] == f"Dask worker {first} died"
+    second = next(e for e in attempts if e["attempt"] == 2 and e["state"] == "running")["worker"]
+    assert second and second != first
+    assert f"✗ fragile Dask worker {first} died (attempt 1/2)" in out
+    assert runs.read_text() == "attempt 1\nattempt 2\n"   # Dask did not run attempt 1 again anywhere
+    wait_for(lambda: processes_with(mark) == [], 15, "end of the killed worker's processes (setsid too)")
+
+
+def test_a_pool_runs_only_on_the_worker_with_that_resource(tmp_path: Path, address: str) -> None:
+    dask = Path(sys.executable).with_name("dask")
+    worker = subprocess.Popen([str(dask), "worker", address, "--resources", "db=1", "--nthreads", "1",
+                               "--no-dashboard", "--name", "db-worker"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        with Client(address, timeout=10) as client:
+            client.wait_for_workers(3, timeout=60)
+            db = next(a for a, w in client.scheduler_info(n_workers=-1)["workers"].items() if w["resources"])
+        p = pipeline_file(tmp_path, """
+max_parallel: 4
+pools: {db: 1}
+tasks:
+  - {name: load_a, pool: db, command: echo a}
+  - {name: load_b, pool: db, command: echo b}
+  - {name: load_c, pool: db, command: echo c}
+  - {name: plain, command: echo plain}
+""")
+        result = tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"dask {address}: 3 workers, 5 threads" in result.stdout
+        tasks = run_json(tmp_path / "st")["tasks"]
+        assert {tasks[n]["worker"] for n in ("load_a", "load_b", "load_c")} == {db}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
+def test_a_pool_no_worker_offers_is_an_error_before_the_run(tmp_path: Path, address: str) -> None:
+    p = pipeline_file(tmp_path, """pools: {gpu: 1}
+tasks:
+  - name: train
+    pool: gpu
+    command: echo never
+""")
+    result = tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"tuiflow: {p}:3:5: task 'train': pool 'gpu' is a resource no worker of the "
+                                    f"Dask cluster at {address} offers")
+    assert "--resources \"gpu=1\"" in result.stderr
+    assert list(tmp_path.glob("st/runs/*")) == []   # no run folder for a run that never started
+
+
+# ---------------------------------------------------------------------------- refusals
+
+
+def test_an_unreachable_scheduler_is_said_at_once_with_exit_code_2(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]   # closed again: nothing listens there
+    p = pipeline_file(tmp_path, f"executor: dask\nscheduler: tcp://127.0.0.1:{port}\ntasks:\n  - {{name: a, command: 'true'}}\n")
+    t0 = time.monotonic()
+    result = tuiflow(p, "--headless", "--state-dir", str(tmp_path / "st"))
+    assert time.monotonic() - t0 < 5    # said at once: nothing listens there
+    assert result.returncode == 2
+    assert result.stderr == (f"tuiflow: {p}:2:12: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: "
+                             "Connection refused (is `dask scheduler` running there, and is the address right?)\n")
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.glob("st/runs/*")) == []
+
+
+def test_a_scheduler_that_never_answers_is_given_up_within_10_seconds(tmp_path: Path) -> None:
+    with socket.socket() as silent:   # accepts connections (the kernel does), never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        p = pipeline_file(tmp_path, "tasks:\n  - {name: a, command: 'true'}\n")
+        t0 = time.monotonic()
+        result = tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+        took = time.monotonic() - t0
+    assert result.returncode == 2, result.stderr
+    assert took < 10
+    assert result.stderr == (f"tuiflow: cannot reach the Dask scheduler at {address}: no answer within 5 s "
+                             "(is `dask scheduler` running there, and is the address right?)\n")
+
+
+def test_without_distributed_the_dask_executor_says_how_to_install_it(tmp_path: Path) -> None:
+    p = pipeline_file(tmp_path, "tasks:\n  - {name: a, command: 'true'}\n")
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "from tuiflow.cli import main\n"
+            f"sys.exit(main([{p!r}, '--headless', '--scheduler', 'tcp://127.0.0.1:8786', "
+            f"'--state-dir', {str(tmp_path / 'st')!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == 'tuiflow: executor dask needs the `distributed` package: pip install "tuiflow[dask]"\n'
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--executor", "dask"], "executor dask needs the scheduler's address: --scheduler tcp://HOST:PORT, "
+                             "`scheduler:` in the pipeline file, or DASK_SCHEDULER_ADDRESS"),
+    (["--scheduler", "tcp//nowhere"], "--scheduler 'tcp//nowhere' is not a Dask scheduler address: "
+                                      "use tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786"),
+    (["--executor", "local", "--scheduler", "tcp://h:1"], "--scheduler is for --executor dask, not --executor local"),
+])
+def test_command_line_mistakes_are_usage_errors(tmp_path: Path, argv: list[str], message: str) -> None:
+    p = pipeline_file(tmp_path, "tasks:\n  - {name: a, command: 'true'}\n")
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    result = tuiflow(p, "--headless", *argv, "--state-dir", str(tmp_path / "st"), env=env)
+    assert (result.returncode, result.stderr) == (2, f"tuiflow: {message}\n")

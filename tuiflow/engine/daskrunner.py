@@ -1,0 +1,402 @@
+"""The Dask runner: each command runs on a worker of a Dask cluster (SPEC §7), as the local one would.
+
+The engine keeps the DAG and every control; this runner only implements the CommandRunner
+protocol with one asynchronous `distributed.Client` on the engine's loop. Each attempt is one
+Dask task (`daskworker.run_attempt`, key `tuiflow/RUN/TASK/ATTEMPT`, `pure=False`), pinned to the
+worker this runner chose, so that Dask never runs a command a second time behind tuiflow's back
+(its `allowed-failures` would re-run a lost task elsewhere): when that worker dies, the attempt
+fails naming it, and tuiflow's retry policy decides. Output and the result come back as events
+on the client's own topic (subscribed before the first submit; Dask forgets a client's topic some
+time after it leaves, and keeps only its last 1 000 events meanwhile: the run folder is the record).
+Cancel reaches the command on its worker through `Client.run`; timeouts and the SIGTERM ->
+SIGKILL grace are the worker agent's local runner's. `pool: NAME` is the worker resource NAME.
+
+`distributed` is imported only when a DaskRunner opens: the local runner never needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from . import daskworker
+from .errors import PipelineError
+from .executor import EXTRA_HINT, ExecutorUnavailable
+from .model import Executor, TaskSpec
+from .runner import CommandRequest, CommandResult, OutputCallback
+
+CONNECT_TIMEOUT = 5.0    # seconds to reach the scheduler before saying it cannot be reached
+CLOSE_TIMEOUT = 5.0      # seconds to let the client close
+SETTLE = 1.0             # seconds a finished Dask task's result event may lag behind its completion
+MARK = daskworker.MARK
+
+
+class _Worker:
+    __slots__ = ("address", "nthreads", "resources", "running")
+
+    def __init__(self, address: str, nthreads: int, resources: dict[str, float]) -> None:
+        self.address = address
+        self.nthreads = max(1, nthreads)
+        self.resources = resources
+        self.running = 0        # attempts of this runner on it now
+
+
+class DaskRunner:
+    """Runs each command on a worker of the Dask cluster at `executor.scheduler`."""
+
+    def __init__(self, executor: Executor, *, forward: Iterable[str] = (), tasks: Iterable[TaskSpec] = (),
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.executor = executor
+        self.address = executor.scheduler
+        self.connect_timeout = connect_timeout
+        self.client: Any = None
+        self.topic = ""
+        self.workers: dict[str, _Worker] = {}
+        self.on_change: Callable[[], None] | None = None   # told when `where` changes (workers come and go)
+        self._base = dict(os.environ)        # what the engine's own environment is: not sent
+        self._forward = frozenset(forward)   # sent anyway (secrets named by the pipeline)
+        self._commands: dict[str, DaskCommand] = {}
+        self._keys: set[str] = set()
+        self._tasks = tuple(tasks)              # their pools must be resources some worker offers
+        self._refresh: asyncio.Task[None] | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # ------------------------------------------------------------------ opening
+
+    async def open(self) -> None:
+        """Connect, learn the workers, check that each pool a task uses is a resource some worker
+        offers; ExecutorUnavailable (within about connect_timeout) when the cluster cannot serve."""
+        if self._opening is None:
+            self._opening = asyncio.get_running_loop().create_task(self._open())
+        await asyncio.shield(self._opening)
+
+    async def _open(self) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ExecutorUnavailable(f"executor dask needs the `distributed` package: {EXTRA_HINT}") from None
+        # tuiflow says what matters in its own words; Dask's INFO lines (a comm closed at the end...)
+        # would land in the middle of a run's output
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+
+        at = f"{self.executor.mark}: " if self.executor.mark is not None else ""
+
+        def unreachable(why: str) -> ExecutorUnavailable:
+            return ExecutorUnavailable(f"{at}cannot reach the Dask scheduler at {self.address}: {why} (is "
+                                       "`dask scheduler` running there, and is the address right?)")
+
+        # Dask's client tries again and again until its timeout where nothing listens: a plain
+        # connection first says "refused" (or an unknown host) at once
+        host, _, port = self.address.split("://", 1)[1].rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)),
+                                               self.connect_timeout)
+            writer.close()
+        except TimeoutError:
+            raise unreachable(f"no answer within {self.connect_timeout:g} s") from None
+        except OSError as exc:   # asyncio words a refusal as "Connect call failed": say it as the OS does
+            raise unreachable(os.strerror(exc.errno) if exc.errno and not isinstance(exc, socket.gaierror)
+                              else exc.strerror or str(exc)) from None
+        try:
+            self.client = await asyncio.wait_for(
+                Client(self.address, asynchronous=True, timeout=self.connect_timeout, set_as_default=False,
+                       name="tuiflow"),
+                self.connect_timeout + 1.0)
+        except (OSError, TimeoutError):
+            raise unreachable(f"no answer within {self.connect_timeout:g} s") from None
+        try:
+            self.topic = self.client.id
+            self.client.subscribe_topic(self.topic, self._on_event)
+            self.client.subscribe_topic("all", self._on_cluster_event)
+            await self._learn_workers()
+            if not self.workers:
+                raise ExecutorUnavailable(f"{at}the Dask cluster at {self.address} has no worker: start one "
+                                          f"with `dask worker {self.address}`")
+            self._check_pools(self._tasks)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _learn_workers(self) -> None:
+        """Every running worker, once it has said it runs this tuiflow (joiners are checked too)."""
+        info = await self.client.scheduler.identity(n_workers=-1)
+        known = {a: w for a, w in info.get("workers", {}).items() if w.get("status", "running") == "running"}
+        new = [a for a in known if a not in self.workers]
+        if new:
+            versions = await self.client.run(daskworker.hello, workers=new, on_error="return")
+            wrong = []
+            for address in new:
+                version = versions.get(address)
+                if version == daskworker.hello():
+                    w = known[address]
+                    self.workers[address] = _Worker(address, int(w.get("nthreads", 1)),
+                                                    dict(w.get("resources") or {}))
+                elif version is not None:
+                    wrong.append(f"{address}: " + (f"tuiflow {version}" if isinstance(version, str)
+                                                   else _first_line(version)))
+            if wrong and not self.workers and not self._commands:
+                raise ExecutorUnavailable(
+                    f"no worker of the Dask cluster at {self.address} can run tuiflow {daskworker.hello()} "
+                    f"({'; '.join(wrong)}): install the same tuiflow on every worker ({EXTRA_HINT})")
+        for address in [a for a in self.workers if a not in known]:
+            self._lost(address, "left the cluster")
+        if new:
+            self._changed()
+
+    def _check_pools(self, tasks: Iterable[TaskSpec]) -> None:
+        offered = sorted({r for w in self.workers.values() for r in w.resources})
+        problems = []
+        for spec in tasks:
+            if spec.pool and spec.pool not in offered and not spec.virtual:
+                hint = f"workers offer {', '.join(offered)}" if offered else "no worker offers any resource"
+                problems.append(str(PipelineError.at(
+                    spec.mark, f"task '{spec.name}': pool '{spec.pool}' is a resource no worker of the Dask "
+                               f"cluster at {self.address} offers ({hint}); start one with "
+                               f"`dask worker {self.address} --resources \"{spec.pool}=1\"`", self.executor.mark.file
+                    if self.executor.mark else "<pipeline>")))
+        if problems:
+            raise ExecutorUnavailable("\n".join(dict.fromkeys(problems)))
+
+    @property
+    def where(self) -> str:
+        """Where commands run, in the words the TUI header and the headless run line show."""
+        if self.client is None:
+            return f"dask {self.address}"
+        n = len(self.workers)
+        threads = sum(w.nthreads for w in self.workers.values())
+        return (f"dask {self.address}: {n} worker{'s' if n != 1 else ''}, "
+                f"{threads} thread{'s' if threads != 1 else ''}")
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    # ------------------------------------------------------------------ running
+
+    async def start(self, request: CommandRequest, on_output: OutputCallback) -> DaskCommand:
+        await self.open()   # at once when open already; a run's engine process opens at its first task
+        key = self._key(request)
+        cmd = DaskCommand(self, key, request, on_output)
+        worker = self._place(request.pool)
+        if worker is None:
+            why = f"offers pool '{request.pool}'" if request.pool else "is left"
+            cmd.finish(CommandResult(exit_code=None, reason=f"cannot start: no worker of dask {self.address} {why}"))
+            return cmd
+        cmd.worker = worker.address
+        worker.running += 1
+        self._commands[key] = cmd
+        command = request.command
+        payload = {
+            "task": request.task, "attempt": request.attempt,
+            "command": command if isinstance(command, str) else list(command),
+            "cwd": request.cwd, "env": self._exported(request.env), "shell": request.shell,
+            "script": request.script, "timeout": request.timeout, "kill_grace": request.kill_grace,
+            "separate_streams": request.separate_streams,
+        }
+        resources = {request.pool: 1} if request.pool else None
+        cmd.future = self.client.submit(daskworker.run_attempt, key, self.topic, payload, key=key, pure=False,
+                                        workers=[worker.address], allow_other_workers=False,
+                                        resources=resources, retries=0)
+        loop = asyncio.get_running_loop()
+        cmd.future.add_done_callback(lambda _f: loop.call_soon_threadsafe(cmd.dask_done))
+        return cmd
+
+    def _key(self, request: CommandRequest) -> str:
+        run = request.env.get("TUIFLOW_RUN_ID") or self.topic
+        key = base = f"tuiflow/{run}/{request.task}/{request.attempt}"
+        n = 1
+        while key in self._keys:   # a precondition (attempt 0), or a rerun after the end
+            n += 1
+            key = f"{base}/{n}"
+        self._keys.add(key)
+        return key
+
+    def _place(self, pool: str | None) -> _Worker | None:
+        """The least busy worker (attempts per thread) that has the pool's resource."""
+        best: _Worker | None = None
+        for w in self.workers.values():
+            if pool and pool not in w.resources:
+                continue
+            if best is None or w.running * best.nthreads < best.running * w.nthreads:
+                best = w
+        return best
+
+    def _exported(self, env: dict[str, str] | Any) -> dict[str, str]:
+        """What the pipeline sets (params, env, outputs, TUIFLOW_*, named secrets), not this machine's
+        own environment: the worker's own is the base there."""
+        base, forward = self._base, self._forward
+        return {k: v for k, v in env.items() if k in forward or base.get(k) != v}
+
+    def forget(self, cmd: DaskCommand) -> None:
+        if self._commands.get(cmd.key) is cmd:
+            del self._commands[cmd.key]
+            worker = self.workers.get(cmd.worker)
+            if worker is not None:
+                worker.running -= 1
+
+    # ------------------------------------------------------------------ events
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        msg = event[1]
+        if not isinstance(msg, tuple | list) or len(msg) != 4 or msg[0] != MARK:
+            return   # the scheduler's own events about this client share the topic
+        cmd = self._commands.get(msg[1])
+        if cmd is not None:
+            cmd.event(msg[2], msg[3])
+
+    def _on_cluster_event(self, event: tuple[float, Any]) -> None:
+        msg = event[1]
+        if not isinstance(msg, dict):
+            return
+        action = msg.get("action")
+        if action == "remove-worker" and msg.get("worker") in self.workers:
+            self._lost(msg["worker"], "left the cluster" if msg.get("expected") else "died")
+            self._changed()
+        elif action == "add-worker" and not self._closing and self._refresh is None:
+            self._refresh = asyncio.get_running_loop().create_task(self._refresh_workers())
+
+    async def _refresh_workers(self) -> None:
+        try:
+            await asyncio.sleep(0.1)    # workers often come together
+            await self._learn_workers()
+        except Exception:  # noqa: BLE001 - a failed refresh leaves the known workers as they are
+            pass
+        finally:
+            self._refresh = None
+
+    def _lost(self, address: str, how: str) -> None:
+        """A worker is gone: its attempts fail naming it; Dask must not run them anywhere else."""
+        self.workers.pop(address, None)
+        for cmd in [c for c in self._commands.values() if c.worker == address]:
+            cmd.drop()
+            cmd.finish(CommandResult(exit_code=None, cancelled=cmd.cancelling,
+                                     reason="cancelled" if cmd.cancelling else f"Dask worker {address} {how}"))
+
+    # ------------------------------------------------------------------ closing
+
+    async def aclose(self) -> None:
+        self._closing = True
+        live = [c for c in self._commands.values() if not c.done]
+        for c in live:
+            c.cancel()
+        if live:
+            await asyncio.wait([asyncio.ensure_future(c.wait()) for c in live],
+                               timeout=max(c.request.kill_grace for c in live) + 5.0)
+        if self._refresh is not None:
+            self._refresh.cancel()
+        if self.client is not None:
+            client, self.client = self.client, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), CLOSE_TIMEOUT)
+
+
+class DaskCommand:
+    """One attempt on a worker; `wait()` resolves with the agent's result, or why there is none."""
+
+    pid: int | None = None    # a pid on another machine is no pid here: see remote_pid
+
+    def __init__(self, runner: DaskRunner, key: str, request: CommandRequest, on_output: OutputCallback) -> None:
+        self.runner = runner
+        self.key = key
+        self.request = request
+        self.on_output = on_output
+        self.worker = ""
+        self.remote_pid: int | None = None
+        self.future: Any = None
+        self.cancelling = False
+        self._done: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._stopper: asyncio.Task[None] | None = None
+        self._settler: asyncio.Task[None] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.done()
+
+    async def wait(self) -> CommandResult:
+        return await asyncio.shield(self._done)
+
+    def event(self, kind: str, payload: Any) -> None:
+        if self.done:
+            return
+        if kind == "o":
+            on_output = self.on_output
+            for i in range(0, len(payload), 2):
+                on_output(payload[i], payload[i + 1])
+        elif kind == "s":
+            self.remote_pid = payload
+        elif kind == "x":
+            self.finish(_result(payload))
+
+    def finish(self, result: CommandResult) -> None:
+        if self.done:
+            return
+        self.runner.forget(self)
+        self.future = None    # released: the scheduler forgets the key
+        self._done.set_result(result)
+
+    def drop(self) -> None:
+        """Let the scheduler forget the attempt (its worker is gone: it must not run anywhere else)."""
+        if self.future is not None:
+            future, self.future = self.future, None
+            with contextlib.suppress(Exception):
+                future.cancel()
+
+    # -- stop
+
+    def cancel(self) -> None:
+        if self.done or self.cancelling:
+            return
+        self.cancelling = True
+        self._stopper = asyncio.get_running_loop().create_task(self._stop())
+
+    async def _stop(self) -> None:
+        """Tell the worker; an attempt that had not started there ends now, as never run."""
+        client = self.runner.client
+        try:
+            said = await client.run(daskworker.cancel, self.key, workers=[self.worker], on_error="return")
+        except Exception:  # noqa: BLE001 - the worker is gone: its removal ends the attempt
+            return
+        if said.get(self.worker) == "queued" and not self.done:
+            self.drop()
+            self.finish(CommandResult(exit_code=None, cancelled=True, reason="cancelled"))
+
+    # -- the Dask task ended without our result event first (a bug, a lost task)
+
+    def dask_done(self) -> None:
+        if not self.done and self._settler is None:
+            self._settler = asyncio.get_running_loop().create_task(self._settle())
+
+    async def _settle(self) -> None:
+        future = self.future
+        await asyncio.sleep(SETTLE)       # the result event normally comes first; let a late one land
+        if self.done or future is None:
+            return
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            self.finish(CommandResult(exit_code=None, cancelled=self.cancelling,
+                                      reason="cancelled" if self.cancelling else "the Dask scheduler dropped it"))
+        except Exception as exc:  # noqa: BLE001 - whatever Dask says is the attempt's reason
+            self.finish(CommandResult(exit_code=None, reason=f"dask: {_first_line(exc)}"))
+        else:
+            self.finish(_result(result))
+
+
+def _result(d: dict[str, Any]) -> CommandResult:
+    return CommandResult(exit_code=d.get("exit_code"), signal=d.get("signal"), timed_out=bool(d.get("timed_out")),
+                         cancelled=bool(d.get("cancelled")), duration=float(d.get("duration") or 0.0),
+                         reason=str(d.get("reason") or ""))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+__all__ = ["CONNECT_TIMEOUT", "DaskCommand", "DaskRunner"]
