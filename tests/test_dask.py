@@ -394,3 +394,29 @@ def test_command_line_mistakes_are_usage_errors(tmp_path: Path, argv: list[str],
     env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
     result = tuiflow(p, "--headless", *argv, "--state-dir", str(tmp_path / "st"), env=env)
     assert (result.returncode, result.stderr) == (2, f"tuiflow: {message}\n")
+
+
+# ---------------------------------------------------------------------------- the TUI
+
+
+async def test_the_tui_shows_where_tasks_run_and_the_worker_of_each_attempt(tmp_path: Path, address: str) -> None:
+    from tests.ui.helpers import FileStore, screen_text, until
+    from tuiflow.ui.app import TuiflowApp
+
+    go = tmp_path / "go"
+    spec = TaskSpec(name="remote", command=f"echo working; while [ ! -e {go} ]; do sleep 0.05; done",
+                    cwd=str(tmp_path))
+    pipeline = Pipeline(name="demo", file=str(tmp_path / "p.yaml"), tasks=(spec,), max_parallel=2)
+    runner = DaskRunner(Executor("dask", address))
+    await runner.open()
+    scheduler = Scheduler(pipeline, runner=runner, store=FileStore(tmp_path))
+    app = TuiflowApp(scheduler, terminal_alerts=False, title="demo")
+    async with app.run_test(size=(140, 30)) as pilot:
+        await until(pilot, lambda: "working" in screen_text(app), timeout=60)
+        text = screen_text(app)
+        assert f"dask {address}: 2 workers, 4 threads" in text
+        worker = app.model.tasks["remote"].worker
+        assert worker.startswith("tcp://127.0.0.1:") and f"on {worker}" in text
+        go.touch()
+        await until(pilot, lambda: app.model.result is not None, timeout=60)
+        assert "SUCCEEDED" in screen_text(app)

@@ -580,7 +580,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             state=self._run_state(), running=sched.running_count if sched else 0,
             limit=sched.max_parallel if sched else model.max_parallel,
             elapsed=model.elapsed(now), eta=model.eta_remaining(now),
-            flag="read-only" if self.read_only else ""))
+            flag="read-only" if self.read_only else "", executor=model.executor))
         self.progress.update_counts(model.counts, model.total)
         self._update_titles()
         if self._live():

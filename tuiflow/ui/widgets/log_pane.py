@@ -96,6 +96,8 @@ class LogPane(Vertical):
                 parts.append(word)
             if view.state is TaskState.RUNNING and view.pid:
                 parts.append(f"pid {view.pid}")
+            if view.worker:
+                parts.append(f"on {view.worker}")
             text.append(" · " + " · ".join(parts), dim)
         t.show(text)
 

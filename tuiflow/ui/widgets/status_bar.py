@@ -62,6 +62,7 @@ class HeaderInfo:
     elapsed: float | None
     eta: float | None
     flag: str = ""          # e.g. `read-only`: always shown
+    executor: str = ""      # where commands run when not here: `dask tcp://…: 2 workers, 4 threads`
 
 
 class RunHeader(TextLine):
@@ -89,6 +90,8 @@ class RunHeader(TextLine):
         ]
         if info.eta is not None:
             pieces.append((2, Text(f"ETA {status.format_clock(info.eta)}", dim)))
+        if info.executor:
+            pieces.insert(4, (2, Text(info.executor, dim)))
         if info.flag:
             pieces.insert(2, (6, Text(info.flag, state_style)))
         sep = Text(" · ", dim)
