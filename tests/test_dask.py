@@ -139,6 +139,19 @@ def test_sample_runs_on_the_cluster_with_the_same_results_and_logs_as_locally(tm
     assert len(workers - {None}) == 2   # both workers ran some (the virtual `checksum` ran nowhere)
 
 
+def test_a_detached_run_s_engine_process_runs_on_the_cluster(tmp_path: Path, address: str) -> None:
+    """The TUI's and --detach's engine runs in a process of its own, which connects at its first task."""
+    p = pipeline_file(tmp_path, "tasks:\n  - {name: a, command: echo from a worker}\n")
+    result = tuiflow(p, "--detach", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    assert result.returncode == 0, result.stderr
+    done = wait_for(lambda: run_json(tmp_path / "st")["state"] != "running" and run_json(tmp_path / "st"), 60,
+                    "end of the detached run")
+    assert done["state"] == "succeeded"
+    assert done["executor"] == f"dask {address}: 2 workers, 4 threads"
+    assert done["tasks"]["a"]["worker"].startswith("tcp://127.0.0.1:")
+    assert logs(tmp_path / "st")["a/1.log"] == b"from a worker\n"
+
+
 def test_output_reaches_the_log_while_the_task_still_runs(tmp_path: Path, address: str) -> None:
     go = tmp_path / "go"
     p = pipeline_file(tmp_path, f"""
@@ -353,6 +366,9 @@ def test_an_unreachable_scheduler_is_said_at_once_with_exit_code_2(tmp_path: Pat
     assert result.stderr == (f"tuiflow: {p}:2:12: cannot reach the Dask scheduler at tcp://127.0.0.1:{port}: "
                              "Connection refused (is `dask scheduler` running there, and is the address right?)\n")
     assert "Traceback" not in result.stderr
+    assert list(tmp_path.glob("st/runs/*")) == []
+    detached = tuiflow(p, "--detach", "--state-dir", str(tmp_path / "st"))   # the engine's own process: not started
+    assert (detached.returncode, detached.stderr) == (2, result.stderr)
     assert list(tmp_path.glob("st/runs/*")) == []
 
 
