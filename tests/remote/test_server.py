@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.fakes import Recorder
 from tests.remote.inproc import engine, t, until, viewer
 from tuiflow.engine.events import OutputSizes, RunSnapshot, TaskOutput
 from tuiflow.engine.model import RunState, TaskState
 from tuiflow.remote import server as server_mod
-from tuiflow.remote.client import connect_unix
+from tuiflow.remote.client import Channel, RemoteRun, connect_unix
 from tuiflow.remote.host import bind_unix
 from tuiflow.remote.protocol import PROTOCOL, frame, read_frame
 from tuiflow.ui.protocol import EngineGone
@@ -192,4 +193,29 @@ async def test_a_peer_that_does_not_speak_the_protocol_is_cut_off(tmp_path: Path
     ours.settimeout(5)
     assert await asyncio.to_thread(ours.recv, 100) == b""     # no answer, just the end of the connection
     ours.close()
+    await asyncio.wait_for(job, 5)
+
+
+async def test_the_viewer_that_started_the_run_hears_it_from_the_first_event(tmp_path: Path) -> None:
+    """The launcher's viewer connects before the run starts and subscribes later (its screen is
+    coming up): it is replayed every event, as if it had been there; anyone else gets a snapshot."""
+    sched, server, _ = engine(tmp_path, t("doomed", "fail:4"), t("slow", "sleep:0.5"))
+    ours, theirs = socket.socketpair()
+    await server.adopt(theirs)
+    job = asyncio.create_task(sched.run(stay_open=True))
+    await until(lambda: sched.state("doomed") is S.FAILED)        # before the viewer subscribes
+    channel = Channel(ours)
+    first = RemoteRun(channel, await asyncio.to_thread(channel.hello))
+    seen = Recorder()
+    first.subscribe(seen)
+    first.task = asyncio.create_task(first.run())
+    late, late_seen = await viewer(server)
+    await until(lambda: first.view.state.ended and late.view.state.ended)
+    kinds = [e.kind for e in seen.events]
+    assert kinds[:2] == ["snapshot", "run_started"]                # from the very beginning
+    assert any(e.kind == "task_state" and e.task == "doomed" and e.state is S.FAILED for e in seen.events)
+    assert late_seen.events[0].kind == "snapshot" and "run_started" not in [e.kind for e in late_seen.events]
+    assert first.view.counts == late.view.counts == server.view.counts
+    for v in (first, late):
+        v.close()
     await asyncio.wait_for(job, 5)

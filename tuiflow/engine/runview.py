@@ -35,6 +35,13 @@ from .model import Control, RunState, TaskState, task_control_applies
 
 S = TaskState
 SNAPSHOT_FORMAT = 1
+# A task's fields in a snapshot, as a new task has them: those are not written.
+_UNSET: dict[str, Any] = {
+    "depends_on": [], "group": None, "parent": None, "virtual": False, "description": "", "state": "pending",
+    "attempt": 1, "reason": "", "exit_code": None, "pid": None, "worker": "", "started": None, "ended": None,
+    "cancelling": False, "why": "", "attempts": [], "output": [],
+}
+_NO_DEFAULT = object()
 
 
 @dataclass(slots=True)
@@ -346,15 +353,17 @@ class RunView:
             v = self.tasks[name]
             i = v.info
             out = v.output
-            tasks.append({
+            task = {
                 "name": name, "depends_on": list(i.depends_on), "group": i.group, "parent": i.parent,
                 "virtual": i.virtual, "description": i.description,
                 "state": v.state.value, "attempt": v.attempt, "reason": v.reason, "exit_code": v.exit_code,
                 "pid": v.pid, "worker": v.worker, "started": v.started, "ended": v.ended, "cancelling": v.cancelling,
                 "why": why.get(name, v.why),
                 "attempts": [[a.number, a.started, a.ended, a.state.value, a.reason] for a in v.attempts],
-                "output": [out.attempt, out.bytes, out.lines, out.last],
-            })
+                "output": [out.attempt, out.bytes, out.lines, out.last] if out.attempt else [],
+            }
+            # what every new task has is left out: a 1 000-task snapshot is a third the size
+            tasks.append({k: x for k, x in task.items() if x != _UNSET.get(k, _NO_DEFAULT)})
         return {
             "format": SNAPSHOT_FORMAT,
             "run": {"run_id": self.run_id, "pipeline": self.pipeline, "file": self.file, "run_dir": self.run_dir,
@@ -377,7 +386,8 @@ class RunView:
         self.eta = tuple(run["eta"]) if run.get("eta") else None  # type: ignore[assignment]
         self.notes = tuple(run.get("notes") or ())
         self.executor = run.get("executor", "")
-        for t in data["tasks"]:
+        for compact in data["tasks"]:
+            t = {**_UNSET, **compact}
             view = self._add(TaskInfo(t["name"], tuple(t["depends_on"]), t["group"], t["parent"], t["virtual"],
                                       t["description"]))
             state = TaskState(t["state"])
@@ -385,7 +395,7 @@ class RunView:
             self.counts[state] += 1
             view.state, view.attempt, view.reason, view.exit_code = state, t["attempt"], t["reason"], t["exit_code"]
             view.pid, view.started, view.ended = t["pid"], t["started"], t["ended"]
-            view.worker = t.get("worker", "")
+            view.worker = t["worker"]
             view.cancelling, view.why = t["cancelling"], t["why"]
             view.attempts = [Attempt(n, s, e, TaskState(st), r) for n, s, e, st, r in t["attempts"]]
             view.output = OutputSize(*t["output"])

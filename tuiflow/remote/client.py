@@ -36,6 +36,7 @@ from tuiflow.ui.protocol import EngineGone
 from .protocol import MAX_HEADER, PROTOCOL, ProtocolError, frame, read_frame, read_frame_blocking
 
 CONNECT_TIMEOUT = 10.0
+REMOTE_TAIL_BYTES = 256 * 1024   # of a log's end read when a viewer opens a task (earlier lines on request)
 GONE = "engine gone — run interrupted (see `tuiflow history`)"
 
 
@@ -140,8 +141,9 @@ class RemoteLogs:
 
     async def tail(self, task: str, attempt: int, end: int | None = None, max_lines: int = TAIL_LINES,
                    max_bytes: int = TAIL_BYTES) -> LogText:
+        """At most REMOTE_TAIL_BYTES: a pane opening a task reads what it shows, not megabytes."""
         header, data = await self._run.request("tail", task=task, attempt=attempt, end=end, lines=max_lines,
-                                               bytes=max_bytes)
+                                               bytes=min(max_bytes, REMOTE_TAIL_BYTES))
         return LogText(data, header["offset"], header.get("first_line"))
 
     async def window(self, task: str, attempt: int, line: int, before: int, count: int) -> LogText:

@@ -267,7 +267,8 @@ class RunServer:
         viewer that started the run. The run does not wait for it: its events are kept (up to
         REPLAY_BYTES) and replayed to it from the first, when it subscribes."""
         self.connections += 1  # counted from now: a run must not end before its launcher is here
-        self._replay = []
+        if self.seq == 0:      # the run has not said anything yet: this viewer will hear all of it
+            self._replay = []
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_HEADER)
         self.spawn(self._serve(reader, writer, counted=True, first=True))
 
@@ -286,8 +287,8 @@ class RunServer:
                 writer.write(frame({"t": "refused", "reason": "this run belongs to another user"}))
                 return
             viewer = Viewer(self, writer, pid)
-            first = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT)
-            if first is None or not self._hello(viewer, first[0]):
+            hello = await asyncio.wait_for(read_frame(reader), HELLO_TIMEOUT)
+            if hello is None or not self._hello(viewer, hello[0]):
                 return
             self.viewers.add(viewer)
             while not viewer.closed:
