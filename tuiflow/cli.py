@@ -275,6 +275,7 @@ def _engine(argv: list[str]) -> int:
     """A run's engine process, started by a TUI or `--detach` (remote/host.py), never by a person."""
     parser = _Parser(prog="tuiflow _engine")
     parser.add_argument("--launcher-fd", type=int, required=True)
+    parser.add_argument("--source-from-launcher", action="store_true")
     add_run_options(parser)
     args = parser.parse_args(argv)
     args.run_argv = []
@@ -282,7 +283,7 @@ def _engine(argv: list[str]) -> int:
     from .launch import RunOptions
     from .remote.host import engine_main
 
-    return engine_main(RunOptions.from_args(args), args.launcher_fd)
+    return engine_main(RunOptions.from_args(args), args.launcher_fd, args.source_from_launcher)
 
 
 def add_param_option(parser: argparse.ArgumentParser) -> None:

@@ -186,10 +186,11 @@ async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan 
 
 def _in_own_process(pipeline: Pipeline, options: RunOptions) -> int:
     """The TUI, or `--detach`: the engine in its own process; the TUI attaches to it."""
+    from .engine.yamlsource import streamed
     from .remote.client import Channel, RemoteRun
     from .remote.host import EngineLaunch, LaunchFailed
 
-    launch = EngineLaunch(list(options.argv))
+    launch = EngineLaunch(list(options.argv), source=streamed(pipeline.file) or streamed(options.file))
     if options.detach:
         try:
             ready = launch.wait_ready()

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -405,3 +406,19 @@ def test_an_engine_that_cannot_start_says_why_on_the_normal_screen(tmp_path, pri
         assert b"symbolic link" in seen
     finally:
         pty.close()
+
+
+def test_a_pipeline_read_from_a_pipe_runs_in_the_tui(tmp_path, terms):
+    """`tuiflow <(gen-pipeline)`: the pipe can be read once; the engine gets what the UI read."""
+    write(tmp_path, """
+        name: e2e-piped
+        tasks:
+          - {name: from_a_pipe, command: echo piped fine}
+        """)
+    term = terms()
+    term.start("bash", "-c", f"{shlex.quote(TUIFLOW)} <(cat pipeline.yaml)")
+    screen = term.wait_text("SUCCEEDED")
+    assert "✓ from_a_pipe" in screen
+    term.wait_text("piped fine")
+    term.send("q")
+    term.wait_text("EXIT=0")

@@ -186,12 +186,30 @@ def _parse_text(file: str, text: str, marks_depth: int | None, single: bool) -> 
 _STREAMS = {stat.S_IFIFO: "a pipe (FIFO)", stat.S_IFCHR: "a character device", stat.S_IFSOCK: "a socket"}
 
 
+_STREAMED: dict[str, bytes] = {}   # a pipe given as a file, as it was read (it cannot be read twice)
+
+
+def streamed(file: str) -> bytes | None:
+    """What a pipe or FIFO given as `file` held, once read (None for a regular file): the TUI
+    hands it to its engine process, which could not read the pipe again."""
+    return _STREAMED.get(file)
+
+
+def provide(file: str, raw: bytes) -> None:
+    """Read `file` as these bytes from now on (an engine process given its launcher's pipe)."""
+    _STREAMED[file] = raw
+
+
 def _read(file: str) -> bytes:
     """The file's bytes, or a PipelineInvalid saying in words why it cannot be read.
 
     A pipe (`tuiflow run <(cat p.yaml)`), FIFO or terminal is read to its end, waiting at most
-    STREAM_TIMEOUT for each piece; anything else that is not a regular file is refused.
+    STREAM_TIMEOUT for each piece, and only once: a second read in the process gets the same
+    bytes. Anything else that is not a regular file is refused.
     """
+    if file in _STREAMED:
+        return _STREAMED[file]
+
     def fail(message: str) -> PipelineInvalid:
         return PipelineInvalid([PipelineError(file, 1, 1, message)])
 
@@ -205,7 +223,7 @@ def _read(file: str) -> bytes:
                 with os.fdopen(os.dup(fd), "rb") as fh:
                     raw = fh.read(MAX_BYTES + 1)
             elif stat.S_IFMT(mode) in _STREAMS:
-                raw = _read_stream(fd, _STREAMS[stat.S_IFMT(mode)], fail)
+                raw = _STREAMED[file] = _read_stream(fd, _STREAMS[stat.S_IFMT(mode)], fail)
             else:
                 raise fail("is not a regular file (a device?): give the pipeline's YAML file")
         finally:

@@ -26,7 +26,7 @@ from tuiflow.engine.errors import PipelineInvalid, UsageError
 from tuiflow.engine.runs import engine_identity
 from tuiflow.ui.protocol import StartFailed
 
-from .protocol import frame, read_frame_blocking
+from .protocol import frame, parse_header, read_frame_blocking
 from .registry import register, socket_path, unregister
 from .server import RunServer
 
@@ -132,15 +132,20 @@ async def serve(scheduler: Any, served: Served | None, *, linger: bool, adopt: s
 class EngineLaunch:
     """A started engine process and the launcher's end of its socketpair."""
 
-    def __init__(self, run_argv: list[str]) -> None:
+    def __init__(self, run_argv: list[str], source: bytes | None = None) -> None:
+        """`source`: the pipeline as read from a pipe (`tuiflow <(gen)`), which the engine cannot
+        read again; it is the first thing sent on the socketpair."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = ours
         fd = theirs.fileno()
+        given = ["--source-from-launcher"] if source is not None else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tuiflow", "_engine", "--launcher-fd", str(fd), *run_argv],
+            [sys.executable, "-m", "tuiflow", "_engine", "--launcher-fd", str(fd), *given, *run_argv],
             pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True)
         theirs.close()
+        if source is not None:
+            ours.sendall(frame({"t": "source"}, source))
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
         """The engine's `ready` (run_id, run_dir, pid); LaunchFailed with its message otherwise."""
@@ -167,13 +172,19 @@ class EngineLaunch:
 
 # ---------------------------------------------------------------------- the engine's side
 
-def engine_main(options: Any, launcher_fd: int) -> int:
+def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = False) -> int:
     """`tuiflow _engine`: set the run up, tell the launcher, fork the keeper, serve the run."""
     from tuiflow.launch import collect_garbage_again, create_store, plan_resume_for, scheduler_for
 
     from . import keeper
 
     launcher = socket.socket(fileno=launcher_fd)
+    if source_from_launcher:  # the pipeline came from a pipe the launcher has read already
+        from tuiflow.engine.yamlsource import provide
+
+        with launcher.makefile("rb") as stream:
+            header = parse_header(stream.readline())
+            provide(options.file, stream.read(header.get("n", 0)))
 
     def tell(header: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
