@@ -1,4 +1,4 @@
-"""The headless front end (SPEC §4): plain prefixed lines for people and CI, or JSON lines for machines.
+"""The headless front end (docs/headless.md): plain prefixed lines for people and CI, or JSON lines for machines.
 
 Both printers are EventSinks: `handle` runs on the scheduler's loop, so it stays synchronous and
 cheap. Task output is the hot path (a task may print 100 MB), so lines are prefixed a chunk at a
