@@ -359,7 +359,7 @@ def test_a_repeated_state_prints_once() -> None:
     p.handle(st("a", S.RUNNING, attempt=2, pid=99))
     p.handle(st("a", S.SUCCEEDED, attempt=2))
     assert lines(buf) == [f"{H0} ✗ a exit 1", f"{H0} ◌ a pending again", f"{H0} ● a started (attempt 2)",
-                          f"{H0} ✓ a"]
+                          f"{H0} ✓ a 0.0s"]   # a start without its time started when it was said
 
 
 # ----------------------------------------------------------------------------- run_headless

@@ -18,7 +18,6 @@ import sys
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from .engine.durations import format_duration as format_delay  # as the pipeline file writes it: 2s, 500ms
@@ -32,15 +31,15 @@ from .engine.events import (
     RunFinished,
     RunStarted,
     StorageFailed,
-    TaskInfo,
     TaskOutput,
     TasksAdded,
     TaskStateChanged,
     event_from_dict,
 )
 from .engine.model import FINISHED, Pipeline, TaskSpec, TaskState
+from .engine.runview import RunView, TaskView
 from .engine.termsafe import ColourFilter, escape_controls
-from .ui.status import SYMBOLS, format_duration  # textual-free: one vocabulary with the TUI
+from .engine.words import SYMBOLS, format_duration
 
 if TYPE_CHECKING:
     from .engine.scheduler import Scheduler
@@ -142,25 +141,6 @@ def _clean_cr(line: bytes) -> bytes:
 # --------------------------------------------------------------------------- the plain printer
 
 
-@dataclass(slots=True, eq=False)
-class _TaskRecord:
-    """What the summary needs about one task; updated from its state events."""
-
-    info: TaskInfo
-    state: TaskState = TaskState.PENDING
-    attempt: int = 0
-    reason: str = ""
-    started: float | None = None
-    ended: float | None = None
-
-    @property
-    def duration(self) -> float | None:
-        if self.started is None or self.info.virtual:
-            return None
-        end = self.ended if self.ended is not None else self.started
-        return end - self.started
-
-
 class _Partial:
     """A task's unfinished last line, held until its newline or the end of the attempt."""
 
@@ -231,11 +211,9 @@ class HeadlessPrinter(_StreamSink):
         self._clock = _Clock()
         self._prefix_cache: dict[tuple[str, int], bytes] = {}
         self._partial: dict[str, _Partial] = {}
-        self._tasks: dict[str, _TaskRecord] = {}
+        self.view = RunView()             # the run as every front end sees it (engine/runview.py)
         self._pipeline_name = pipeline.name if pipeline else ""
         self._notes = pipeline.notes if pipeline else ()
-        self._run_started: float | None = None
-        self._limit: int | None = None
 
     # -- EventSink
 
@@ -252,9 +230,9 @@ class HeadlessPrinter(_StreamSink):
             elif isinstance(event, TasksAdded):
                 self._added(event)
             elif isinstance(event, LimitChanged):
-                old = self._limit
-                self._limit = event.max_parallel
-                change = f"{old} → {event.max_parallel}" if old is not None else str(event.max_parallel)
+                old = self.view.max_parallel
+                self.view.apply(event)
+                change = f"{old} → {event.max_parallel}" if old else str(event.max_parallel)
                 self._line(event.time, f"{CONTROL_MARK} limit {change}")
             elif isinstance(event, Paused):
                 self._line(event.time, f"{CONTROL_MARK} run paused: nothing new starts")
@@ -359,19 +337,13 @@ class HeadlessPrinter(_StreamSink):
 
     # -- state lines
 
-    def _record(self, name: str) -> _TaskRecord:
-        rec = self._tasks.get(name)
-        if rec is None:
-            rec = self._tasks[name] = _TaskRecord(TaskInfo(name, ()))
-        return rec
-
-    def _spec(self, rec: _TaskRecord) -> TaskSpec | None:
+    def _spec(self, rec: TaskView) -> TaskSpec | None:
         spec = self._specs.get(rec.info.name)
         if spec is None and rec.info.parent:
             spec = self._specs.get(rec.info.parent)
         return spec
 
-    def _attempts(self, rec: _TaskRecord, attempt: int) -> str:
+    def _attempts(self, rec: TaskView, attempt: int) -> str:
         """`2/3` when the task may retry, `2` when the limit is unknown or already passed by hand."""
         spec = self._spec(rec)
         if spec is not None and spec.retry.retries:
@@ -380,32 +352,25 @@ class HeadlessPrinter(_StreamSink):
                 return f"{attempt}/{total}"
         return str(attempt)
 
-    def _attempt_note(self, rec: _TaskRecord, attempt: int) -> str:
+    def _attempt_note(self, rec: TaskView, attempt: int) -> str:
         spec = self._spec(rec)
         if attempt <= 1 and (spec is None or spec.retry.retries == 0):
             return ""
         return f" (attempt {self._attempts(rec, attempt)})"
 
     def _state(self, ev: TaskStateChanged) -> None:
-        rec = self._record(ev.task)
-        prev = rec.state
-        if prev is ev.state and rec.attempt == ev.attempt:
+        known = self.view.tasks.get(ev.task)
+        prev = known.state if known is not None else TaskState.PENDING
+        if known is not None and prev is ev.state and known.attempt == ev.attempt:
             return  # the same state again with more detail (the scheduler re-announces a start with its pid)
-        rec.state, rec.attempt = ev.state, ev.attempt
-        if ev.reason or ev.state in FINISHED:
-            rec.reason = ev.reason
-        if ev.started is not None:
-            rec.started = ev.started
-        if ev.ended is not None:
-            rec.ended = ev.ended
-        elif ev.state is TaskState.RUNNING:
-            rec.ended = None
+        self.view.apply(ev)
+        rec = self.view.tasks[ev.task]
         if ev.state is not TaskState.RUNNING:
             self._flush_partial(ev.task)
         for state, text in self._state_texts(rec, prev, ev):
             self._state_line(ev.time, state, text)
 
-    def _state_texts(self, rec: _TaskRecord, prev: TaskState,
+    def _state_texts(self, rec: TaskView, prev: TaskState,
                      ev: TaskStateChanged) -> list[tuple[TaskState, str]]:
         """The state lines of one change (none for transitions nobody needs to read).
 
@@ -418,7 +383,7 @@ class HeadlessPrinter(_StreamSink):
             where = f" on {ev.worker}" if ev.worker else ""
             return [(st, f"{name} started{self._attempt_note(rec, ev.attempt)}{pid}{where}")]
         if st is TaskState.SUCCEEDED:
-            dur = rec.duration
+            dur = _duration(rec)
             return [(st, name if dur is None else f"{name} {format_duration(dur)}")]
         if st in (TaskState.FAILED, TaskState.TIMED_OUT):
             default = "failed" if st is TaskState.FAILED else "timed out"
@@ -462,11 +427,8 @@ class HeadlessPrinter(_StreamSink):
     # -- run-level events
 
     def _run_start(self, ev: RunStarted) -> None:
-        self._run_started = ev.time
-        self._limit = ev.max_parallel
+        self.view.apply(ev)
         self._pipeline_name = ev.pipeline
-        for info in ev.tasks:
-            self._tasks[info.name] = _TaskRecord(info)
         parts = [ev.pipeline, f"run {ev.run_id}" if ev.run_id else "", f"{len(ev.tasks)} tasks",
                  f"limit {ev.max_parallel}", ev.executor, ev.run_dir]
         self._line(ev.time, f"{RUN_MARK} " + " · ".join(p for p in parts if p))
@@ -474,12 +436,7 @@ class HeadlessPrinter(_StreamSink):
             self._line(ev.time, f"{NOTE_MARK} {note}")
 
     def _added(self, ev: TasksAdded) -> None:
-        for info in (*ev.tasks, *ev.changed):
-            rec = self._tasks.get(info.name)
-            if rec is None:
-                self._tasks[info.name] = _TaskRecord(info)
-            else:
-                rec.info = info
+        self.view.apply(ev)
         if ev.tasks:
             names = [t.name for t in ev.tasks]
             shown = ", ".join(names[:8]) + (f", … ({len(names) - 8} more)" if len(names) > 8 else "")
@@ -502,15 +459,17 @@ class HeadlessPrinter(_StreamSink):
 
     def summary(self, ev: RunFinished) -> str:
         """The end-of-run table: each task's result, duration, attempts and reason, then totals."""
-        recs = list(self._tasks.values())
-        rows = [(escape_controls(r.info.name), r.state, format_duration(r.duration),
-                 self._attempts(r, r.attempt) if r.attempt else "-", escape_controls(r.reason)) for r in recs]
+        recs = [self.view.tasks[n] for n in self.view.order]
+        rows = [(escape_controls(r.info.name), r.state, format_duration(_duration(r)),
+                 self._attempts(r, r.attempt) if r.attempts or r.started is not None else "-",
+                 escape_controls(r.reason)) for r in recs]
         header = ("task", "result", "duration", "attempts", "reason")
         wname = max([len(header[0])] + [len(r[0]) for r in rows])
         wres = max([len(header[1])] + [len(r[1].value) for r in rows])
         wdur = max([len(header[2])] + [len(r[2]) for r in rows])
         watt = max([len(header[3])] + [len(r[3]) for r in rows])
-        elapsed = ev.time - self._run_started if self._run_started is not None else None
+        started = self.view.started_at
+        elapsed = ev.time - started if started is not None else None
         title = f"── summary: {escape_controls(self._pipeline_name or 'run')} {ev.state.upper()}"
         if elapsed is not None:
             title += f" in {format_duration(elapsed)}"
@@ -537,6 +496,13 @@ class HeadlessPrinter(_StreamSink):
 
     def _bold(self, text: str) -> str:
         return _sgr(BOLD, text.encode()).decode() if self.colour else text
+
+
+def _duration(view: TaskView) -> float | None:
+    """The last attempt's time, as the summary shows it (none for a folder or what never ran)."""
+    if view.started is None or view.info.virtual:
+        return None
+    return (view.ended if view.ended is not None else view.started) - view.started
 
 
 def _silence(stream: BinaryIO) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from tuiflow.engine import procutil
 from tuiflow.engine import runner as runner_mod
-from tuiflow.engine.runner import CommandRequest, CommandResult, LocalRunner, format_seconds
+from tuiflow.engine.runner import CommandRequest, CommandResult, LocalRunner
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process-tree tests need Linux /proc")
 
@@ -231,10 +231,6 @@ async def test_many_short_tasks_in_parallel_leave_no_zombies(runner: LocalRunner
     results = await asyncio.gather(*(one(i) for i in range(200)))
     assert all(r.ok for r in results)
     assert no_zombie_children()
-
-
-def test_format_seconds() -> None:
-    assert [format_seconds(s) for s in (0.5, 30, 1.5, 600, 7200, 90)] == ["500ms", "30s", "1.5s", "10m", "2h", "90s"]
 
 
 async def test_asyncio_subprocesses_are_not_taken_for_orphans(runner: LocalRunner) -> None:

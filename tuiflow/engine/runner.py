@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from . import procutil
+from .durations import format_duration
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,7 +474,7 @@ class _LocalCommand:
         if self._stop == "cancel":
             reason = "cancelled"
         elif self._stop == "timeout":
-            reason = f"timed out after {format_seconds(self._request.timeout or 0.0)}"
+            reason = f"timed out after {format_duration(self._request.timeout or 0.0)}"
         elif code == 0:
             reason = ""
         elif code is not None:
@@ -643,14 +644,3 @@ def direct_argv(command: str, shell: str) -> list[str] | None:
     if not words or words[0] in _SHELL_WORDS:
         return None
     return words
-
-
-def format_seconds(seconds: float) -> str:
-    """500ms, 30s, 1.5s, 10m, 2h: how a duration was written in the pipeline file."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds:g}s"

@@ -278,7 +278,7 @@ class RunView:
                     last.ended = ev.ended if ev.ended is not None else ev.time
                     last.state = ev.state if ev.state.finished else S.FAILED
                     last.reason = ev.reason
-                if old is S.RUNNING:
+                if ev.ended is not None or old is S.RUNNING:
                     view.ended = ev.ended if ev.ended is not None else ev.time
             if ev.state in (S.PENDING, S.READY, S.HELD):
                 view.started = view.ended = None  # back to waiting (retry, rerun): no duration yet

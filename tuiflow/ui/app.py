@@ -25,6 +25,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Footer, Input, Tree
 from textual.worker import Worker, WorkerState
 
+from tuiflow.engine import stopsignals
 from tuiflow.engine.events import ControlApplied, Event, RunStarted, TasksAdded
 from tuiflow.engine.model import LIVE_RUN_STATES, RunState, TaskState
 from tuiflow.engine.runview import Changes, RunView
@@ -215,7 +216,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
 
         def handler(sig: int, _frame: object) -> None:
             if self.sched is not None and self.sched.can_detach:
-                deadline = threading.Timer(EXIT_DEADLINE, os._exit, (128 + sig,))
+                deadline = threading.Timer(EXIT_DEADLINE, os._exit, (stopsignals.exit_code(sig),))
                 deadline.daemon = True
                 deadline.start()
             loop.call_soon_threadsafe(self._on_signal, sig)
@@ -256,7 +257,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             self._signals.append((sig, previous))
 
     def _on_signal(self, sig: int) -> None:
-        self._signal_code = 128 + sig
+        self._signal_code = stopsignals.exit_code(sig)
         self._quitting = True
         if self.sched is not None and self.sched.can_detach:
             self.hung_up = sig == signal.SIGHUP

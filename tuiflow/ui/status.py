@@ -1,26 +1,11 @@
-"""How a task state looks: one narrow symbol, a theme variable for its colour, a word.
-
-Symbols are single-cell characters outside the emoji ranges, so columns line up in every
-terminal font and over SSH.
+"""How a task state looks in the TUI: its symbol and durations (engine/words.py, shared with
+headless), a theme variable for its colour, a component class.
 """
 
 from __future__ import annotations
 
 from tuiflow.engine.model import TaskState
-
-SYMBOLS: dict[TaskState, str] = {
-    TaskState.PENDING: "◌",
-    TaskState.READY: "○",
-    TaskState.RUNNING: "●",
-    TaskState.SUCCEEDED: "✓",
-    TaskState.FAILED: "✗",
-    TaskState.TIMED_OUT: "◷",
-    TaskState.CANCELLED: "⊘",
-    TaskState.RETRYING: "↻",
-    TaskState.BLOCKED: "⊖",
-    TaskState.SKIPPED: "↷",
-    TaskState.HELD: "‖",
-}
+from tuiflow.engine.words import SYMBOLS, format_clock, format_duration
 
 # Order of the counts in the progress line: what needs attention first.
 COUNT_ORDER: tuple[TaskState, ...] = (
@@ -73,26 +58,5 @@ DEFAULT_COLORS: dict[str, str] = {
 
 ACTIVE = frozenset({TaskState.RUNNING, TaskState.RETRYING})
 
-
-def format_duration(seconds: float | None) -> str:
-    """Short, stable-width-ish durations for rows: 0.4s, 41.0s, 3m05s, 1h02m."""
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        m, s = divmod(int(seconds), 60)
-        return f"{m}m{s:02d}s"
-    h, rem = divmod(int(seconds), 3600)
-    return f"{h}h{rem // 60:02d}m"
-
-
-def format_clock(seconds: float | None) -> str:
-    """HH:MM:SS for the header's elapsed time and ETA."""
-    if seconds is None:
-        return "--:--:--"
-    total = int(max(0.0, seconds))
-    h, rem = divmod(total, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}"
+__all__ = ["ACTIVE", "COUNT_ORDER", "DEFAULT_COLORS", "SEVERITY", "SYMBOLS", "component_class", "format_clock",
+           "format_duration", "variable"]
