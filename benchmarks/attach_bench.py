@@ -286,6 +286,8 @@ def ssh_bytes(cmd: list[str]) -> dict:
         folder = fresh_dir("attach-ssh")
         write(folder, talkers())
         count = folder / "count"
+        proxy = f"ProxyCommand={shlex.join([*COUNTER, 'proxy', str(count), '127.0.0.1', str(sshd.port)])}"
+        ssh = [*sshd.ssh, "-o", proxy]
         subprocess.run([*cmd, "pipeline.yaml", "--detach"], cwd=folder, check=True, capture_output=True)
         run_dir = next(folder.glob(".tuiflow/runs/*"))
         app = PtyApp([*cmd, "attach", "--ssh", user_host(), "--ssh-command", shlex.join(ssh),

@@ -422,3 +422,46 @@ def test_a_pipeline_read_from_a_pipe_runs_in_the_tui(tmp_path, terms):
     term.wait_text("piped fine")
     term.send("q")
     term.wait_text("EXIT=0")
+
+
+def test_a_stale_socket_is_reported_and_removed(tmp_path):
+    """Engine and keeper both killed: nothing cleaned up. attach says so and removes the socket."""
+    write(tmp_path, """
+        name: e2e-stale
+        tasks:
+          - {name: waits, command: sleep 60}
+        """)
+    assert tuiflow(tmp_path, "pipeline.yaml", "--detach").returncode == 0
+    engine = engine_pid(tmp_path)
+    keeper = int(Path(f"/proc/{engine}/stat").read_text().split(")")[-1].split()[1])
+    os.kill(keeper, signal.SIGKILL)
+    os.kill(engine, signal.SIGKILL)
+    wait(lambda: not alive(engine), what="the engine to die")
+    (sock,) = tmp_path.glob(".tuiflow/runs/*/engine.sock")
+    out = tuiflow(tmp_path, "attach", str(sock.parent))
+    assert out.returncode == 2
+    assert "was interrupted" in out.stderr and "stale socket is removed" in out.stderr
+    assert not sock.exists()
+    subprocess.run(["pkill", "-f", "sleep 60"], check=False)
+
+
+def test_a_headless_run_can_be_watched_and_says_when_it_ends(tmp_path, terms):
+    write(tmp_path, """
+        name: e2e-headless
+        tasks:
+          - {name: ci_step, command: 'for i in $(seq 1 8); do echo "ci line $i"; sleep 0.5; done'}
+        """)
+    headless = subprocess.Popen([*TUIFLOW_CMD, "pipeline.yaml", "--headless"], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait(lambda: "e2e-headless" in tuiflow(tmp_path, "ps").stdout, what="the headless run to be live")
+        viewer = terms()
+        viewer.start(*TUIFLOW_CMD, "attach", "pipeline.yaml")
+        viewer.wait_text("ci line")
+        screen = viewer.wait_text("SUCCEEDED", timeout=30)
+        assert "✓ ci_step" in screen
+        viewer.wait_text("the run ended")                # the engine said goodbye
+        assert headless.wait(30) == 0
+        assert b"ci line 8" in headless.stdout.read()    # the headless output is unchanged
+    finally:
+        headless.kill()

@@ -123,7 +123,13 @@ def resolve(arg: str | None, cwd: str | None = None, anywhere: bool = False) -> 
 def _must_be_live(run: dict[str, Any], arg: str) -> dict[str, Any]:
     state = run.get("state")
     if state != "running":
-        raise UsageError(f"run {run.get('run_id', arg)} is not live: it {_ended(state)} "
+        stale = socket_path(run["run_dir"])
+        removed = ""
+        if os.path.exists(stale):  # its engine was killed with its keeper: nobody removed it
+            with contextlib.suppress(OSError):
+                os.unlink(stale)
+                removed = "; its stale socket is removed"
+        raise UsageError(f"run {run.get('run_id', arg)} is not live: it {_ended(state)}{removed} "
                          f"(`tuiflow history` and `tuiflow logs` show what it did)")
     return run
 

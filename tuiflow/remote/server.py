@@ -175,7 +175,7 @@ class RunServer:
     def _output(self, event: TaskOutput) -> None:
         data = None
         for viewer in self.viewers:
-            if not viewer.subscribed:
+            if not viewer.subscribed or viewer.stale:
                 continue
             if event.task in viewer.watch:
                 if data is None:
