@@ -257,53 +257,45 @@ def talkers() -> str:
     return "\n".join(body) + "\n"
 
 
+def link_rate(argv: list[str], folder: Path, count: Path) -> dict:
+    """Bytes a second towards the viewer on the link, while the run goes (RUNNING to SUCCEEDED)."""
+    app = PtyApp(argv, folder)
+    try:
+        t_start = app.wait_for(b"RUNNING", timeout=60)
+        start = counts(count)
+        t_end = app.wait_for(b"SUCCEEDED", timeout=120)
+        end = counts(count)
+        app.send(b"q")
+        time.sleep(1)
+        return {"bytes_per_s": round((end[0] - start[0]) / (t_end - t_start)), "seconds": round(t_end - t_start, 2),
+                "first_screen_bytes": start[0]}
+    finally:
+        app.stop()
+        stop_engines(folder)
+
+
 def ssh_bytes(cmd: list[str]) -> dict:
     from tests.e2e.sshd import Sshd, user_host
 
     with Sshd(fresh_dir("sshd")) as sshd:
-        result = {}
+        def counted(folder: Path) -> tuple[list[str], Path]:
+            write(folder, talkers())
+            count = folder / "count"
+            proxy = f"ProxyCommand={shlex.join([*COUNTER, 'proxy', str(count), '127.0.0.1', str(sshd.port)])}"
+            return [*sshd.ssh, "-o", proxy], count
+
         # a remote TUI: every screen update crosses the link
         folder = fresh_dir("ssh-tt")
-        write(folder, talkers())
-        count = folder / "count"
-        proxy = f"ProxyCommand={shlex.join([*COUNTER, 'proxy', str(count), '127.0.0.1', str(sshd.port)])}"
-        ssh = [*sshd.ssh, "-o", proxy]
-        app = PtyApp([*ssh, "-tt", user_host(), f"cd {shlex.quote(str(folder))} && {shlex.join(cmd)} pipeline.yaml"],
-                     folder)
-        try:
-            t_start = app.wait_for(b"RUNNING", timeout=60)
-            start = counts(count)
-            t_end = app.wait_for(b"SUCCEEDED", timeout=120)
-            end = counts(count)
-            result["ssh_tt"] = {"bytes_per_s": round((end[0] - start[0]) / (t_end - t_start)),
-                                "seconds": round(t_end - t_start, 2)}
-            app.send(b"q")
-            time.sleep(1)
-        finally:
-            app.stop()
-            stop_engines(folder)
+        ssh, count = counted(folder)
+        remote = f"cd {shlex.quote(str(folder))} && {shlex.join(cmd)} pipeline.yaml"
+        result = {"ssh_tt": link_rate([*ssh, "-tt", user_host(), remote], folder, count)}
         # attach --ssh: only the run's events cross
         folder = fresh_dir("attach-ssh")
-        write(folder, talkers())
-        count = folder / "count"
-        proxy = f"ProxyCommand={shlex.join([*COUNTER, 'proxy', str(count), '127.0.0.1', str(sshd.port)])}"
-        ssh = [*sshd.ssh, "-o", proxy]
+        ssh, count = counted(folder)
         subprocess.run([*cmd, "pipeline.yaml", "--detach"], cwd=folder, check=True, capture_output=True)
         run_dir = next(folder.glob(".tuiflow/runs/*"))
-        app = PtyApp([*cmd, "attach", "--ssh", user_host(), "--ssh-command", shlex.join(ssh),
-                      "--remote-tuiflow", shlex.join(cmd), str(run_dir)], folder)
-        try:
-            t_start = app.wait_for(b"RUNNING", timeout=60)
-            start = counts(count)
-            t_end = app.wait_for(b"SUCCEEDED", timeout=120)
-            end = counts(count)
-            result["attach_ssh"] = {"bytes_per_s": round((end[0] - start[0]) / (t_end - t_start)),
-                                    "seconds": round(t_end - t_start, 2), "first_screen_bytes": start[0]}
-            app.send(b"q")
-            time.sleep(1)
-        finally:
-            app.stop()
-            stop_engines(folder)
+        result["attach_ssh"] = link_rate([*cmd, "attach", "--ssh", user_host(), "--ssh-command", shlex.join(ssh),
+                                          "--remote-tuiflow", shlex.join(cmd), str(run_dir)], folder, count)
         result["ratio"] = round(result["attach_ssh"]["bytes_per_s"] / result["ssh_tt"]["bytes_per_s"], 3)
         return result
 
