@@ -465,3 +465,37 @@ def test_a_headless_run_can_be_watched_and_says_when_it_ends(tmp_path, terms):
         assert b"ci line 8" in headless.stdout.read()    # the headless output is unchanged
     finally:
         headless.kill()
+
+
+def test_a_closed_terminal_ends_the_ui_within_2_s_and_the_run_goes_on(tmp_path):
+    """The terminal's pty is closed (a window closed): the UI is hung up and leaves at once."""
+    import fcntl
+    import struct
+    import termios
+
+    write(tmp_path, """
+        name: e2e-hangup
+        tasks:
+          - {name: waits, command: echo $$ > waits.pid; sleep 60}
+        """)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    ui = subprocess.Popen([*TUIFLOW_CMD, "pipeline.yaml"], cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave,
+                          start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+                          env={**os.environ, "TERM": "xterm-256color"})
+    os.close(slave)
+    try:
+        seen = b""
+        while b"RUNNING" not in seen:
+            seen += os.read(master, 65536)
+        task = pids(tmp_path, "waits.pid")["waits.pid"]
+        os.close(master)                                   # the terminal goes away
+        closed = time.monotonic()
+        code = ui.wait(10)
+        assert time.monotonic() - closed < 2.0, "the UI must leave within 2 s"
+        assert code == 129                                  # SIGHUP: detached
+        assert alive(task) and run_json(tmp_path)["state"] == "running"
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+        os.kill(engine_pid(tmp_path), signal.SIGTERM)

@@ -59,18 +59,21 @@ def keep(engine: int, *, run_dir: str, socket_path: str, entry: str, grace: floa
         if pid == engine:
             status = raw
     if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        reason = f"engine killed by {procutil.signal_name(sig)}"
-        ended = end_orphans(grace)
+        code = exit_code(os.WTERMSIG(status))
+        reason = f"engine killed by {procutil.signal_name(os.WTERMSIG(status))}"
+    else:
+        code = os.WEXITSTATUS(status)
+        reason = f"engine ended with exit code {code}"
+    ended = end_orphans(grace)   # none are left by an engine that ended the run itself
+    if ended:
         print(f"tuiflow keeper: {reason}; {ended} task process(es) ended", file=sys.stderr, flush=True)
-        with contextlib.suppress(OSError, ValueError):
-            mark_interrupted(run_dir, reason)
-        with contextlib.suppress(OSError):
-            os.unlink(socket_path)
-        unregister(entry)
-        return exit_code(sig)
-    end_orphans(grace)   # nothing should be left by an engine that ended by itself
-    return os.WEXITSTATUS(status)
+    # what an engine that ended the run itself has done already; what a killed one could not do
+    with contextlib.suppress(OSError, ValueError):
+        mark_interrupted(run_dir, reason)   # only a run still said to be running
+    with contextlib.suppress(OSError):
+        os.unlink(socket_path)
+    unregister(entry)
+    return code
 
 
 def _pass_on(engine: int, sig: int) -> None:
