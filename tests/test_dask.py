@@ -217,16 +217,18 @@ def test_cancel_leaves_no_process_on_the_worker_and_keeps_the_grace(tmp_path: Pa
     assert processes_with(mark) == []
 
 
+def start_sleeper(tmp_path: Path, address: str, mark: str, command: str) -> subprocess.Popen[str]:
+    """A headless run of one task `sleeper` running `command`, once the processes with `mark` run."""
+    p = pipeline_file(tmp_path, f"tasks:\n  - name: sleeper\n    command: {command}\n")
+    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    wait_for(lambda: len(processes_with(mark)) >= command.count("sleep"), 60, "remote sleeps")
+    return proc
+
+
 def test_cancelling_the_run_ends_the_remote_process_group(tmp_path: Path, address: str) -> None:
     mark = marker(tmp_path)
-    p = pipeline_file(tmp_path, f"""
-tasks:
-  - name: sleeper
-    command: sh -c 'sleep {mark} & sleep {mark}'
-""")
-    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    proc = start_sleeper(tmp_path, address, mark, f"sh -c 'sleep {mark} & sleep {mark}'")
     try:
-        wait_for(lambda: len(processes_with(mark)) >= 3, 60, "remote sleeps")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -255,14 +257,8 @@ tasks:
 def test_a_killed_engine_leaves_no_remote_process(tmp_path: Path, address: str) -> None:
     """The engine's client is gone: Dask lets its tasks go, and each worker ends their commands."""
     mark = marker(tmp_path)
-    p = pipeline_file(tmp_path, f"""
-tasks:
-  - name: orphan
-    command: sleep {mark} & sleep {mark}
-""")
-    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    proc = start_sleeper(tmp_path, address, mark, f"sleep {mark} & sleep {mark}")
     try:
-        wait_for(lambda: len(processes_with(mark)) >= 2, 60, "remote sleeps")
         proc.kill()
         proc.wait(timeout=30)
     finally:
@@ -436,3 +432,17 @@ async def test_the_tui_shows_where_tasks_run_and_the_worker_of_each_attempt(tmp_
         go.touch()
         await until(pilot, lambda: app.model.result is not None, timeout=60)
         assert "SUCCEEDED" in screen_text(app)
+
+
+def test_executor_and_scheduler_mistakes_in_the_file_are_positioned(tmp_path: Path) -> None:
+    p = pipeline_file(tmp_path, "executor: daks\nscheduler: ${ADDR:-localhost}\ntasks:\n  - {name: a, command: 'true'}\n")
+    result = tuiflow("validate", p)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"{p}:1:11: executor 'daks' is not an executor: use local or dask (did you mean 'dask'?)",
+        f"{p}:2:12: scheduler: '${{ADDR:-localhost}}' gives 'localhost', not a Dask scheduler address: "
+        "use tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786",
+    ]
+    good = pipeline_file(tmp_path, "executor: dask\nscheduler: 10.0.0.5:8786\ntasks:\n  - {name: a, command: 'true'}\n",
+                         "good.yaml")
+    assert tuiflow("validate", good).returncode == 0

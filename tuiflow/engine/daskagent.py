@@ -9,14 +9,15 @@ subreaper). When the worker is gone — even SIGKILLed, when the kernel closes i
 socket — the agent ends every command it runs, with the same grace, and exits.
 
 On an attempt's connection (frames of tuiflow.remote.protocol): the worker sends `{"request"}`
-then maybe `{"cancel"}`; the agent sends `{"pid"}`, output as `{"o": stream}` + bytes, and
-`{"result"}` last. A connection that closes early cancels its command.
++ the request as JSON, then maybe `{"cancel"}`; the agent sends output as `{"o": stream}` +
+bytes, and `{"result"}` last. A connection that closes early cancels its command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -71,7 +72,7 @@ class Agent:
             first = await read_frame(reader)
             if first is None or "request" not in first[0]:
                 return
-            request = _request(first[0]["request"])
+            request = _request(json.loads(first[1]))
 
             def on_output(stream: int, data: bytes) -> None:
                 writer.write(frame({"o": stream}, data))
@@ -79,7 +80,6 @@ class Agent:
             handle = await self.runner.start(request, on_output)
             self.handles.add(handle)
             try:
-                writer.write(frame({"pid": handle.pid}))
                 stop = asyncio.get_running_loop().create_task(self._cancel_on_word(reader, handle))
                 result = await handle.wait()
                 stop.cancel()

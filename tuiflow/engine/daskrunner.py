@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -33,6 +34,7 @@ from .runner import CommandRequest, CommandResult, OutputCallback
 CONNECT_TIMEOUT = 5.0    # seconds to reach the scheduler before saying it cannot be reached
 CLOSE_TIMEOUT = 5.0      # seconds to let the client close
 SETTLE = 1.0             # seconds a finished Dask task's result event may lag behind its completion
+WATCH_EVERY = 1.0        # seconds between looks at the Dask tasks of running attempts
 MARK = daskworker.MARK
 
 
@@ -65,6 +67,7 @@ class DaskRunner:
         self._tasks = tuple(tasks)              # their pools must be resources some worker offers
         self._refresh: asyncio.Task[None] | None = None
         self._opening: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._closing = False
 
     # ------------------------------------------------------------------ opening
@@ -78,6 +81,13 @@ class DaskRunner:
 
     async def _open(self) -> None:
         try:
+            import dask.config
+
+            # distributed sizes every message it sends, recursively, to hand the ones over 10 MiB
+            # to a thread: half of this engine's own cost per task; its messages are small
+            # (read when distributed.comm is first imported: in a program that imported it
+            # before, this changes nothing)
+            dask.config.set({"distributed.comm.offload": False})
             from distributed import Client
         except ImportError:
             raise ExecutorUnavailable(f"executor dask needs the `distributed` package: {EXTRA_HINT}") from None
@@ -192,19 +202,20 @@ class DaskRunner:
         worker.running += 1
         self._commands[key] = cmd
         command = request.command
-        payload = {
+        # one JSON text, not a dict: Dask walks a task's arguments (looking for futures, sizing them)
+        payload = _encode({
             "task": request.task, "attempt": request.attempt,
             "command": command if isinstance(command, str) else list(command),
             "cwd": request.cwd, "env": self._exported(request.env), "shell": request.shell,
             "script": request.script, "timeout": request.timeout, "kill_grace": request.kill_grace,
             "separate_streams": request.separate_streams,
-        }
+        })
         resources = {request.pool: 1} if request.pool else None
         cmd.future = self.client.submit(daskworker.run_attempt, key, self.topic, payload, key=key, pure=False,
                                         workers=[worker.address], allow_other_workers=False,
                                         resources=resources, retries=0)
-        loop = asyncio.get_running_loop()
-        cmd.future.add_done_callback(lambda _f: loop.call_soon_threadsafe(cmd.dask_done))
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
         return cmd
 
     def _key(self, request: CommandRequest) -> str:
@@ -270,6 +281,14 @@ class DaskRunner:
         finally:
             self._refresh = None
 
+    async def _watch(self) -> None:
+        """Now and then: an attempt whose Dask task ended without its result event (a task that
+        raised, a key the scheduler dropped) ends too. A result event comes first otherwise."""
+        while not self._closing:
+            await asyncio.sleep(WATCH_EVERY)
+            for cmd in list(self._commands.values()):
+                cmd.check()
+
     def _lost(self, address: str, how: str) -> None:
         """A worker is gone: its attempts fail naming it; Dask must not run them anywhere else."""
         self.workers.pop(address, None)
@@ -288,10 +307,14 @@ class DaskRunner:
         if live:
             await asyncio.wait([asyncio.ensure_future(c.wait()) for c in live],
                                timeout=max(c.request.kill_grace for c in live) + 5.0)
-        if self._refresh is not None:
-            self._refresh.cancel()
+        for task in (self._refresh, self._watcher):
+            if task is not None:
+                task.cancel()
         if self.client is not None:
             client, self.client = self.client, None
+            for topic in (self.topic, "all"):   # else the scheduler logs a CRITICAL line: it cannot
+                with contextlib.suppress(Exception):   # tell a client that left that it has left
+                    client.unsubscribe_topic(topic)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.close(), CLOSE_TIMEOUT)
 
@@ -299,7 +322,7 @@ class DaskRunner:
 class DaskCommand:
     """One attempt on a worker; `wait()` resolves with the agent's result, or why there is none."""
 
-    pid: int | None = None    # a pid on another machine is no pid here: see remote_pid
+    pid: int | None = None    # a pid on another machine is no pid here
 
     def __init__(self, runner: DaskRunner, key: str, request: CommandRequest, on_output: OutputCallback) -> None:
         self.runner = runner
@@ -307,7 +330,6 @@ class DaskCommand:
         self.request = request
         self.on_output = on_output
         self.worker = ""
-        self.remote_pid: int | None = None
         self.future: Any = None
         self.cancelling = False
         self._done: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
@@ -328,8 +350,6 @@ class DaskCommand:
             on_output = self.on_output
             for i in range(0, len(payload), 2):
                 on_output(payload[i], payload[i + 1])
-        elif kind == "s":
-            self.remote_pid = payload
         elif kind == "x":
             self.finish(_result(payload))
 
@@ -368,14 +388,14 @@ class DaskCommand:
 
     # -- the Dask task ended without our result event first (a bug, a lost task)
 
-    def dask_done(self) -> None:
-        if not self.done and self._settler is None:
-            self._settler = asyncio.get_running_loop().create_task(self._settle())
-
-    async def _settle(self) -> None:
+    def check(self) -> None:
         future = self.future
+        if not self.done and future is not None and future.status != "pending" and self._settler is None:
+            self._settler = asyncio.get_running_loop().create_task(self._settle(future))
+
+    async def _settle(self, future: Any) -> None:
         await asyncio.sleep(SETTLE)       # the result event normally comes first; let a late one land
-        if self.done or future is None:
+        if self.done:
             return
         try:
             result = await future
@@ -386,6 +406,9 @@ class DaskCommand:
             self.finish(CommandResult(exit_code=None, reason=f"dask: {_first_line(exc)}"))
         else:
             self.finish(_result(result))
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def _result(d: dict[str, Any]) -> CommandResult:

@@ -11,7 +11,7 @@ with the result on the same topic (so it arrives after every batch) before retur
 An attempt whose key the scheduler let go (the engine's client left) is stopped the same way.
 
 Messages on the topic are lists `["tuiflow", key, kind, payload]`:
-  "s": the command's pid on the worker;  "o": [stream, bytes, stream, bytes, ...];  "x": the result.
+  "o": [stream, bytes, stream, bytes, ...] (output);  "x": the result (CommandResult's fields).
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def hello() -> str:
     return __version__
 
 
-def run_attempt(key: str, topic: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Run one attempt's command on this worker; the result is also the last event on `topic`."""
+def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
+    """Run one attempt's command on this worker (`request`: JSON, see daskagent._request); the
+    result is also the last event on `topic`."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -93,7 +94,7 @@ class _Job:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self, worker: Any, topic: str, request: dict[str, Any]) -> dict[str, Any]:
+    def run(self, worker: Any, topic: str, request: str) -> dict[str, Any]:
         from tuiflow.remote.protocol import frame
 
         try:
@@ -104,7 +105,7 @@ class _Job:
             self.agent_end.close()
         sock = self.sock
         try:
-            sock.sendall(frame({"request": request}))
+            sock.sendall(frame({"request": True}, request.encode()))
             return self._relay(worker, topic)
         except OSError as exc:
             return {"exit_code": None, "reason": f"the tuiflow agent of this worker failed: {exc}"}
@@ -158,8 +159,6 @@ class _Job:
                             batch, size, sent_at = [], 0, time.monotonic()
                         batch += [stream, payload]
                     size += n
-                elif "pid" in header:
-                    worker.log_event(topic, [MARK, key, "s", header["pid"]])
                 elif "result" in header:
                     if batch:
                         worker.log_event(topic, [MARK, key, "o", batch])
