@@ -8,6 +8,7 @@ leaves no process on the worker, a killed worker's attempt failed naming it and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -173,6 +174,26 @@ tasks:
         proc.kill()
     assert proc.returncode == 0, out + err
     assert log.read_bytes() == b"first line\nsecond line\n"
+
+
+def test_the_pipeline_s_variables_travel_with_the_task_and_this_machine_s_own_do_not(tmp_path: Path,
+                                                                                    address: str) -> None:
+    p = pipeline_file(tmp_path, """
+params: {REGION: eu}
+env: {STAGE: test}
+secrets: [API_TOKEN]
+tasks:
+  - name: up
+    command: echo 42
+    output: ANSWER
+  - name: down
+    depends_on: up
+    command: echo "$REGION $STAGE $ANSWER token=$API_TOKEN home=${ONLY_HERE:-not here} cwd=$(pwd)"
+""")
+    env = {**os.environ, "API_TOKEN": "s3cr3t-value", "ONLY_HERE": "engine's own"}
+    result = tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert logs(tmp_path / "st")["down/1.log"] == f"eu test 42 token=*** home=not here cwd={tmp_path}\n".encode()
 
 
 def test_every_byte_of_a_binary_flood_arrives_in_order(tmp_path: Path, address: str) -> None:
@@ -345,6 +366,37 @@ tasks:
                                     f"Dask cluster at {address} offers")
     assert "--resources \"gpu=1\"" in result.stderr
     assert list(tmp_path.glob("st/runs/*")) == []   # no run folder for a run that never started
+
+
+CLUSTER_SCRIPT = """
+import signal, sys
+from distributed import LocalCluster
+if __name__ == "__main__":
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0")
+    print(cluster.scheduler_address, flush=True)
+    signal.sigwait([signal.SIGTERM])
+"""
+
+
+def test_a_lost_scheduler_fails_the_running_attempt_and_the_run_ends(tmp_path: Path) -> None:
+    script = tmp_path / "cluster.py"
+    script.write_text(CLUSTER_SCRIPT)
+    cluster = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        address = cluster.stdout.readline().strip()
+        mark = marker(tmp_path)
+        proc = start_sleeper(tmp_path, address, mark, f"sleep {mark}")
+        os.killpg(cluster.pid, signal.SIGKILL)   # the scheduler, its nanny and worker: the agent is left
+        out, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(cluster.pid, signal.SIGKILL)
+        cluster.wait()
+    assert proc.returncode == 1, out + err
+    assert f"✗ sleeper lost the Dask scheduler at {address}" in out
+    assert err == ""
+    wait_for(lambda: processes_with(mark) == [], 15, "end of the command whose worker went with its scheduler")
 
 
 # ---------------------------------------------------------------------------- refusals

@@ -100,13 +100,16 @@ class Agent:
         handle.cancel()
 
 
+_BASE_ENV = dict(os.environ)   # the worker's environment: read once, not at every command
+
+
 def _request(d: dict[str, Any]) -> CommandRequest:
     """The engine's request, with the environment of this machine under what the pipeline exports."""
     command = d["command"]
     return CommandRequest(
         task=d["task"], attempt=d["attempt"],
         command=command if isinstance(command, str) else tuple(command),
-        cwd=d["cwd"], env={**os.environ, **d["env"]}, shell=d["shell"], script=d["script"],
+        cwd=d["cwd"], env={**_BASE_ENV, **d["env"]}, shell=d["shell"], script=d["script"],
         timeout=d["timeout"], kill_grace=d["kill_grace"], separate_streams=d["separate_streams"])
 
 

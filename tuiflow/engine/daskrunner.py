@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Iterable
+from concurrent.futures import CancelledError as FutureCancelled
 from typing import Any
 
 from . import daskworker
@@ -91,9 +92,11 @@ class DaskRunner:
             from distributed import Client
         except ImportError:
             raise ExecutorUnavailable(f"executor dask needs the `distributed` package: {EXTRA_HINT}") from None
-        # tuiflow says what matters in its own words; Dask's INFO lines (a comm closed at the end...)
-        # would land in the middle of a run's output
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        # tuiflow says what matters in its own words (a lost scheduler is the attempts' reason);
+        # Dask's lines and tracebacks (a comm closed at the end, a reconnection given up) would
+        # land in the middle of a run's output
+        for name in ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)   # distributed.client has a level of its own
 
         at = f"{self.executor.mark}: " if self.executor.mark is not None else ""
 
@@ -399,9 +402,15 @@ class DaskCommand:
             return
         try:
             result = await future
-        except asyncio.CancelledError:
-            self.finish(CommandResult(exit_code=None, cancelled=self.cancelling,
-                                      reason="cancelled" if self.cancelling else "the Dask scheduler dropped it"))
+        except (asyncio.CancelledError, FutureCancelled) as exc:   # distributed's FutureCancelledError says why
+            why = getattr(exc, "reason", "") or ""
+            if self.cancelling:
+                reason = "cancelled"
+            elif why == "scheduler-connection-lost":
+                reason = f"lost the Dask scheduler at {self.runner.address}"
+            else:
+                reason = "the Dask scheduler dropped it" + (f" ({why})" if why else "")
+            self.finish(CommandResult(exit_code=None, cancelled=self.cancelling, reason=reason))
         except Exception as exc:  # noqa: BLE001 - whatever Dask says is the attempt's reason
             self.finish(CommandResult(exit_code=None, reason=f"dask: {_first_line(exc)}"))
         else:
