@@ -353,6 +353,26 @@ tasks:
         worker.wait(timeout=60)
 
 
+def test_a_worker_without_tuiflow_is_left_out_and_said_so(tmp_path: Path, address: str) -> None:
+    code = ("import sys; sys.modules['tuiflow'] = None\n"   # a worker whose Python has no tuiflow
+            "from distributed.cli.dask_worker import main\n"
+            f"sys.argv = ['dask-worker', {address!r}, '--no-nanny', '--nthreads', '1', '--no-dashboard']\n"
+            "main()")
+    worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL)
+    try:
+        with Client(address, timeout=10) as client:
+            client.wait_for_workers(3, timeout=60)
+        p = pipeline_file(tmp_path, "tasks:\n" + "".join(f"  - {{name: t{i}, command: 'true'}}\n" for i in range(6)))
+        result = tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        from tuiflow import __version__
+        assert f"dask {address}: 2 workers, 4 threads (1 more without tuiflow {__version__}: not used)" in result.stdout
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+
 def test_a_pool_no_worker_offers_is_an_error_before_the_run(tmp_path: Path, address: str) -> None:
     p = pipeline_file(tmp_path, """pools: {gpu: 1}
 tasks:

@@ -60,6 +60,7 @@ class DaskRunner:
         self.client: Any = None
         self.topic = ""
         self.workers: dict[str, _Worker] = {}
+        self.left_out: dict[str, str] = {}   # workers that cannot run this tuiflow, and why
         self.on_change: Callable[[], None] | None = None   # told when `where` changes (workers come and go)
         self._base = dict(os.environ)        # what the engine's own environment is: not sent
         self._forward = frozenset(forward)   # sent anyway (secrets named by the pipeline)
@@ -151,14 +152,17 @@ class DaskRunner:
                     self.workers[address] = _Worker(address, int(w.get("nthreads", 1)),
                                                     dict(w.get("resources") or {}))
                 elif version is not None:
-                    wrong.append(f"{address}: " + (f"tuiflow {version}" if isinstance(version, str)
-                                                   else _first_line(version)))
-            if wrong and not self.workers and not self._commands:
+                    self.left_out[address] = (f"tuiflow {version}" if isinstance(version, str)
+                                              else _first_line(version))
+            if self.left_out and not self.workers and not self._commands:
+                wrong = "; ".join(f"{a}: {why}" for a, why in self.left_out.items())
                 raise ExecutorUnavailable(
                     f"no worker of the Dask cluster at {self.address} can run tuiflow {daskworker.hello()} "
-                    f"({'; '.join(wrong)}): install the same tuiflow on every worker ({EXTRA_HINT})")
+                    f"({wrong}): install the same tuiflow on every worker ({EXTRA_HINT})")
         for address in [a for a in self.workers if a not in known]:
             self._lost(address, "left the cluster")
+        for address in [a for a in self.left_out if a not in known]:
+            del self.left_out[address]
         if new:
             self._changed()
 
@@ -171,8 +175,7 @@ class DaskRunner:
                 problems.append(str(PipelineError.at(
                     spec.mark, f"task '{spec.name}': pool '{spec.pool}' is a resource no worker of the Dask "
                                f"cluster at {self.address} offers ({hint}); start one with "
-                               f"`dask worker {self.address} --resources \"{spec.pool}=1\"`", self.executor.mark.file
-                    if self.executor.mark else "<pipeline>")))
+                               f"`dask worker {self.address} --resources \"{spec.pool}=1\"`")))
         if problems:
             raise ExecutorUnavailable("\n".join(dict.fromkeys(problems)))
 
@@ -183,8 +186,10 @@ class DaskRunner:
             return f"dask {self.address}"
         n = len(self.workers)
         threads = sum(w.nthreads for w in self.workers.values())
+        out = len(self.left_out)
         return (f"dask {self.address}: {n} worker{'s' if n != 1 else ''}, "
-                f"{threads} thread{'s' if threads != 1 else ''}")
+                f"{threads} thread{'s' if threads != 1 else ''}"
+                + (f" ({out} more without tuiflow {daskworker.hello()}: not used)" if out else ""))
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -271,6 +276,8 @@ class DaskRunner:
         action = msg.get("action")
         if action == "remove-worker" and msg.get("worker") in self.workers:
             self._lost(msg["worker"], "left the cluster" if msg.get("expected") else "died")
+            self._changed()
+        elif action == "remove-worker" and self.left_out.pop(msg.get("worker"), None) is not None:
             self._changed()
         elif action == "add-worker" and not self._closing and self._refresh is None:
             self._refresh = asyncio.get_running_loop().create_task(self._refresh_workers())
