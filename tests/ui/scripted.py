@@ -146,6 +146,8 @@ class ScriptedScheduler:
             "hold": st in (S.PENDING, S.READY),
             "release": st is S.HELD,
             "cancel_run": self.finished is None,
+            "pause": not self.paused,
+            "resume": self.paused,
             "retry_failed": any(s in FAILURES for s in self.states.values()),
         }.get(control, False)
 

@@ -118,6 +118,8 @@ async def test_e_reruns_a_finished_task_and_its_downstream():
         await until(pilot, lambda: app.model.result == "succeeded")
         await select(app, pilot, "a")
         await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         await until(pilot, lambda: sched.attempt("b") == 2 and sched.state("b") is S.SUCCEEDED)
         assert sched.attempt("x") == 1
 
@@ -297,7 +299,7 @@ async def test_question_mark_shows_help_with_every_key():
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(app)
-        for words in ("Pause / resume", "Retry every failed", "Search every task's log", "Timeline",
+        for words in ("Pause: start nothing new", "Resume", "Retry every failed", "Search every task's log", "Timeline",
                       "Pin the selected task", "Hold the selected task", "$PAGER", "command palette"):
             assert words in text
         await pilot.press("escape")

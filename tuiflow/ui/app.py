@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.text import Text
@@ -22,7 +22,8 @@ from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import ContentSwitcher, Footer, Input, Tree
+from textual.filter import LineFilter
+from textual.widgets import ContentSwitcher, Input, Tree
 from textual.worker import Worker, WorkerState
 
 from tuiflow.engine import stopsignals
@@ -33,6 +34,7 @@ from tuiflow.engine.termsafe import escape_controls
 from tuiflow.ui import status
 from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
 from tuiflow.ui.controls import ControlActions
+from tuiflow.ui.linefilters import TuiflowFilters
 from tuiflow.ui.outputs import load_tail
 from tuiflow.ui.protocol import EngineGone, SchedulerAPI, StartFailed
 from tuiflow.ui.screens.confirm import QuitScreen
@@ -40,6 +42,7 @@ from tuiflow.ui.summary import LAST_LINES, last_lines, render_summary
 from tuiflow.ui.themes import DEFAULT_THEME, load_themes
 from tuiflow.ui.views import ViewActions
 from tuiflow.ui.widgets.dag_tree import DagTree
+from tuiflow.ui.widgets.footer import RunFooter
 from tuiflow.ui.widgets.log_pane import LogPane
 from tuiflow.ui.widgets.log_view import LogView
 from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader, TextLine
@@ -61,7 +64,8 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
     LIMIT = Binding.Group("limit", compact=True)
     # description: the footer's word; tooltip: the sentence for help and the command palette
     BINDINGS = [
-        Binding("p", "toggle_pause", "pause", tooltip="Pause / resume: start nothing new, running tasks go on"),
+        Binding("p", "pause", "pause", tooltip="Pause: start nothing new, running tasks go on"),
+        Binding("p", "resume", "resume", tooltip="Resume: start tasks again"),
         Binding("plus", "limit(1)", "limit+", key_display="+", group=LIMIT,
                 tooltip="Raise the concurrency limit by one"),
         Binding("minus", "limit(-1)", "limit-", key_display="-", group=LIMIT,
@@ -70,9 +74,9 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         Binding("C", "cancel_run", "cancel run", show=False, tooltip="Cancel the whole run (asks first)"),
         Binding("r", "retry", "retry", tooltip="Retry the selected failed, cancelled or skipped task"),
         Binding("R", "retry_failed", "retry all", tooltip="Retry every failed, timed-out and cancelled task"),
-        Binding("e", "rerun", "rerun", show=False, tooltip="Rerun the selected task and everything downstream"),
-        Binding("s", "skip", "skip", show=False, tooltip="Skip the selected task (downstream treats it as done)"),
-        Binding("h", "hold", "hold", show=False, tooltip="Hold the selected task back, or release it"),
+        Binding("e", "rerun", "rerun", tooltip="Rerun the selected task and its downstream (asks first)"),
+        Binding("s", "skip", "skip", tooltip="Skip the selected task (downstream treats it as done)"),
+        Binding("h", "hold", "hold", tooltip="Hold the selected task back, or release it"),
         Binding("enter", "pin", "pin", show=False, tooltip="Pin the selected task into an extra pane (again: unpin)"),
         Binding("a", "auto", "auto", show=False, tooltip="Auto: the pane follows the task that last wrote or failed"),
         Binding("slash", "search", "search", key_display="/", tooltip="Search the log pane"),
@@ -122,6 +126,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self._signal_code: int | None = None
         self._timeline_at = 0.0
         self._signals: list[tuple[int, object]] = []
+        self._line_filters = TuiflowFilters()
         self._register_themes()
 
     # ----------------------------------------------------------------- themes
@@ -139,9 +144,17 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                                            f"(available: {', '.join(t.name for t in themes)})")
             if DEFAULT_THEME in self.available_themes:
                 self.theme = DEFAULT_THEME
+        ours = {theme.name for theme in themes}
+        if self.theme in ours:  # the theme picker offers tuiflow's themes only
+            for name in list(self.available_themes):
+                if name not in ours:
+                    self.unregister_theme(name)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(status.DEFAULT_COLORS)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        return self._line_filters.adjust(super().get_line_filters())
 
     # ---------------------------------------------------------------- compose
     def compose(self) -> ComposeResult:
@@ -168,7 +181,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                     yield self.main_pane
                 yield self.searchbar
         yield self.progress
-        yield Footer(compact=True, show_command_palette=False)
+        yield RunFooter(compact=True, show_command_palette=False)
 
     @property
     def tree(self) -> DagTree:
@@ -692,6 +705,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 event.stop()
 
     # ------------------------------------------------------------------ quit
+    async def action_help_quit(self) -> None:
+        """ctrl+c (Textual's hint to press ctrl+q): tuiflow's quit, which asks about a live run."""
+        await self.action_quit()
+
     async def action_quit(self) -> None:
         if self._quitting:
             return

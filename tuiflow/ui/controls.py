@@ -20,10 +20,11 @@ if TYPE_CHECKING:
     from tuiflow.engine.runview import RunView
     from tuiflow.ui.bridge import Bridge
     from tuiflow.ui.protocol import SchedulerAPI
+    from tuiflow.ui.widgets.dag_tree import DagTree
 
 TASK_CONTROLS = {"cancel_task": "cancel", "retry": "retry", "rerun": "rerun", "skip": "skip"}
 ALWAYS = frozenset({"help", "quit", "toggle_view", "timeline", "search_all", "auto"})
-RUN_CONTROLS = frozenset({*TASK_CONTROLS, "hold", "cancel_run", "retry_failed", "limit", "toggle_pause"})
+RUN_CONTROLS = frozenset({*TASK_CONTROLS, "hold", "cancel_run", "retry_failed", "limit", "pause", "resume"})
 
 
 class ControlActions:
@@ -35,9 +36,15 @@ class ControlActions:
         selected: str | None
         bridge: Bridge
         main_pane: LogPane
+        tree: DagTree
 
     def _selected_task(self) -> str | None:
-        return self.selected if self.selected in self.model.tasks else None
+        """The task on the cursor's row as the key is read. Keys arrive in bursts (over SSH, or
+        typed ahead): the tree's highlight message of a cursor move may still be queued behind
+        the key, so `selected` (set by that message) can lag; the cursor itself never does."""
+        tree = self.tree
+        task = tree.selected_task() if tree.built else self.selected
+        return task if task in self.model.tasks else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         sched = self.sched
@@ -56,6 +63,8 @@ class ControlActions:
             return True if sched.can("cancel_run", None) else None
         if action == "retry_failed":
             return True if sched.can("retry_failed", None) else None
+        if action in ("pause", "resume"):  # one key, two words: the footer says what p would do now
+            return sched.can(action, None) or False
         if action == "limit":
             return True if (parameters and parameters[0] == 1) or sched.max_parallel > 1 else None
         if action in ("search_next", "search_prev"):
@@ -74,11 +83,15 @@ class ControlActions:
         self.bridge.flush()
         self._update_status()
 
-    def action_toggle_pause(self) -> None:
-        if self.sched is None:
-            return
-        self.sched.resume() if self.sched.paused else self.sched.pause()
-        self._after_control()
+    def action_pause(self) -> None:
+        if self.sched is not None and not self.sched.paused:
+            self.sched.pause()
+            self._after_control()
+
+    def action_resume(self) -> None:
+        if self.sched is not None and self.sched.paused:
+            self.sched.resume()
+            self._after_control()
 
     def action_limit(self, step: int) -> None:
         if self.sched is None:
@@ -106,8 +119,8 @@ class ControlActions:
             self._confirm("Cancel the whole run? Every running task is terminated and nothing new "
                           "starts (r / R can still retry afterwards).", self.sched.cancel_run)
 
-    def _task_control(self, control: str) -> None:
-        task = self._selected_task()
+    def _task_control(self, control: str, task: str | None = None) -> None:
+        task = task or self._selected_task()
         if task is None or self.sched is None:
             return
         if not self.sched.can(control, task):
@@ -121,7 +134,10 @@ class ControlActions:
         self._task_control("retry")
 
     def action_rerun(self) -> None:
-        self._task_control("rerun")
+        task = self._selected_task()
+        if task and self.sched and self.sched.can("rerun", task):
+            self._confirm(f"Rerun {task} and everything downstream of it? Downstream tasks that are "
+                          "running are stopped and start again.", lambda: self._task_control("rerun", task))
 
     def action_skip(self) -> None:
         self._task_control("skip")
@@ -137,9 +153,10 @@ class ControlActions:
             self._after_control()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """tuiflow's own commands only (and its theme picker), not Textual's generic ones."""
+        yield SystemCommand("Theme", "Change the colours (tuiflow's themes)", self.action_change_theme)
         for binding in self.BINDINGS:
-            if binding.key == "ctrl+q" or binding.action == "quit":
+            if binding.key == "ctrl+q":
                 continue
             if self.check_action(binding.action.split("(")[0], _params(binding.action)) is True:
                 yield SystemCommand(binding.tooltip or binding.description,

@@ -16,6 +16,7 @@ INTRO = ("tuiflow runs the pipeline's tasks as a graph. Left: the dependency tre
 EXTRA_KEYS = [
     ("↑ ↓ / click", "select a task"),
     ("space", "fold or unfold a folder"),
+    ("← →", "fold / unfold (← on a row inside a folder goes up to it)"),
     ("end", "follow the log again after scrolling up"),
     ("tab", "move focus between the tree and the panes"),
     ("ctrl+p", "command palette: every action by name, and the theme picker"),

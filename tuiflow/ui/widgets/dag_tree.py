@@ -55,6 +55,8 @@ class DagTree(Tree[NodeRef]):
     BINDINGS = [
         Binding("enter", "app.pin", "Pin pane", show=False),
         Binding("space", "toggle_node", "Fold", show=False),
+        Binding("left", "fold", "Fold", show=False),
+        Binding("right", "unfold", "Unfold", show=False),
         Binding("end", "app.follow", "Follow log", show=False),
     ]
 
@@ -179,6 +181,26 @@ class DagTree(Tree[NodeRef]):
             if data is None or data.kind != "task" or view is None or view.info.parent != info.parent:
                 return index
         return None
+
+    def action_fold(self) -> None:
+        """←: fold an open folder; elsewhere go up to the row it hangs under (as file trees do)."""
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None and node.parent is not self.root:
+            self.move_cursor(node.parent, animate=False)
+
+    def action_unfold(self) -> None:
+        """→: unfold a folded row; on an open one go to its first child."""
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0], animate=False)
 
     # ---------------------------------------------------------------- repaint
     def _rows_of(self, name: str) -> Iterable[TreeNode[NodeRef]]:

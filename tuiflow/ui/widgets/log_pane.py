@@ -83,7 +83,7 @@ class LogPane(Vertical):
         if flags:
             text.append(" · " + " · ".join(flags), t.style_of("pane--flag"))
         if view is not None:
-            parts = [f"attempt {view.attempt}"]
+            parts = [f"attempt {view.attempt}"] if view.attempt > 0 and (view.attempts or view.started) else []
             word = view.state.value.replace("_", " ")
             duration = view.duration(now)
             if view.state is TaskState.RUNNING and duration is not None:
