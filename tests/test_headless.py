@@ -260,7 +260,7 @@ def test_run_header_controls_and_limit_lines() -> None:
     p.handle(ControlApplied(time=T0, control="retry", task="a", applied=False))
     p.handle(TasksAdded(time=T0, tasks=(TaskInfo("p[x]", ("l",), parent="p"), TaskInfo("p[y]", ("l",), parent="p"))))
     assert lines(buf) == [
-        f"{H0} ▶ demo · run r1 · 1 tasks · limit 4 · /x/.tuiflow/runs/r1",
+        f"{H0} ▶ demo · run r1 · 1 task · limit 4 · /x/.tuiflow/runs/r1",
         f"{H0} ⚙ limit 4 → 8",
         f"{H0} ⚙ run paused: nothing new starts",
         f"{H0} ⚙ run resumed",
@@ -295,7 +295,7 @@ def test_summary_table_lists_every_task_then_totals() -> None:
         "load     failed        1m12s       3/3  exit 1",
         "report   blocked                     -  upstream load failed",
         "all      pending                     -",
-        "4 tasks: 1 pending, 1 succeeded, 1 failed, 1 blocked · 1m15s · exit 1",
+        "3 tasks: 1 succeeded, 1 failed, 1 blocked · 1m15s · exit 1",  # the fan-in row is structure
     ]
 
 

@@ -131,7 +131,7 @@ def plan(pipeline: Pipeline, max_parallel: int | None = None, durations: Mapping
     timed = bool(durations)
     lines = [f"{pipeline.name}: {sum(1 for t in pipeline.tasks if not t.virtual)} tasks in "
              f"{max(stage.values(), default=0)} stages, at most {limit} at once (dry run: nothing is started)"]
-    width = max((len(s.name) for s in steps), default=4)
+    width = max((len(t.name) for t in pipeline.tasks if not t.virtual), default=4)
     for i, step in enumerate(steps, 1):
         t = by_name[step.name]
         command = t.command if isinstance(t.command, str) else " ".join(t.command or ())
@@ -141,7 +141,16 @@ def plan(pipeline: Pipeline, max_parallel: int | None = None, durations: Mapping
         extra = f"  [foreach over {t.foreach}: expands at run time]" if isinstance(t.foreach, str) else ""
         when = f"+{step.start:7.1f}s  " if timed else ""
         lines.append(f"{i:4}  {when}stage {stage[step.name]:<3} {step.name:<{width}}  {first}{extra}")
+    started = {s.name for s in steps}
+    for t in pipeline.tasks:  # never started when everything succeeds: say so rather than leave it out
+        if not t.virtual and t.name not in started:
+            pad = " " * 11 if timed else ""
+            lines.append(f"   -  {pad}stage {stage[t.name]:<3} {t.name:<{width}}  [when: {t.when.value}: "
+                         f"{NOT_STARTED.get(t.when.value, 'not started when everything succeeds')}]")
     return "\n".join(lines) + "\n"
 
+
+NOT_STARTED = {"any_failed": "starts only if an upstream fails",
+               "all_failed": "starts only if every upstream fails"}
 
 FORMATS = {"text": text, "mermaid": mermaid, "dot": dot}

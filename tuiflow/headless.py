@@ -429,7 +429,8 @@ class HeadlessPrinter(_StreamSink):
     def _run_start(self, ev: RunStarted) -> None:
         self.view.apply(ev)
         self._pipeline_name = ev.pipeline
-        parts = [ev.pipeline, f"run {ev.run_id}" if ev.run_id else "", f"{len(ev.tasks)} tasks",
+        count = sum(1 for info in ev.tasks if not info.virtual)   # what runs a command, as validate counts
+        parts = [ev.pipeline, f"run {ev.run_id}" if ev.run_id else "", f"{count} task{'s' if count != 1 else ''}",
                  f"limit {ev.max_parallel}", ev.executor, ev.run_dir]
         self._line(ev.time, f"{RUN_MARK} " + " · ".join(p for p in parts if p))
         for note in self._notes:   # what differs from what the file's author may expect, first
@@ -459,7 +460,9 @@ class HeadlessPrinter(_StreamSink):
 
     def summary(self, ev: RunFinished) -> str:
         """The end-of-run table: each task's result, duration, attempts and reason, then totals."""
+        # fan-in and sub-pipeline rows are structure: shown only when they did not succeed, never counted
         recs = [self.view.tasks[n] for n in self.view.order]
+        recs = [r for r in recs if not r.info.virtual or r.state is not TaskState.SUCCEEDED]
         rows = [(escape_controls(r.info.name), r.state, format_duration(_duration(r)),
                  self._attempts(r, r.attempt) if r.attempts or r.started is not None else "-",
                  escape_controls(r.reason)) for r in recs]
@@ -482,11 +485,12 @@ class HeadlessPrinter(_StreamSink):
                 res = _sgr(STATE_COLOUR[st], res.encode()).decode()
             out.append(f"{name:<{wname}}  {res}  {dur:>{wdur}}  {att:>{watt}}  {reason}".rstrip())
         counts: dict[str, int] = {}
-        for r in recs:
+        tasks = [r for r in recs if not r.info.virtual]
+        for r in tasks:
             counts[r.state.value] = counts.get(r.state.value, 0) + 1
         order = [s.value for s in TaskState]
         parts = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
-        total = f"{len(recs)} tasks: {parts}" if recs else "0 tasks"
+        total = f"{len(tasks)} tasks: {parts}" if tasks else "0 tasks"
         if elapsed is not None:
             total += f" · {format_duration(elapsed)}"
         out.append(self._bold(f"{total} · exit {ev.exit_code}"))

@@ -174,7 +174,7 @@ class Plan:
             total = r.spec.retry.retries + 1
             return f"retry {r.attempt + 1}/{total} in {left:.0f}s"
         if st is S.BLOCKED:
-            return f"blocked: upstream {self._root_failure(name)} failed"
+            return f"blocked: {self._blocked_by(name)}"
         if st is S.PENDING:
             if self.stopped:
                 return "run cancelled"
@@ -196,6 +196,13 @@ class Plan:
         if st is S.SUCCEEDED:
             return "succeeded"
         return r.reason or st.value
+
+    def _blocked_by(self, name: str) -> str:
+        """`upstream X failed` / `timed out` / `was cancelled`: cancelled is not failed, in any words."""
+        root = self._root_failure(name)
+        state = self.records[root].state
+        what = {S.CANCELLED: "was cancelled", S.TIMED_OUT: "timed out"}.get(state, "failed")
+        return f"upstream {root} {what}"
 
     def _root_failure(self, name: str) -> str:
         seen = set()
@@ -562,7 +569,7 @@ class Plan:
             if new is S.SKIPPED:
                 r.reason = f"trigger rule {r.spec.when.value} can no longer be met"
             elif new is S.BLOCKED:
-                r.reason = f"upstream {self._root_failure(name)} failed"
+                r.reason = self._blocked_by(name)
             else:
                 r.reason = ""
             changed.append(name)

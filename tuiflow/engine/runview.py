@@ -129,6 +129,8 @@ class RunView:
         self.result: str | None = None       # succeeded | failed | cancelled, once finished
         self.exit_code: int | None = None
         self.eta: tuple[float, float] | None = None  # (seconds remaining, when said)
+        # tasks per state, counting what runs a command: fan-in and sub-pipeline rows are structure
+        # (`tuiflow validate`, the headless summary and the TUI give one number)
         self.counts: dict[TaskState, int] = dict.fromkeys(TaskState, 0)
         self.notes: tuple[str, ...] = ()
         self.executor = ""          # where commands run ("" on the engine's machine)
@@ -150,7 +152,10 @@ class RunView:
                     ch.added.append(info)
             for info in event.changed:  # type: ignore[attr-defined]
                 if info.name in self.tasks:
-                    self.tasks[info.name].info = info
+                    view = self.tasks[info.name]
+                    if view.info.virtual != info.virtual:  # a foreach task became its fan-in
+                        self.counts[view.state] += 1 if view.info.virtual else -1
+                    view.info = info
                     ch.regrouped.append(info)
             ch.header = True
         elif kind is RunStateChanged:
@@ -205,7 +210,8 @@ class RunView:
     def _add(self, info: TaskInfo) -> TaskView:
         view = self.tasks[info.name] = TaskView(info)
         self.order.append(info.name)
-        self.counts[TaskState.PENDING] += 1
+        if not info.virtual:
+            self.counts[TaskState.PENDING] += 1
         if info.parent:
             self.children.setdefault(info.parent, []).append(info.name)
         return view
@@ -255,8 +261,9 @@ class RunView:
             view = self._add(TaskInfo(ev.task, ()))
             ch.added.append(view.info)
         old = view.state
-        self.counts[old] -= 1
-        self.counts[ev.state] += 1
+        if not view.info.virtual:
+            self.counts[old] -= 1
+            self.counts[ev.state] += 1
         view.state, view.attempt, view.reason = ev.state, ev.attempt, ev.reason
         view.exit_code, view.pid, view.worker = ev.exit_code, ev.pid, ev.worker
         if ev.state is not S.RUNNING:
@@ -300,7 +307,8 @@ class RunView:
     # ---------------------------------------------------------------- queries
     @property
     def total(self) -> int:
-        return len(self.tasks)
+        """Tasks that run a command (see `counts`)."""
+        return sum(self.counts.values())
 
     @property
     def done(self) -> int:
@@ -391,8 +399,9 @@ class RunView:
             view = self._add(TaskInfo(t["name"], tuple(t["depends_on"]), t["group"], t["parent"], t["virtual"],
                                       t["description"]))
             state = TaskState(t["state"])
-            self.counts[S.PENDING] -= 1
-            self.counts[state] += 1
+            if not view.info.virtual:
+                self.counts[S.PENDING] -= 1
+                self.counts[state] += 1
             view.state, view.attempt, view.reason, view.exit_code = state, t["attempt"], t["reason"], t["exit_code"]
             view.pid, view.started, view.ended = t["pid"], t["started"], t["ended"]
             view.worker = t["worker"]

@@ -572,9 +572,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             self.screen.update_chart()
 
     def _live(self) -> bool:
-        counts = self.model.counts
-        return self.model.started_at is not None and not self.engine_gone and (
-            counts[TaskState.RUNNING] > 0 or counts[TaskState.RETRYING] > 0)
+        """The clock ticks while the run is live: tasks run, wait for a retry, are held, or the run is paused."""
+        model = self.model
+        return model.started_at is not None and not self.engine_gone and model.result is None \
+            and not model.state.ended
 
     def _run_state(self) -> str:
         if self.run_error:
@@ -647,8 +648,11 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         model = self.model
         result = model.result or "finished"
         elapsed = status.format_clock(model.elapsed(self.clock()))
-        failed = len(model.failures())
-        body = f"{model.pipeline}: {result} in {elapsed}" + (f", {failed} failed" if failed else "")
+        counts = model.counts
+        failed = counts[TaskState.FAILED] + counts[TaskState.TIMED_OUT]
+        cancelled = counts[TaskState.CANCELLED]
+        body = f"{model.pipeline}: {result} in {elapsed}" + (f", {failed} failed" if failed else "") + (
+            f", {cancelled} cancelled" if cancelled else "")
         self.notify(body, title=f"Run {result}", severity="information" if result == "succeeded" else "error",
                     timeout=10)
         self._terminal_alert(f"tuiflow: run {result}", body)

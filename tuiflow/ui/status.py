@@ -14,12 +14,24 @@ COUNT_ORDER: tuple[TaskState, ...] = (
     TaskState.BLOCKED, TaskState.HELD, TaskState.SKIPPED,
 )
 
-# Worst first: a folder shows the symbol of its most urgent member.
+# Worst first: a folder shows the symbol of its most urgent member: a failure, else what is
+# live (running while any member runs), else what still waits, and succeeded only when all did.
 SEVERITY: tuple[TaskState, ...] = (
-    TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED, TaskState.BLOCKED,
-    TaskState.RUNNING, TaskState.RETRYING, TaskState.HELD, TaskState.READY, TaskState.PENDING,
-    TaskState.SKIPPED, TaskState.SUCCEEDED,
+    TaskState.FAILED, TaskState.TIMED_OUT, TaskState.RUNNING, TaskState.RETRYING, TaskState.CANCELLED,
+    TaskState.BLOCKED, TaskState.HELD, TaskState.READY, TaskState.PENDING, TaskState.SKIPPED,
+    TaskState.SUCCEEDED,
 )
+DONE = frozenset({TaskState.SUCCEEDED, TaskState.SKIPPED})   # what a folder's n/m counts as done
+
+
+def worst(states: set[TaskState]) -> TaskState:
+    """The state a folder shows for members in `states` (succeeded if any succeeded and the rest were skipped)."""
+    for state in SEVERITY:
+        if state in states:
+            if state is TaskState.SKIPPED and TaskState.SUCCEEDED in states:
+                return TaskState.SUCCEEDED
+            return state
+    return TaskState.PENDING
 
 
 def variable(state: TaskState) -> str:
@@ -57,6 +69,9 @@ DEFAULT_COLORS: dict[str, str] = {
 }
 
 ACTIVE = frozenset({TaskState.RUNNING, TaskState.RETRYING})
+# What the UI calls failed, in words and in red: a cancelled task was stopped by a person, it did
+# not fail (the engine still treats it as a failure for trigger rules and `retry all`).
+FAILED = frozenset({TaskState.FAILED, TaskState.TIMED_OUT})
 
 __all__ = ["ACTIVE", "COUNT_ORDER", "DEFAULT_COLORS", "SEVERITY", "SYMBOLS", "component_class", "format_clock",
            "format_duration", "variable"]

@@ -208,8 +208,12 @@ class DagTree(Tree[NodeRef]):
         yield from self.nodes.get(name, ())
         view = self.model.tasks.get(name)
         parent = view.info.parent if view else None
-        if parent:
+        for _ in range(50):  # every folder task it is inside shows its state
+            if not parent:
+                break
             yield from self.nodes.get(parent, ())
+            folder = self.model.tasks.get(parent)
+            parent = folder.info.parent if folder else None
         for folder in self.folder_of.get(name, ()):
             yield from self.folders.get(folder, ())
 
@@ -296,8 +300,8 @@ class DagTree(Tree[NodeRef]):
 
     def _folder_label(self, name: str, style: Style) -> Text:
         members = [self.model.tasks[m] for m in self.members.get(name, []) if m in self.model.tasks]
-        worst = status_of(members)
-        done = sum(1 for m in members if m.state.finished)
+        worst = status.worst({shown_state(m, self.model) for m in members})
+        done = sum(1 for m in members if m.state in status.DONE)
         text = Text(no_wrap=True, end="")
         text.append(status.SYMBOLS[worst] + " ", self._style(status.component_class(worst)))
         text.append(name, style + self._style("dagtree--group"))
@@ -310,7 +314,8 @@ class DagTree(Tree[NodeRef]):
         if view is None:
             text.append(f"? {data.name}", style)
             return text
-        symbol_style = self._style(status.component_class(view.state))
+        state = shown_state(view, self.model)
+        symbol_style = self._style(status.component_class(state))
         name = display_name(view)
         detail, failed = detail_text(view, self.model, self.clock())
         ref = data.kind == "ref"
@@ -323,7 +328,7 @@ class DagTree(Tree[NodeRef]):
             parent = parent.parent
         used = depth * self.guide_depth + (2 if node.allow_expand else 0)
         name, detail, pad = fit_row(name, detail, self.size.width - 1 - used - 2)
-        text.append(status.SYMBOLS[view.state] + " ",
+        text.append(status.SYMBOLS[state] + " ",
                     symbol_style + (self._style("dagtree--ref") if ref else Style()))
         text.append(name, name_style)
         if detail:
@@ -378,9 +383,9 @@ def detail_text(view: TaskView, model: RunView, now: float) -> tuple[str, bool]:
     parts: list[str] = []
     if view.info.name in model.children:
         kids = [model.tasks[k] for k in model.children[view.info.name] if k in model.tasks]
-        parts.append(f"{sum(1 for k in kids if k.state.finished)}/{len(kids)}")
-    failed = view.state.failed
-    if failed and view.reason:
+        parts.append(f"{sum(1 for k in kids if k.state in status.DONE)}/{len(kids)}")
+    failed = view.state in status.FAILED
+    if view.state.failed and view.reason:
         parts.append(view.reason)
     elif view.state is TaskState.SKIPPED and view.reason:
         parts.append(view.reason)
@@ -393,13 +398,11 @@ def detail_text(view: TaskView, model: RunView, now: float) -> tuple[str, bool]:
     return " ".join(parts), failed
 
 
-def status_of(members: Sequence[TaskView]) -> TaskState:
-    if not members:
-        return TaskState.PENDING
-    states = {m.state for m in members}
-    for state in status.SEVERITY:
-        if state in states:
-            if state is TaskState.SUCCEEDED or state is TaskState.SKIPPED:
-                return TaskState.SUCCEEDED if TaskState.SUCCEEDED in states else state
-            return state
-    return TaskState.PENDING
+def shown_state(view: TaskView, model: RunView, depth: int = 0) -> TaskState:
+    """A task's state, or for a folder task (matrix, foreach, sub-pipeline) its members' worst:
+    the folder task itself only waits for them, which says nothing while they run or fail."""
+    kids = model.children.get(view.name)
+    if not kids or depth > 50:
+        return view.state
+    states = {shown_state(model.tasks[k], model, depth + 1) for k in kids if k in model.tasks}
+    return status.worst(states) if states else view.state

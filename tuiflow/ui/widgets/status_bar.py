@@ -88,8 +88,9 @@ class RunHeader(TextLine):
             (4, Text(f"{info.running} running / limit {info.limit}")),
             (3, Text(status.format_clock(info.elapsed))),
         ]
-        if info.eta is not None:
-            pieces.append((2, Text(f"ETA {status.format_clock(info.eta)}", dim)))
+        if info.eta is not None:  # past the estimate while tasks still run: no made-up number
+            eta = f"ETA {status.format_clock(info.eta)}" if info.eta > 0 else "ETA unknown"
+            pieces.append((2, Text(eta, dim)))
         if info.executor:
             pieces.insert(4, (2, Text(info.executor, dim)))
         if info.flag:
@@ -120,7 +121,7 @@ class ProgressLine(TextLine):
 
     def update_counts(self, counts: dict[TaskState, int], total: int) -> None:
         done = sum(n for s, n in counts.items() if s.finished)
-        bad = sum(n for s, n in counts.items() if s.failed)
+        bad = sum(n for s, n in counts.items() if s in status.FAILED)
         width = self.size.width or 80
         bar_width = max(10, min(40, width // 3))
         text = Text(" ", no_wrap=True, end="")
