@@ -93,7 +93,7 @@ async def test_the_clock_runs_while_tasks_are_held():
         await until(pilot, lambda: "00:00:00" in screen_text(app).splitlines()[0])
         for seconds in (7, 12, 20):  # every second a tick, however long the task is held
             now[0] = 1_795_000_000.0 + seconds
-            await until(pilot, lambda: f"00:00:{seconds:02d}" in screen_text(app).splitlines()[0], timeout=5)
+            await until(pilot, lambda s=seconds: f"00:00:{s:02d}" in screen_text(app).splitlines()[0], timeout=5)
         sched.cancel_run()
         await until(pilot, lambda: app.model.result is not None)
 
