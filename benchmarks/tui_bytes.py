@@ -5,6 +5,7 @@
   idle   a finished run left open: 0 bytes
   busy   30 tasks writing 20 lines/s in total, states changing: < 64 KiB/s
   mouse  mouse moved over the screen (60 events/s, any-motion tracking): < 10 KiB/s
+  tree   mouse moved up and down over the task tree of 200 tasks (50 events/s): < 10 KiB/s
 and, over every scenario, no 24-bit colour code while COLORTERM is unset.
 Exit status 0 when every goal is met.
 """
@@ -40,9 +41,17 @@ def busy_pipeline(tasks: int = 30, lines_per_second: float = 20.0, seconds: int 
     return "\n".join(body) + "\n"
 
 
-def measure(name: str, pipeline: str, seconds: float, settle: float, action=None) -> dict:
+def tree_pipeline(tasks: int = 200) -> str:
+    body = ["name: bench-tree", "max_parallel: 4", "tasks:"]
+    for i in range(tasks):
+        deps = f", depends_on: [t{i - 1:03d}]" if i % 10 else ""
+        body.append(f"  - {{name: t{i:03d}, command: 'true'{deps}}}")
+    return "\n".join(body) + "\n"
+
+
+def measure(name: str, pipeline: str, seconds: float, settle: float, action=None, args=()) -> dict:
     path = write_pipeline(name, pipeline)
-    app = PtyApp([*tuiflow_cmd(), str(path)], path.parent)
+    app = PtyApp([*tuiflow_cmd(), str(path), *args], path.parent)
     try:
         app.wait_for(b"limit", timeout=30)
         time.sleep(settle)
@@ -71,6 +80,17 @@ def move_mouse(app: PtyApp, until: float) -> None:
         time.sleep(1 / 60)
 
 
+def move_over_tree(app: PtyApp, until: float) -> None:
+    """Motion reports up and down the tree's rows (columns 5-40), 50 a second."""
+    n = 0
+    while time.monotonic() < until:
+        x = 5 + n % 35
+        y = 3 + int(17 + 16 * math.sin(n / 9))
+        app.send(f"\x1b[<35;{x};{y}M".encode())
+        n += 1
+        time.sleep(1 / 50)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -82,6 +102,7 @@ def main() -> int:
         measure("idle", IDLE, s, settle=11.0) | {"goal": 0},
         measure("busy", busy_pipeline(), s, settle=3.0) | {"goal": 64 * 1024},
         measure("mouse", IDLE, s, settle=3.0, action=move_mouse) | {"goal": 10 * 1024},
+        measure("tree", tree_pipeline(), s, settle=11.0, action=move_over_tree) | {"goal": 10 * 1024},
     ]
     ok = True
     print("| scenario | bytes in window | bytes/s | goal | 24-bit codes | ok |")
