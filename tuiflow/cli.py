@@ -20,7 +20,7 @@ from . import __version__
 from .exitcodes import EXIT_FLUSH_FAILED, EXIT_INTERNAL, EXIT_INVALID
 
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
-COMMANDS = ("run", "validate", "graph", "schema", "history", "logs", "attach", "ps", "connect")
+COMMANDS = ("run", "validate", "graph", "schema", "history", "logs", "attach", "ps", "connect", "serve")
 ENGINE = "_engine"        # `tuiflow _engine --launcher-fd N RUN-OPTIONS`: a run's engine process (remote/host.py)
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -161,7 +161,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tuiflow",
-        usage="tuiflow FILE [run options]\n       tuiflow {attach,ps,validate,graph,schema,history,logs} ...",
+        usage="tuiflow FILE [run options]\n       tuiflow {attach,serve,ps,validate,graph,schema,history,logs} ...",
         description="Run a pipeline of shell commands as a DAG, live in your terminal.",
         epilog="`tuiflow FILE` is short for `tuiflow run FILE`. "
                "Exit codes: 0 success, 1 a task failed, 2 invalid pipeline or usage, "
@@ -193,6 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the tuiflow command on HOST (default: tuiflow, found on its PATH)")
     attach.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
     attach.set_defaults(handler=_lazy("tuiflow.commands.attach"))
+
+    serve = sub.add_parser("serve", help="the UI of a run in a web browser, behind a one-time link",
+                           description="Serve the terminal UI of a run to web browsers: each tab is one more "
+                                       "viewer of the run (as `tuiflow attach`), so closing it never ends the run. "
+                                       "RUN as for attach; a pipeline FILE starts a new run first (as --detach "
+                                       "does). Prints a link that opens once; the browser then keeps a cookie.")
+    serve.add_argument("run", metavar="RUN|FILE", nargs="?",
+                       help="run id, run folder, or a pipeline file to start (default: the newest live run here)")
+    serve.add_argument("--port", type=_port, default=0, metavar="N", help="the TCP port (default: a free one)")
+    serve.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
+                       help="where to listen (default: 127.0.0.1, this machine only; 0.0.0.0 for every "
+                            "network: anyone with the link can then control the run unless --read-only)")
+    serve.add_argument("--read-only", action="store_true", help="pages only watch: every control is off")
+    serve.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+    add_param_option(serve)
+    serve.add_argument("--max-parallel", type=_positive_int, metavar="N", help="for a FILE: as for a run")
+    serve.add_argument("--state-dir", metavar="DIR", help="for a FILE: where run folders go")
+    serve.set_defaults(handler=_lazy("tuiflow.commands.serve"))
 
     ps = sub.add_parser("ps", help="this user's live runs, and how to attach to each",
                         description="List this user's live runs (wherever their folders are).")
@@ -298,6 +316,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535 (0: any free one), not {value}")
     return value
 
 

@@ -12,8 +12,9 @@ import asyncio
 import gc
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .engine.model import Pipeline
 from .engine.termsafe import escape_controls, print_message
@@ -140,7 +141,11 @@ async def _check_executor(pipeline: Pipeline) -> None:
         await runner.aclose()
 
 
-def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
+def run_pipeline(pipeline: Pipeline, options: RunOptions,
+                 on_started: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """Run it in the front end `options` ask for; with `--detach`, `on_started(ready)` is called
+    with the engine's `ready` (run_id, run_dir, pid) while the launcher's connection still holds
+    the engine (`tuiflow serve FILE` connects a viewer of its own there)."""
     from .engine.errors import UsageError
     from .engine.privdir import UnsafeDirectory
     from .engine.store import check_state_dir
@@ -164,7 +169,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
     except UsageError as exc:   # ExecutorUnavailable too
         print_message(f"tuiflow: {exc}")
         return EXIT_INVALID
-    return _in_own_process(pipeline, options)
+    return _in_own_process(pipeline, options, on_started)
 
 
 async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan | None) -> int:
@@ -184,7 +189,8 @@ async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan 
     return await run_headless(scheduler, events=options.events, served=served)
 
 
-def _in_own_process(pipeline: Pipeline, options: RunOptions) -> int:
+def _in_own_process(pipeline: Pipeline, options: RunOptions,
+                    on_started: Callable[[dict[str, Any]], None] | None = None) -> int:
     """The TUI, or `--detach`: the engine in its own process; the TUI attaches to it."""
     from .engine.yamlsource import streamed
     from .remote.client import Channel, RemoteRun
@@ -197,6 +203,8 @@ def _in_own_process(pipeline: Pipeline, options: RunOptions) -> int:
         except LaunchFailed as exc:
             print(escape_controls(str(exc), keep_newlines=True), file=sys.stderr)
             return exc.exit_code
+        if on_started is not None:
+            on_started(ready)
         launch.sock.close()
         print(escape_controls(f"tuiflow: run {ready['run_id']} of {pipeline.name} started (engine pid "
                               f"{ready['pid']}).\n  attach:  tuiflow attach {ready['run_id']}\n"
