@@ -219,3 +219,24 @@ async def test_the_viewer_that_started_the_run_hears_it_from_the_first_event(tmp
     for v in (first, late):
         v.close()
     await asyncio.wait_for(job, 5)
+
+
+async def test_a_viewer_sending_nonsense_is_dropped_and_the_run_goes_on(tmp_path: Path) -> None:
+    logged: list[str] = []
+    sched, server, _ = engine(tmp_path, t("a", "sleep:0.3"))
+    server._log = logged.append
+    ours, theirs = socket.socketpair()
+    await server.adopt(theirs)
+    job = asyncio.create_task(sched.run(stay_open=True))
+    reader, writer = await asyncio.open_unix_connection(sock=ours)
+    writer.write(frame({"op": "hello", "version": PROTOCOL}) + frame({"op": "control", "control": ["x"]})
+                 + frame({"op": "tail", "id": 1, "task": "a", "attempt": "one"}))
+    replies = [(await asyncio.wait_for(read_frame(reader), 5))[0] for _ in range(3)]
+    writer.write(b"[1, 2]\n")
+    assert await asyncio.wait_for(read_frame(reader), 5) is None     # cut off
+    assert [r["t"] for r in replies] == ["hello", "reply", "reply"]
+    assert "unknown control" in replies[1]["error"] and "bad tail request" in replies[2]["error"]
+    assert any("not a tuiflow frame" in line for line in logged)   # and then it was cut off
+    await until(lambda: sched.state("a") is S.SUCCEEDED)
+    sched.close()
+    await asyncio.wait_for(job, 5)

@@ -87,6 +87,9 @@ class Viewer:
         data = b"".join(self._out) if len(self._out) > 1 else self._out[0]
         self._out.clear()
         self._out_bytes = 0
+        if self.writer.transport.is_closing():  # the viewer left: nothing more goes its way
+            self.close()
+            return
         try:
             self.writer.write(data)
         except (ConnectionError, RuntimeError):
@@ -304,9 +307,12 @@ class RunServer:
                     break
         except (ProtocolError, ConnectionError, TimeoutError, OSError) as exc:
             self._log(f"viewer {viewer.by if viewer else '?'}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a viewer's bad frame must never hurt the run
+            self._log(f"viewer {viewer.by if viewer else '?'}: dropped after {type(exc).__name__}: {exc}")
         finally:
             if viewer is not None:
                 self.viewers.discard(viewer)
+                viewer.flush()   # what was answered before the end still goes
                 viewer.close()
             else:
                 with contextlib.suppress(Exception):
@@ -361,7 +367,7 @@ class RunServer:
             return
         try:
             control = Control(h.get("control"))
-        except ValueError:
+        except (ValueError, TypeError):
             viewer.reply(rid, error=f"unknown control {h.get('control')!r}")
             return
         sched = self.scheduler
