@@ -2,12 +2,14 @@
 
 Commands the FakeRunner understands (`&&` joins several, run in order):
   ok | fail | fail:N (exit N) | sleep:SECONDS | flaky:N (fails until attempt N) |
-  spam:LINES | echo:TEXT (stdout) | err:TEXT (stderr)
+  spam:LINES | seq:FIRST:LAST (`line N` for each N) | echo:TEXT (stdout) | err:TEXT (stderr) |
+  wait:PATH (until that file exists: the test says when)
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from tuiflow.engine.events import Event, TaskOutput, TaskStateChanged
@@ -67,6 +69,21 @@ class FakeCommand:
                 line = b"x" * 60 + b"\n"
                 for start in range(0, n, 1000):
                     self.on_output(1, line * min(1000, n - start))
+                    await asyncio.sleep(0)
+                continue
+            if op == "wait":
+                while not os.path.exists(arg):
+                    try:
+                        await asyncio.wait_for(self._cancel.wait(), 0.01)
+                    except TimeoutError:
+                        continue
+                    return CommandResult(exit_code=None, signal=15, cancelled=True, reason="cancelled",
+                                         duration=time.monotonic() - t0)
+                continue
+            if op == "seq":
+                first, last = map(int, arg.split(":"))
+                for start in range(first, last + 1, 1000):
+                    self.on_output(1, b"".join(b"line %d\n" % n for n in range(start, min(start + 1000, last + 1))))
                     await asyncio.sleep(0)
                 continue
             if op == "echo":

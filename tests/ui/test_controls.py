@@ -200,13 +200,14 @@ async def test_slash_searches_the_pane_and_n_moves_between_matches():
         await pilot.press("slash")
         await pilot.press(*"needle", "enter")
         view = app.main_pane.view
-        await until(pilot, lambda: len(view.matches) == 6)
-        first = view.match_index
+        # the first match from the top of the view (lines 27-59 were on screen): line 30, 4th of 6
+        await until(pilot, lambda: "/needle: 4/6" in screen_text(app))
+        await pilot.press("n", "n")
+        assert "/needle: 6/6" in screen_text(app) and "line 50 needle" in screen_text(app)
         await pilot.press("n")
-        assert view.match_index == (first + 1) % 6
-        await pilot.press("N", "N")
-        assert view.match_index == (first - 1) % 6
-        assert "needle" in screen_text(app) and "/needle:" in screen_text(app)
+        assert "/needle: 1/6" in screen_text(app) and "line 0 needle" in screen_text(app)  # around
+        await pilot.press("N")
+        assert "/needle: 6/6" in screen_text(app)
         await pilot.press("slash")
         assert app.searchbar.display and app.focused is app.searchbar
         await pilot.press("p")  # typed into the search bar, not a pause
@@ -259,9 +260,12 @@ async def test_ctrl_f_searches_every_log_and_opens_the_hit(tmp_path):
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, SearchAllScreen) and app.selected == "b")
         await until(pilot, lambda: "the rare word" in screen_text(app))
+        await until(pilot, lambda: "/rare word: 1/1" in screen_text(app))   # the hit is the current match
         view = app.main_pane.view
-        assert view.query == "rare word" and view.match_index == 0  # the hit is highlighted
-        assert view.doc.line(view.matches[0][0] - view.doc.base) == "the rare word"
+        row = view.screen_rows().index("the rare word")
+        strip = view.render_line(row)
+        current = view.get_component_rich_style("logview--current-match")
+        assert any(seg.text == "rare word" and seg.style.bgcolor == current.bgcolor for seg in strip)
 
 
 async def test_t_opens_the_timeline_with_every_attempt():
@@ -368,15 +372,14 @@ async def test_q_after_the_end_quits_at_once_with_the_exit_code():
     assert app.return_code == 0
 
 
-async def test_a_hit_far_back_in_a_long_log_opens_that_part_of_the_file_and_end_returns(tmp_path):
+async def test_a_hit_far_back_in_a_long_log_scrolls_there_and_end_returns(tmp_path):
     lines = " && ".join(["spam:12000", "echo:needle in the middle", "spam:12000", "sleep:0.3",
                          "echo:after the window", "sleep:30"])
     app, sched, runner = make_app(t("a", lines), tmp=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.model.tasks["a"].output.bytes > 24000 * 61)
         await select(app, pilot, "a")
-        view = app.main_pane.view
-        assert "needle in the middle" not in view.lines_plain  # 12 000 lines later: out of the window
+        assert "needle in the middle" not in screen_text(app)  # 12 000 lines later
         await pilot.press("ctrl+f")
         await until(pilot, lambda: isinstance(app.screen, SearchAllScreen))
         await pilot.press(*"needle", "enter")
@@ -386,9 +389,10 @@ async def test_a_hit_far_back_in_a_long_log_opens_that_part_of_the_file_and_end_
         await until(pilot, lambda: "needle in the middle" in screen_text(app))
         await until(pilot, lambda: app.model.tasks["a"].output.lines >= 24002)  # "after the window" arrived
         await pilot.pause(0.2)
-        assert "after the window" not in app.main_pane.view.lines_plain  # the window stays put
+        text = screen_text(app)
+        assert "after the window" not in text and "needle in the middle" in text  # the view stays put
         await pilot.press("end")
-        await until(pilot, lambda: "after the window" in app.main_pane.view.lines_plain)
+        await until(pilot, lambda: "after the window" in screen_text(app))
         await finish(app, pilot, sched)
 
 

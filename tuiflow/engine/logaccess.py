@@ -1,55 +1,88 @@
-"""Reading a run's log files while the run goes on: tails, windows, line numbers, search.
+"""Reading a run's log files while the run goes on: tails, lines by number, counts, search.
 
 The run store writes every attempt's output to `logs/<task>/<attempt>.log`; front ends read it
 back through a `LogAccess` — in process (the TUI's own tests), or in the engine on behalf of a
-viewer attached over the socket, so a viewer on another machine reads the same way. Reads
-that may be long run off the event loop (a thread, or aiofiles a megabyte at a time), so a
-gigabyte log never stalls the run or the screen.
+viewer attached over the socket, so a viewer on another machine reads the same way. A log
+that someone reads gets a line index (engine/logindex.py), kept up to date in a thread while
+the task writes, so any line of a gigabyte log is found in a block read. Every file read runs
+off the event loop, so a big log never stalls the run or a screen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
+import sys
+import threading
+from array import array
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-MAX_HITS = 2000
+from .events import Event, TaskOutput
+from .logindex import LineIndex, read_lines
+from .logsearch import MAX_HITS, Hit, Matcher, search_logs, strip_ansi
+
 TAIL_LINES = 10_000
 TAIL_BYTES = 8 * 1024 * 1024
-READ_LIMIT = 1 << 20   # bytes one `read` returns at most
-
-
-def strip_ansi(line: str) -> str:
-    return ANSI_RE.sub("", line)
+READ_LIMIT = 1 << 20       # bytes one `read` returns at most
+LINES_BYTES = 512 * 1024   # bytes one `lines` returns at most (a reply must not swamp the link)
+FIND_BYTES = 32 << 20      # bytes of a log one `find` looks through
+FIND_READ = 4 << 20        # of which it reads so many at a time
+FIND_HITS = 50_000         # line numbers one `find` returns at most
+TAIL_WAIT = 0.15           # seconds a tail waits for its first line's number (else: not known yet)
+INDEXES = 64               # logs whose index is kept (the least recently read is dropped)
+GROW_DELAY = 0.5           # a log being read is indexed again at most this often while it grows
 
 
 class LogText(NamedTuple):
     """Some lines of a log: `data` starts at byte `offset` of the file (on a line boundary) and,
-    when known, is line `first_line` (1-based)."""
+    when known, is line `first_line` (1-based). From `lines`, every line ends with a newline."""
 
     data: bytes
     offset: int
     first_line: int | None = None
 
 
-class Hit(NamedTuple):
-    task: str
-    attempt: int
+class LogCount(NamedTuple):
+    """How many lines start before byte `offset` of a log (None: still counting; `counted`
+    bytes are, which tells how far it got)."""
+
+    lines: int | None
+    offset: int
+    counted: int
+
+
+class Found(NamedTuple):
+    """Lines (1-based) of a piece of a log that show a query; the search goes on at byte
+    `offset`, line `line`."""
+
+    lines: list[int]
+    offset: int
     line: int
-    text: str
+
+
+class _Log:
+    __slots__ = ("grow", "index", "job")
+
+    def __init__(self) -> None:
+        self.index = LineIndex()
+        self.job: asyncio.Future[int] | None = None    # a thread extending the index
+        self.grow: asyncio.TimerHandle | None = None    # an extension planned while the task writes
 
 
 class LogAccess:
     """A run's logs by (task, attempt). `sync` (the run store's) makes sure what the engine has
-    emitted is in the files before a read that must include it (a tail, a search)."""
+    emitted is in the files before a read that must include it (a tail, a search).
+
+    It is also an EventSink: output of a log it has indexed keeps its index growing."""
 
     def __init__(self, log_path: Callable[[str, int], str | None],
                  sync: Callable[[], Awaitable[None]] | None = None) -> None:
         self._log_path = log_path
         self._sync = sync
+        self._logs: OrderedDict[tuple[str, int], _Log] = OrderedDict()
+        self._stop = threading.Event()
 
     def path(self, task: str, attempt: int) -> str | None:
         """The log file on this machine (for a pager), or None."""
@@ -64,26 +97,141 @@ class LogAccess:
         if self._sync is not None:
             await self._sync()
 
+    def close(self) -> None:
+        """Indexing stops (the engine is going)."""
+        self._stop.set()
+        for log in self._logs.values():
+            if log.grow is not None:
+                log.grow.cancel()
+
+    # ------------------------------------------------------------------ the EventSink
+    def handle(self, event: Event) -> None:
+        if type(event) is TaskOutput:
+            log = self._logs.get((event.task, event.attempt))  # type: ignore[attr-defined]
+            if log is not None and log.grow is None:
+                log.grow = asyncio.get_running_loop().call_later(
+                    GROW_DELAY, self._grow, event.task, event.attempt)  # type: ignore[attr-defined]
+
+    def _grow(self, task: str, attempt: int) -> None:
+        log = self._logs.get((task, attempt))
+        if log is not None:
+            log.grow = None
+            self._extend(task, attempt, log)
+
+    # ------------------------------------------------------------------ the index
+    def _log(self, task: str, attempt: int) -> _Log:
+        key = (task, attempt)
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = _Log()
+            if len(self._logs) > INDEXES:
+                old_key, old = next(iter(self._logs.items()))
+                if old.job is None:
+                    del self._logs[old_key]
+        else:
+            self._logs.move_to_end(key)
+        return log
+
+    def _extend(self, task: str, attempt: int, log: _Log) -> asyncio.Future[int]:
+        """The thread counting what the log has beyond its index (one at a time per log)."""
+        if log.job is None or log.job.done():
+            path = self.path(task, attempt)
+            log.job = asyncio.ensure_future(asyncio.to_thread(self._extend_now, path, log.index))
+        return log.job
+
+    def _extend_now(self, path: str | None, index: LineIndex) -> int:
+        if path is None:
+            return 0
+        try:
+            with open(path, "rb") as f:
+                return index.extend(f, stop=self._stop)
+        except OSError:
+            return index.size
+
+    async def _indexed(self, task: str, attempt: int, upto: int | None, wait: float | None) -> _Log | None:
+        """The log, once its index reaches byte `upto` (None: the file's size now); None when that
+        takes longer than `wait` seconds (None: as long as it takes). Indexing goes on anyway."""
+        log = self._log(task, attempt)
+        if upto is None:
+            upto = await asyncio.to_thread(_size, self.path(task, attempt))
+        loop = asyncio.get_running_loop()
+        deadline = None if wait is None else loop.time() + wait
+        while log.index.size < upto:
+            before = log.index.size
+            job = self._extend(task, attempt, log)
+            left = None if deadline is None else deadline - loop.time()
+            try:
+                await asyncio.wait_for(asyncio.shield(job), left)
+            except TimeoutError:
+                return None
+            if log.index.size == before:   # the file is shorter than asked (or unreadable)
+                break
+        return log
+
+    async def _in_thread(self, task: str, attempt: int, work: Callable, *args: object):  # noqa: ANN202
+        path = self.path(task, attempt)
+        if path is None:
+            raise FileNotFoundError(f"{task} attempt {attempt} has no log")
+        return await asyncio.to_thread(_with_file, path, work, *args)
+
+    # ------------------------------------------------------------------ reads
     async def tail(self, task: str, attempt: int, end: int | None = None, max_lines: int = TAIL_LINES,
                    max_bytes: int = TAIL_BYTES) -> LogText:
-        """The last `max_lines` whole lines before byte `end` (None: everything written so far)."""
+        """The last `max_lines` whole lines before byte `end` (None: everything written so far),
+        with the number of the first when the index has it within TAIL_WAIT (it goes on counting:
+        `count` tells when it is done)."""
         path = self.path(task, attempt)
         if path is None:
             return LogText(b"", 0)
         await self.sync()
         data, offset = await asyncio.to_thread(read_tail, path, end, max_lines, max_bytes)
-        return LogText(data, offset, 1 if offset == 0 else None)
+        if offset == 0:
+            return LogText(data, 0, 1)
+        log = await self._indexed(task, attempt, offset, TAIL_WAIT)
+        if log is None:
+            return LogText(data, offset, None)
+        before = await self._in_thread(task, attempt, log.index.newlines_before, offset)
+        return LogText(data, offset, before + 1)
 
-    async def window(self, task: str, attempt: int, line: int, before: int, count: int) -> LogText:
-        path = self.path(task, attempt)
-        if path is None:
-            return LogText(b"", 0, line)
-        data, offset, first = await read_window(path, line, before, count)
-        return LogText(data, offset, first)
+    async def count(self, task: str, attempt: int, offset: int | None = None, wait: float = 0.0) -> LogCount:
+        """How many lines start before byte `offset` (None: the whole log as it is now), waiting at
+        most `wait` seconds for the index to get there."""
+        if self.path(task, attempt) is None:
+            return LogCount(0, 0, 0)
+        if offset is None:
+            await self.sync()
+            offset = await asyncio.to_thread(_size, self.path(task, attempt))
+        log = await self._indexed(task, attempt, offset, wait)
+        if log is None:
+            index = self._log(task, attempt).index
+            return LogCount(None, offset, index.size)
+        offset = min(offset, log.index.size)
+        lines = await self._in_thread(task, attempt, log.index.lines_before, offset)
+        return LogCount(lines, offset, offset)
 
-    async def lines_before(self, task: str, attempt: int, offset: int) -> int:
-        path = self.path(task, attempt)
-        return 0 if path is None else await count_lines_before(path, offset)
+    async def lines(self, task: str, attempt: int, first: int, count: int, max_bytes: int = LINES_BYTES) -> LogText:
+        """Lines `first`, `first + 1`... (1-based) of a log, at most `count` and about `max_bytes`:
+        fewer where the log ends. A line longer than 16 KiB comes cut (engine/logindex.py)."""
+        if self.path(task, attempt) is None:
+            return LogText(b"", 0, first)
+        log = self._log(task, attempt)
+        if log.index.newlines < first - 1 + count:
+            await self.sync()
+            log = await self._indexed(task, attempt, None, None) or log
+        found, offset = await self._in_thread(task, attempt, read_lines, log.index, first - 1, count,
+                                              min(max_bytes, LINES_BYTES))
+        return LogText(b"".join(line + b"\n" for line in found), offset, first)
+
+    async def find(self, task: str, attempt: int, query: str, offset: int, line: int, end: int,
+                   max_bytes: int = FIND_BYTES, max_hits: int = FIND_HITS) -> Found:
+        """The lines of bytes [offset, end) of a log that show `query`, starting with line `line`
+        (1-based) at `offset`, in one piece of at most `max_bytes` (ending at a line end): the
+        search goes on from the returned offset and line until that is `end`."""
+        if self.path(task, attempt) is None or offset >= end:
+            return Found([], max(offset, end), line)
+        await self.sync()
+        return await self._in_thread(task, attempt, _find, Matcher(query), offset, line, end,
+                                     min(max_bytes, FIND_BYTES), min(max_hits, FIND_HITS))
 
     async def read(self, task: str, attempt: int, offset: int, length: int = READ_LIMIT) -> bytes:
         """Raw bytes (at most READ_LIMIT): a pager on another machine fetches a log this way."""
@@ -98,6 +246,63 @@ class LogAccess:
         return await asyncio.to_thread(search_logs, query, tasks, self.path, limit)
 
 
+def hits_to_bytes(lines: list[int]) -> bytes:
+    """Line numbers as a payload: unsigned 64-bit little-endian (a reply of 50 000 is 400 KB)."""
+    numbers = array("Q", lines)
+    if sys.byteorder != "little":
+        numbers.byteswap()
+    return numbers.tobytes()
+
+
+def hits_from_bytes(data: bytes) -> list[int]:
+    numbers = array("Q")
+    numbers.frombytes(data)
+    if sys.byteorder != "little":
+        numbers.byteswap()
+    return numbers.tolist()
+
+
+def _size(path: str | None) -> int:
+    try:
+        return os.stat(path).st_size if path else 0
+    except OSError:
+        return 0
+
+
+def _with_file(path: str, work: Callable, *args: object):  # noqa: ANN202
+    with open(path, "rb") as f:
+        return work(f, *args)
+
+
+def _find(f, matcher: Matcher, offset: int, line: int, end: int, max_bytes: int, max_hits: int) -> Found:
+    """One `find` piece, read FIND_READ bytes at a time: a few megabytes stay in the CPU's
+    cache while they are lowercased and searched (32 MB at once is three times slower)."""
+    hits: list[int] = []
+    start, stop = offset, min(end, offset + max_bytes)
+    while offset < stop:
+        f.seek(offset)
+        data = f.read(min(FIND_READ, stop - offset))
+        if not data:
+            break
+        cut = len(data)
+        if offset + cut < end:
+            cut = data.rfind(b"\n") + 1
+            if not cut:
+                if offset > start:    # the next piece starts with this line
+                    break
+                cut = len(data)       # one line longer than a read: this much of it, it goes on
+        found, stopped = matcher.scan(data, line - 1, max_hits - len(hits), cut)
+        hits += [n + 1 for n in found]
+        if stopped is not None:  # too many: the next piece starts after the last line found
+            past = _past_newlines(data, stopped + 1 - (line - 1))
+            if 0 < past < cut:
+                return Found(hits, offset + past, stopped + 2)
+        offset, line = offset + cut, line + data.count(b"\n", 0, cut)
+        if len(hits) >= max_hits:
+            break
+    return Found(hits, offset, line)
+
+
 def _read_range(path: str, offset: int, length: int) -> bytes:
     try:
         with open(path, "rb") as f:
@@ -105,34 +310,6 @@ def _read_range(path: str, offset: int, length: int) -> bytes:
             return f.read(max(0, length))
     except OSError:
         return b""
-
-
-def search_logs(query: str, tasks: list[tuple[str, list[int]]], log_path: Callable[[str, int], str | None],
-                limit: int = MAX_HITS) -> list[Hit]:
-    """Case-insensitive substring search, in task order, line numbers 1-based per attempt log."""
-    needle = query.lower().encode()
-    hits: list[Hit] = []
-    if not needle:
-        return hits
-    for task, attempts in tasks:
-        for attempt in attempts:
-            path = log_path(task, attempt)
-            if not path:
-                continue
-            try:
-                with open(path, "rb") as f:
-                    for number, raw in enumerate(f, 1):
-                        if needle in raw.lower():
-                            hits.append(Hit(task, attempt, number, _clean(raw)))
-                            if len(hits) >= limit:
-                                return hits
-            except OSError:
-                continue
-    return hits
-
-
-def _clean(raw: bytes) -> str:
-    return strip_ansi(raw.decode("utf-8", "replace").rstrip("\r\n").split("\r")[-1])[:300]
 
 
 def read_tail(path: str | os.PathLike[str], end: int | None, max_lines: int,
@@ -181,76 +358,5 @@ def _past_newlines(data: bytes, n: int) -> int:
     return end
 
 
-async def count_lines_before(path: str | os.PathLike[str], offset: int) -> int:
-    """Newlines in the first `offset` bytes of a file (for line numbers of a tail window).
-
-    Read through aiofiles, a megabyte at a time: counting a gigabyte log must not freeze the screen.
-    """
-    import aiofiles
-
-    count = 0
-    try:
-        async with aiofiles.open(path, "rb") as f:
-            left = offset
-            while left > 0:
-                block = await f.read(min(_BLOCK, left))
-                if not block:
-                    break
-                count += block.count(b"\n")
-                left -= len(block)
-    except OSError:
-        return 0
-    return count
-
-
-async def read_window(path: str | os.PathLike[str], line_number: int, before: int,
-                      count: int, max_bytes: int = 8 * 1024 * 1024) -> tuple[bytes, int, int]:
-    """Lines around `line_number` (1-based): returns (data, offset, first_line_number).
-
-    Read through aiofiles like `count_lines_before`: the line may be deep in a huge log. At
-    most `max_bytes` (as `read_tail`), however long the lines.
-    """
-    import aiofiles
-
-    first = max(1, line_number - before)
-    try:
-        async with aiofiles.open(path, "rb") as f:
-            start = await _offset_of_line(f, first)
-            await f.seek(start)
-            blocks: list[bytes] = []
-            newlines = size = 0
-            while newlines < count and size < max_bytes:
-                block = await f.read(min(_BLOCK, max_bytes - size))
-                if not block:
-                    break
-                blocks.append(block)
-                newlines += block.count(b"\n")
-                size += len(block)
-    except OSError:
-        return b"", 0, first
-    data = b"".join(blocks)
-    end = _past_newlines(data, count)  # -1: the file (or max_bytes) ends first, its last line maybe cut
-    return (data if end < 0 else data[:end]), start, first
-
-
-async def _offset_of_line(f, line_number: int) -> int:   # f: an aiofiles binary file
-    """Where 1-based `line_number` starts; the file's size when it has fewer lines."""
-    wanted, pos = line_number - 1, 0
-    while wanted > 0:
-        block = await f.read(_BLOCK)
-        if not block:
-            break
-        found = block.count(b"\n")
-        if found < wanted:
-            wanted -= found
-            pos += len(block)
-            continue
-        return pos + _past_newlines(block, wanted)
-    return pos
-
-
-_BLOCK = 1 << 20
-
-
-__all__ = ["Hit", "LogAccess", "LogText", "count_lines_before", "read_tail", "read_window", "search_logs",
-           "strip_ansi"]
+__all__ = ["Found", "Hit", "LogAccess", "LogCount", "LogText", "MAX_HITS", "hits_from_bytes", "hits_to_bytes",
+           "read_tail", "strip_ansi"]

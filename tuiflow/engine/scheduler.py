@@ -84,6 +84,8 @@ class Scheduler:
             self._sinks.append(store)  # type: ignore[arg-type]
             if hasattr(store, "on_problem"):
                 store.on_problem = self._storage_failed
+        if self.logs is not None:
+            self._sinks.append(self.logs)  # a log someone reads is indexed as the task writes
         self.problem = ""   # the first failed write to the run folder, in words
         self._sinks.extend(sinks)
         self._environ = dict(os.environ if environ is None else environ)

@@ -28,7 +28,20 @@ from tuiflow.engine.events import (
     WhyChanged,
     event_from_dict,
 )
-from tuiflow.engine.logaccess import MAX_HITS, READ_LIMIT, TAIL_BYTES, TAIL_LINES, Hit, LogText
+from tuiflow.engine.logaccess import (
+    FIND_BYTES,
+    FIND_HITS,
+    LINES_BYTES,
+    MAX_HITS,
+    READ_LIMIT,
+    TAIL_BYTES,
+    TAIL_LINES,
+    Found,
+    Hit,
+    LogCount,
+    LogText,
+    hits_from_bytes,
+)
 from tuiflow.engine.model import Control, RunState, TaskState
 from tuiflow.engine.runview import RunView
 from tuiflow.ui.protocol import EngineGone
@@ -146,14 +159,20 @@ class RemoteLogs:
                                                bytes=min(max_bytes, REMOTE_TAIL_BYTES))
         return LogText(data, header["offset"], header.get("first_line"))
 
-    async def window(self, task: str, attempt: int, line: int, before: int, count: int) -> LogText:
-        header, data = await self._run.request("window", task=task, attempt=attempt, line=line, before=before,
-                                               count=count)
+    async def count(self, task: str, attempt: int, offset: int | None = None, wait: float = 0.0) -> LogCount:
+        header, _ = await self._run.request("count", task=task, attempt=attempt, offset=offset, wait=wait)
+        return LogCount(header["lines"], header["offset"], header["counted"])
+
+    async def lines(self, task: str, attempt: int, first: int, count: int, max_bytes: int = LINES_BYTES) -> LogText:
+        header, data = await self._run.request("lines", task=task, attempt=attempt, first=first, count=count,
+                                               bytes=max_bytes)
         return LogText(data, header["offset"], header.get("first_line"))
 
-    async def lines_before(self, task: str, attempt: int, offset: int) -> int:
-        header, _ = await self._run.request("lines_before", task=task, attempt=attempt, offset=offset)
-        return int(header["count"])
+    async def find(self, task: str, attempt: int, query: str, offset: int, line: int, end: int,
+                   max_bytes: int = FIND_BYTES, max_hits: int = FIND_HITS) -> Found:
+        header, data = await self._run.request("find", task=task, attempt=attempt, query=query, offset=offset,
+                                               line=line, end=end, bytes=max_bytes, hits=max_hits)
+        return Found(hits_from_bytes(data), header["offset"], header["line"])
 
     async def read(self, task: str, attempt: int, offset: int, length: int = READ_LIMIT) -> bytes:
         _, data = await self._run.request("read", task=task, attempt=attempt, offset=offset, length=length)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuiflow import __version__
 from tuiflow.engine.events import Event, RunFinished, TaskOutput
-from tuiflow.engine.logaccess import LogAccess
+from tuiflow.engine.logaccess import LogAccess, hits_to_bytes
 from tuiflow.engine.model import Control, TaskState
 from tuiflow.engine.runview import RunView
 
@@ -39,7 +39,8 @@ HELLO_TIMEOUT = 10.0
 REPLAY_BYTES = 8 << 20        # events kept for the viewer that started the run, until it is there
 WAITING = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
                      TaskState.HELD, TaskState.SKIPPED})
-REQUESTS = frozenset({"why", "path", "tail", "window", "lines_before", "read", "search", "resync"})
+REQUESTS = frozenset({"why", "path", "tail", "count", "lines", "find", "read", "search", "resync"})
+MAX_WAIT = 5.0               # seconds a count request may ask to wait for the engine's index
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
@@ -406,11 +407,17 @@ class RunServer:
             elif op == "tail":
                 text = await logs.tail(task, attempt, _int_or_none(h.get("end")), int(h["lines"]), int(h["bytes"]))
                 viewer.reply(rid, text.data, offset=text.offset, first_line=text.first_line)
-            elif op == "window":
-                text = await logs.window(task, attempt, int(h["line"]), int(h["before"]), int(h["count"]))
+            elif op == "count":
+                wait = min(MAX_WAIT, max(0.0, float(h.get("wait") or 0)))
+                counted = await logs.count(task, attempt, _int_or_none(h.get("offset")), wait)
+                viewer.reply(rid, lines=counted.lines, offset=counted.offset, counted=counted.counted)
+            elif op == "lines":
+                text = await logs.lines(task, attempt, int(h["first"]), int(h["count"]), int(h["bytes"]))
                 viewer.reply(rid, text.data, offset=text.offset, first_line=text.first_line)
-            elif op == "lines_before":
-                viewer.reply(rid, count=await logs.lines_before(task, attempt, int(h["offset"])))
+            elif op == "find":
+                found = await logs.find(task, attempt, str(h["query"]), int(h["offset"]), int(h["line"]),
+                                        int(h["end"]), int(h["bytes"]), int(h["hits"]))
+                viewer.reply(rid, hits_to_bytes(found.lines), offset=found.offset, line=found.line)
             elif op == "read":
                 viewer.reply(rid, await logs.read(task, attempt, int(h["offset"]), int(h["length"])))
             elif op == "search":

@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.filter import LineFilter
-from textual.widgets import ContentSwitcher, Input, Tree
+from textual.widgets import ContentSwitcher, Tree
 from textual.worker import Worker, WorkerState
 
 from tuiflow.engine import stopsignals
@@ -35,7 +35,6 @@ from tuiflow.ui import status
 from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
 from tuiflow.ui.controls import ControlActions
 from tuiflow.ui.linefilters import TuiflowFilters
-from tuiflow.ui.outputs import load_tail
 from tuiflow.ui.protocol import EngineGone, SchedulerAPI, StartFailed
 from tuiflow.ui.screens.confirm import QuitScreen
 from tuiflow.ui.summary import LAST_LINES, last_lines, render_summary
@@ -45,10 +44,10 @@ from tuiflow.ui.widgets.dag_tree import DagTree
 from tuiflow.ui.widgets.footer import RunFooter
 from tuiflow.ui.widgets.log_pane import LogPane
 from tuiflow.ui.widgets.log_view import LogView
+from tuiflow.ui.widgets.search_bar import SearchBar
 from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader, TextLine
 
 LIVE_STATES = frozenset(state.value for state in LIVE_RUN_STATES)
-WINDOW = -1  # LogPane.attempt while it shows a window of a log file away from its end
 # states whose reason is not already in the pane title: say why the task waits
 WHY_STATES = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
                         TaskState.HELD, TaskState.SKIPPED})
@@ -167,7 +166,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self.switcher = ContentSwitcher(initial="dag", id="trees")
         self.main_pane = LogPane(max_lines=self.max_lines, id="pane-main")
         self.pane_row = Horizontal(id="panes")
-        self.searchbar = Input(placeholder="search this log (enter: find, escape: close)", id="searchbar")
+        self.searchbar = SearchBar(placeholder="search this log (enter: find, escape: close)", id="searchbar")
         self.progress = ProgressLine(id="progress")
         yield self.header
         yield self.error_line
@@ -448,84 +447,18 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
             self.sched.watch(sorted({p.task_name for p in self.panes() if p.task_name}))
 
     def _feed_pane(self, pane: LogPane, chunk: OutputChunk) -> None:
-        if pane.attempt == WINDOW:  # showing an earlier part of the file: live output waits for `end`
-            return
-        joiner = pane.joiner
-        if joiner.loading:
-            joiner.pending.append((chunk.attempt, chunk.offset, chunk.data))
-            return
-        if chunk.attempt == joiner.attempt and chunk.offset == joiner.end:  # the usual case: no copy
-            joiner.end += sum(map(len, chunk.parts))
-            pane.view.feed_parts(chunk.parts)
-            return
-        self._join(pane, chunk.attempt, chunk.offset, chunk.data)
-
-    def _join(self, pane: LogPane, attempt: int, offset: int, data: bytes) -> None:
-        joiner = pane.joiner
-        new_attempt = attempt != joiner.attempt
-        piece = joiner.take(attempt, offset, data)
-        if piece is None:  # bytes were missed (this viewer fell behind): read the log again
-            self._load_pane(pane, pane.task_name)
-            return
-        if new_attempt:
-            if pane.attempt:
-                pane.view.add_marker(f"── attempt {attempt} ──")
-            pane.view.doc.start_attempt(attempt, 0, 1)
-            pane.attempt = attempt
-        if piece:
-            pane.view.feed(piece)
+        pane.feed(chunk.attempt, chunk.offset, chunk.parts)
 
     def _load_pane(self, pane: LogPane, task: str | None) -> None:
-        self.workers.cancel_group(self, "jump")  # a jump still reading the file is overtaken
-        pane.task_name = task
-        pane.attempt = 0
-        pane.joiner.attempt = pane.joiner.end = 0
-        pane.joiner.pending.clear()
         view = self.model.tasks.get(task) if task else None
-        self._watch_panes()
+        attempts: list[int] = []
         if view is None:
-            pane.joiner.loading = False
-            pane.view.clear("(select a task)" if task is None else "(no such task)")
-            return
-        pane.view.clear("(no output yet)" if not view.info.virtual else "(a folder: it has no output of its own)")
-        attempts = sorted({a.number for a in view.attempts} | ({view.output.attempt} - {0}))
-        logs = self.sched.logs if self.sched is not None else None
-        if not attempts or logs is None:
-            self._loaded(pane)
-            return
-        pane.joiner.loading = True
-        pane.loader = self.run_worker(self._fill_pane(pane, task, attempts), group=f"pane-{id(pane)}",
-                                      exclusive=True, exit_on_error=False)
-
-    async def _fill_pane(self, pane: LogPane, task: str, attempts: list[int]) -> None:
-        assert self.sched is not None and self.sched.logs is not None
-        try:
-            segments = await load_tail(self.sched.logs, task, attempts, self.max_lines)
-        except (EngineGone, OSError) as exc:
-            pane.view.clear(f"(cannot read the log: {exc})")
-            segments = []
-        if pane.task_name != task or not pane.is_attached:
-            return  # the pane moved on to another task meanwhile
-        several = len(segments) > 1
-        for seg in segments:
-            if several or seg.attempt > 1:
-                pane.view.add_marker(f"── attempt {seg.attempt} ──")
-            pane.view.doc.start_attempt(seg.attempt, seg.offset, seg.first_line)
-            pane.view.feed(seg.data)
-            pane.attempt = seg.attempt
-        if segments:
-            pane.joiner.attempt, pane.joiner.end = segments[-1].attempt, segments[-1].end
-        self._loaded(pane)
-        pane.view.follow_end()
-
-    def _loaded(self, pane: LogPane) -> None:
-        joiner = pane.joiner
-        joiner.loading = False
-        pending, joiner.pending = joiner.pending, []
-        for attempt, offset, data in pending:
-            if pane.task_name is None or joiner.loading:
-                break
-            self._join(pane, attempt, offset, data)
+            placeholder = "(select a task)" if task is None else "(no such task)"
+        else:
+            placeholder = "(no output yet)" if not view.info.virtual else "(a folder: it has no output of its own)"
+            attempts = sorted({a.number for a in view.attempts} | ({view.output.attempt} - {0}))
+        pane.show(task, attempts, self.sched.logs if self.sched is not None else None, placeholder)
+        self._watch_panes()
 
     def _select(self, task: str | None) -> None:
         if task == self.selected and self.main_pane.task_name == task:
@@ -546,11 +479,9 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
     def _follow_changed(self, event: LogView.FollowChanged) -> None:
         self._update_titles()
 
-    @on(LogView.FollowRequested)
-    def _follow_requested(self, event: LogView.FollowRequested) -> None:
-        pane = event.view.parent
-        if isinstance(pane, LogPane) and pane.attempt == WINDOW:
-            self._load_pane(pane, pane.task_name)  # back from a window into the file: live again
+    @on(LogPane.StatusChanged)
+    def _pane_status_changed(self, event: LogPane.StatusChanged) -> None:
+        self._update_status()
 
     # ---------------------------------------------------------------- status
     def _tick(self) -> None:
@@ -607,11 +538,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         for pane in self.panes():
             view = self.model.tasks.get(pane.task_name) if pane.task_name else None
             pane.auto = self.auto and pane is self.main_pane
-            extra = ""
-            if pane.view.query:
-                n = len(pane.view.matches)
-                extra = f"/{pane.view.query}: {pane.view.match_index + 1}/{n}" if n else f"/{pane.view.query}: no match"
-            pane.show_title(view, now, extra)
+            pane.show_title(view, now)
             why = None
             if pane is self.main_pane and view is not None and self.sched is not None \
                     and view.state in WHY_STATES and not self.engine_gone:
@@ -686,27 +613,10 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 self._select(target)
 
     # ------------------------------------------------------- search bar events
-    @on(Input.Submitted, "#searchbar")
-    def _search_submitted(self, event: Input.Submitted) -> None:
-        pane = getattr(self, "_search_pane", self.main_pane)
-        bar = self.searchbar
-        bar.display = False
-        count = pane.view.search(event.value)
-        if event.value and count:
-            pane.view.next_match(1)
-        elif event.value:
-            self.notify(f"no match for {event.value!r}", severity="warning", timeout=3)
-        pane.view.focus()
+    def _search_closed(self, pane: LogPane, query: str | None) -> None:
+        if query is not None and pane.is_attached:
+            pane.start_search(query)
         self._update_status()
-
-    def on_key(self, event: events.Key) -> None:
-        """escape closes the search bar (the Input would otherwise keep the focus)."""
-        if event.key == "escape":
-            bar = self.searchbar
-            if bar.display:
-                bar.display = False
-                getattr(self, "_search_pane", self.main_pane).view.focus()
-                event.stop()
 
     # ------------------------------------------------------------------ quit
     async def action_help_quit(self) -> None:

@@ -68,7 +68,7 @@ class ControlActions:
         if action == "limit":
             return True if (parameters and parameters[0] == 1) or sched.max_parallel > 1 else None
         if action in ("search_next", "search_prev"):
-            return True if self._target_pane().view.matches else None
+            return True if self._target_pane().can_step else None
         if action in ("pin", "pager", "wrap", "search"):
             return True if task else None
         return True

@@ -20,11 +20,12 @@ from tuiflow.ui.widgets.log_pane import LogPane
 
 if TYPE_CHECKING:
     from textual.containers import Horizontal
-    from textual.widgets import ContentSwitcher, Input
+    from textual.widgets import ContentSwitcher
 
     from tuiflow.engine.runview import RunView
     from tuiflow.ui.protocol import SchedulerAPI
     from tuiflow.ui.widgets.dag_tree import DagTree
+    from tuiflow.ui.widgets.search_bar import SearchBar
 
 MAX_PANES = 4
 MIN_PANE_WIDTH = 30
@@ -43,7 +44,7 @@ class ViewActions:
         _stages_stale: bool
         main_pane: LogPane
         pane_row: Horizontal
-        searchbar: Input
+        searchbar: SearchBar
         switcher: ContentSwitcher
         dag: DagTree
         stage_tree: DagTree
@@ -107,19 +108,15 @@ class ViewActions:
         self._update_titles()
 
     def action_search(self) -> None:
-        self._search_pane = self._target_pane()
-        bar = self.searchbar
-        bar.value = self._search_pane.view.query
-        bar.display = True
-        bar.focus()
+        pane = self._target_pane()
+        self.searchbar.open(pane.search.query if pane.search else "", pane.view,
+                            lambda query: self._search_closed(pane, query))
 
     def action_search_next(self) -> None:
-        self._target_pane().view.next_match(1)
-        self._update_titles()
+        self._target_pane().next_match(True)
 
     def action_search_prev(self) -> None:
-        self._target_pane().view.next_match(-1)
-        self._update_titles()
+        self._target_pane().next_match(False)
 
     def action_pager(self) -> None:
         task = self._selected_task()
@@ -199,51 +196,15 @@ class ViewActions:
         self.push_screen(SearchAllScreen(self.model, self.sched.logs), self._jump_to_hit)
 
     def _jump_to_hit(self, hit: tuple[str, int, int, str] | None) -> None:
+        """A hit of the search across logs: its task in the main pane, at that line."""
         if not hit:
             return
         task, attempt, line, query = hit
         if not self.tree.select_task(task):
             self._select(task)
-        self.call_after_refresh(lambda: self.run_worker(self._scroll_to_hit(task, attempt, line, query),
-                                                        group="jump", exclusive=True, exit_on_error=False))
+        self.call_after_refresh(self._reveal, task, attempt, line, query)
 
-    async def _scroll_to_hit(self, task: str, attempt: int, line: int, query: str = "") -> None:
-        """Show line `line` of an attempt's log; a worker, as it may read far into a big file."""
+    def _reveal(self, task: str, attempt: int, line: int, query: str) -> None:
         if self.main_pane.task_name != task:
             self._select(task)
-        logs = self.sched.logs if self.sched is not None else None
-        if logs is None:
-            return
-        pane = self.main_pane
-        if pane.loader is not None:
-            await pane.loader.wait()  # the task's tail first: the hit may be in it
-        doc = pane.view.doc
-        for mark in doc.marks:
-            if mark.attempt == attempt and mark.first_line is None:
-                first_line = await logs.lines_before(task, attempt, mark.file_offset) + 1
-                if pane.view.doc is not doc:
-                    return  # the pane was loaded again meanwhile (another task, or `end`)
-                mark.first_line = first_line
-        row = doc.attempt_row(attempt, line)
-        if row is None:
-            # outside the window: show that part of the file instead of the tail
-            data, offset, first = await logs.window(task, attempt, line, self.max_lines // 2, self.max_lines)
-            if pane.view.doc is not doc:
-                return
-            pane.view.clear()
-            pane.view.add_marker(f"── {task} attempt {attempt} from line {first} (end: back to live) ──")
-            pane.view.doc.start_attempt(attempt, offset, first)
-            pane.view.feed(data)
-            pane.attempt = -1  # app.WINDOW: live output waits; `end` reloads the live tail
-            row = pane.view.doc.attempt_row(attempt, line)
-        if query:
-            pane.view.search(query)
-        if row is not None:
-            if query:  # make the hit the current match, so n / N continue from it
-                absolute = pane.view.doc.base + row
-                pane.view.match_index = next(
-                    (n for n, m in enumerate(pane.view.matches) if m[0] == absolute), -1)
-            pane.view.scroll_to_line(row)
-            pane.view.focus()
-        self._update_titles()
-
+        self.main_pane.reveal(attempt, line, query)

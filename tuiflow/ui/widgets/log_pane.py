@@ -1,21 +1,36 @@
 """A log pane: a title line, the "why is it waiting" line, and the task's LogView.
 
-The main pane shows the selected task; pinned panes keep showing theirs side by side.
+The main pane shows the selected task; pinned panes keep showing theirs side by side. A pane
+is a window over its task's whole logs, wherever the engine is: it reads the tail of the
+newest attempt when it opens a task (the engine counts the lines before it meanwhile), takes
+live output from the exact byte where that read ended, and asks the engine for any other
+lines by number as they scroll into view. `/` searches every line of every attempt shown.
 """
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.worker import Worker
 
 from tuiflow.engine.model import TaskState
 from tuiflow.engine.runview import TaskView
 from tuiflow.ui import status
+from tuiflow.ui.logtext import BLOCK, AttemptLog, PaneDoc, PaneSearch
 from tuiflow.ui.outputs import Joiner
+from tuiflow.ui.protocol import RunLogs
 from tuiflow.ui.widgets.log_view import LogView
 from tuiflow.ui.widgets.status_bar import TextLine
+
+TAIL_LINES = 1000            # lines read when a pane opens a task (the others come when shown)
+TAIL_BYTES = 1 << 20
+COUNT_WAIT = 0.5             # seconds one count request waits for the engine's index
+STATUS_EVERY = 0.2           # seconds between title updates while a search or count goes on
 
 
 class PaneTitle(TextLine):
@@ -35,6 +50,10 @@ class WhyLine(TextLine):
     """
 
 
+def _marker(attempt: int) -> str:
+    return f"── attempt {attempt} ──"
+
+
 class LogPane(Vertical):
     DEFAULT_CSS = """
     LogPane { width: 1fr; height: 1fr; border-left: vkey $panel; }
@@ -42,24 +61,386 @@ class LogPane(Vertical):
     LogPane LogView { height: 1fr; }
     """
 
+    class StatusChanged(Message):
+        """What the pane's title says changed (a count or a search went on): draw it again."""
+
+        def __init__(self, pane: LogPane) -> None:
+            super().__init__()
+            self.pane = pane
+
     def __init__(self, *, pinned: bool = False, max_lines: int = 10_000, id: str | None = None) -> None:
         super().__init__(id=id)
         self.task_name: str | None = None
-        self.attempt = 0                  # attempt whose output is shown last
+        self.logs: RunLogs | None = None
         self.joiner = Joiner()            # where the live output continues
         self.loader: Worker[None] | None = None   # reading the task's log, while it does
         self.pinned = pinned
         self.auto = False
+        self.max_lines = max_lines
+        self.doc = PaneDoc(max_lines)
+        self.search: PaneSearch | None = None
+        self.counting = ""                # "counting lines 40%" while the engine counts
+        self._fetcher: Worker[None] | None = None
+        self._status_at = 0.0
         self.title = PaneTitle()
         self.why = WhyLine()
-        self.view = LogView(max_lines=max_lines, placeholder="(select a task)")
+        self.view = LogView(self.doc, placeholder="(select a task)")
 
     def compose(self) -> ComposeResult:
         yield self.title
         yield self.why
         yield self.view
 
-    def show_title(self, view: TaskView | None, now: float, extra: str = "") -> None:
+    # ------------------------------------------------------------------ what it shows
+    def show(self, task: str | None, attempts: list[int], logs: RunLogs | None, placeholder: str) -> None:
+        """Show `task`'s logs: its `attempts` (oldest first, the newest goes on live), read
+        through `logs`; `placeholder` until there is a line."""
+        for group in ("load", "fetch", "search", "reveal"):
+            self.workers.cancel_group(self, group)
+        self.task_name = task
+        self.logs = logs
+        self.doc = PaneDoc(self.max_lines)
+        self.search = None
+        self.counting = ""
+        self.joiner = Joiner()
+        self.view.reset(self.doc, placeholder)
+        if task is None or not attempts or logs is None:
+            self.loader = None
+            return
+        self.joiner.loading = True
+        self.loader = self.run_worker(self._load(task, sorted(set(attempts)), logs), group="load",
+                                      exit_on_error=False)
+
+    def reload(self, attempt: int = 0) -> None:
+        """Read the task again (live output was missed: this viewer fell behind); `attempt`:
+        one the pane has not shown yet."""
+        attempts = [log.number for log in self.doc.attempts] + ([attempt] if attempt else [])
+        self.show(self.task_name, attempts, self.logs, self.view.placeholder)
+
+    async def _load(self, task: str, attempts: list[int], logs: RunLogs) -> None:
+        doc = self.doc
+        for number in attempts[:-1]:
+            doc.add_attempt(AttemptLog(number, _marker(number), before=None, start=None))
+        last = attempts[-1]
+        try:
+            text = await logs.tail(task, last, None, TAIL_LINES, TAIL_BYTES)
+        except (ConnectionError, OSError) as exc:   # EngineGone is a ConnectionError
+            if self.doc is doc:
+                self.view.reset(doc, f"(cannot read the log: {exc})")
+                self._loaded()
+            return
+        if self.doc is not doc:
+            return
+        before = None if text.first_line is None else text.first_line - 1
+        log = AttemptLog(last, _marker(last) if len(attempts) > 1 or last > 1 else "", before=before,
+                         start=text.offset, end=text.offset)
+        doc.add_attempt(log)
+        if text.data:
+            doc.feed([text.data])
+        self.joiner.attempt, self.joiner.end = last, log.end
+        self._loaded()
+        self.view.changed()
+        self.view.follow_end()
+        for log in list(doc.attempts):
+            if log.before is None and not await self._count(task, log, logs, doc):
+                return
+        self.counting = ""
+        self._status(force=True)
+
+    async def _count(self, task: str, log: AttemptLog, logs: RunLogs, doc: PaneDoc) -> bool:
+        """The engine counts the lines before what the pane read; the pane shows them then."""
+        while True:
+            try:
+                count = await logs.count(task, log.number, log.start, COUNT_WAIT)
+            except (ConnectionError, OSError):
+                return False
+            if self.doc is not doc:
+                return False
+            if count.lines is not None:
+                break
+            share = count.counted * 100 // max(1, count.offset)
+            self.counting = f"counting lines {share}%"
+            self._status()
+        if log.start is None:        # an earlier attempt: all its lines, as they are now
+            log.start = log.end = count.offset
+        at = doc.set_before(log, count.lines)
+        self.view.inserted(at, count.lines)
+        return True
+
+    def _loaded(self) -> None:
+        joiner = self.joiner
+        joiner.loading = False
+        pending, joiner.pending = joiner.pending, []
+        for attempt, offset, data in pending:
+            if joiner.loading:
+                break
+            self._join(attempt, offset, data)
+
+    @property
+    def loading(self) -> bool:
+        return self.loader is not None and not self.loader.is_finished
+
+    # ------------------------------------------------------------------ live output
+    def feed(self, attempt: int, offset: int, parts: list[bytes]) -> None:
+        """Output of the task as it arrives: `parts` start at byte `offset` of the attempt's log."""
+        joiner = self.joiner
+        if joiner.loading:
+            joiner.pending.append((attempt, offset, b"".join(parts)))
+            return
+        if attempt == joiner.attempt and offset == joiner.end and self.doc.attempts:  # the usual case
+            joiner.end += sum(map(len, parts))
+            self._append(parts)
+            return
+        self._join(attempt, offset, b"".join(parts))
+
+    def _join(self, attempt: int, offset: int, data: bytes) -> None:
+        joiner = self.joiner
+        new_attempt = attempt != joiner.attempt or not self.doc.attempts
+        piece = joiner.take(attempt, offset, data)
+        if piece is None:  # bytes were missed (this viewer fell behind): read the log again
+            self.reload(attempt)
+            return
+        if new_attempt:
+            marker = _marker(attempt) if self.doc.attempts else ""
+            self.doc.add_attempt(AttemptLog(attempt, marker))
+            self.view.changed()
+        if piece:
+            self._append([piece])
+
+    def _append(self, parts: list[bytes]) -> None:
+        search = self.search
+        if search is not None and search.live:
+            search.feed(self.doc.attempts[-1].number, b"".join(parts))
+            self._status()
+        self.doc.feed(parts)
+        self.view.changed()
+
+    # ------------------------------------------------------------------ lines on demand
+    @on(LogView.LinesWanted)
+    def _lines_wanted(self, event: LogView.LinesWanted) -> None:
+        event.stop()
+        if self._fetcher is None or self._fetcher.is_finished:
+            self._fetcher = self.run_worker(self._fetch(self.doc), group="fetch", exit_on_error=False)
+
+    async def _fetch(self, doc: PaneDoc) -> None:
+        """Fetch the blocks of lines the view drew as not loaded, those on screen first."""
+        while self.doc is doc:
+            wanted, doc.wanted = doc.wanted, set()
+            self.view.wanted_taken()
+            rows = self.view.visible_rows()
+            blocks = [b for b in wanted if self._near(b, rows)]
+            if not blocks:
+                return
+            for attempt, block in sorted(blocks, key=lambda b: abs(self._block_row(b) - rows.start)):
+                if not await self._fetch_block(doc, attempt, block):
+                    return
+                self.view.refresh()
+
+    def _block_row(self, block: tuple[int, int]) -> int:
+        log = self.doc.log(block[0])
+        return self.doc.first_row(log) + block[1] * BLOCK if log is not None else 0
+
+    def _near(self, block: tuple[int, int], rows: range) -> bool:
+        start = self._block_row(block)
+        return start < rows.stop + BLOCK and start + BLOCK > rows.start - BLOCK
+
+    async def _fetch_block(self, doc: PaneDoc, attempt: int, block: int) -> bool:
+        log = doc.log(attempt)
+        span = doc.missing(log, block) if log is not None else None
+        if span is None or self.logs is None or self.task_name is None:
+            return True
+        first, count = span
+        lines: list[str] = []
+        while len(lines) < count:           # a reply holds at most so many bytes: ask for the rest
+            try:
+                text = await self.logs.lines(self.task_name, attempt, first + len(lines) + 1, count - len(lines))
+            except (ConnectionError, OSError):
+                return False
+            if self.doc is not doc:
+                return False
+            got = text.data.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")[:-1]
+            if not got:
+                break
+            lines += got
+        doc.store(attempt, block, lines)
+        return True
+
+    async def _fetch_rows(self, rows: range) -> None:
+        doc = self.doc
+        for row in rows:
+            found = doc.locate(row)
+            if found is not None and found[1] >= 0 and not doc.cache.has(found[0].number, found[1] // BLOCK):
+                if not await self._fetch_block(doc, found[0].number, found[1] // BLOCK):
+                    return
+
+    # ------------------------------------------------------------------ search
+    def start_search(self, query: str, at: tuple[int, int] | None = None) -> None:
+        """Search every line shown for `query` (empty: no search); `at`: a match to start from."""
+        self.workers.cancel_group(self, "search")
+        if not query:
+            self.search = None
+            self.view.set_search(None)
+            self._status(force=True)
+            return
+        search = self.search = PaneSearch(query)
+        search.current = at
+        self.view.set_search(search)
+        self._status(force=True)
+        self.run_worker(self._scan(search), group="search", exit_on_error=False)
+
+    async def _scan(self, search: PaneSearch) -> None:
+        """The engine scans each log up to where the pane's own lines start; the pane scans what
+        arrives from then on. Jumps to the first match from the top of the view on."""
+        doc, logs, task = self.doc, self.logs, self.task_name
+        if self.loader is not None:
+            await self.loader.wait()     # line numbers first
+        if self.search is not search or logs is None or task is None or not doc.attempts:
+            search.scanning = False
+            self._search_done(search)
+            return
+        ends = []
+        for log in doc.attempts:
+            if log is doc.attempts[-1]:
+                end = log.end - log.live.open_bytes
+                search.start_live(log.number, log.complete or 0, log.live.open_raw)
+            else:
+                end = log.end
+            ends.append((log, end))
+        search.total = sum(end for _, end in ends)
+        start = self._top()
+        for log, end in ends:
+            offset, line = 0, 1
+            while offset < end:
+                try:
+                    found = await logs.find(task, log.number, search.query, offset, line, end)
+                except (ConnectionError, OSError) as exc:
+                    self.app.notify(f"cannot search the log: {exc}", severity="error", timeout=5)
+                    search.scanning = False
+                    self._status(force=True)
+                    return
+                if self.search is not search:
+                    return
+                search.add(log.number, [n - 1 for n in found.lines])
+                search.done += found.offset - offset
+                offset, line = found.offset, found.line
+                if search.current is None and start is not None:
+                    first = search.step(self._order(), *start, forward=True, inclusive=True)
+                    if first is not None and first >= start:
+                        self._go(first)
+                self._status()
+                if search.full:
+                    break
+        search.scanning = False
+        self._search_done(search)
+
+    def _search_done(self, search: PaneSearch) -> None:
+        top = self._top()
+        if search.current is None and search.count and top is not None:
+            self._go(search.step(self._order(), *top, forward=True, inclusive=True))
+        if not search.count:
+            self.app.notify(f"no match for {search.query!r}", severity="warning", timeout=3)
+        self._status(force=True)
+
+    def _order(self) -> list[int]:
+        return [log.number for log in self.doc.attempts]
+
+    def _top(self) -> tuple[int, int] | None:
+        """(attempt, line) at the top of the view (the first attempt's start before any line)."""
+        for row in self.view.visible_rows():
+            found = self.doc.locate(row)
+            if found is None:
+                break
+            log, index = found
+            if index >= 0 and log.before is not None:
+                return log.number, index
+        return (self.doc.attempts[0].number, 0) if self.doc.attempts else None
+
+    def next_match(self, forward: bool = True) -> bool:
+        """n / N: the next (previous) match from the current one, or from the top of the view."""
+        search = self.search
+        if search is None:
+            return False
+        if search.current is None and search.scanning:   # typed right after enter: once it is found
+            search.steps += 1 if forward else -1
+            return True
+        start = search.current or self._top()
+        if start is None:
+            return False
+        found = search.step(self._order(), *start, forward=forward, inclusive=search.current is None)
+        if found is None:
+            return False
+        self._go(found)
+        return True
+
+    def _go(self, match: tuple[int, int] | None) -> None:
+        search = self.search
+        if match is None or search is None:
+            return
+        while search.steps:    # n / N typed before the first match was known
+            forward = search.steps > 0
+            search.steps -= 1 if forward else -1
+            match = search.step(self._order(), *match, forward=forward) or match
+        search.current = match
+        row = self.doc.row_of(*match)
+        if row is not None:
+            self.view.scroll_to_row(row)
+        self.view.search_moved()
+        self._status(force=True)
+
+    @property
+    def can_step(self) -> bool:
+        """n / N apply: there are matches, or may be (the search goes on)."""
+        return self.search is not None and (self.search.count > 0 or self.search.scanning)
+
+    def search_status(self) -> str:
+        """`/query: 3/120`, with `· searching 40%` while the engine goes through the logs."""
+        search = self.search
+        if search is None:
+            return ""
+        count, more = search.count, "+" if search.full else ""
+        if search.current is not None and count:
+            found = f"{search.ordinal()}/{count}{more}"
+        elif count:
+            found = f"{count}{more} matches"
+        else:
+            found = "" if search.scanning else "no match"
+        if search.scanning:
+            found += (" · " if found else "") + f"searching {search.done * 100 // max(1, search.total)}%"
+        return f"/{search.query}: {found}"
+
+    # ------------------------------------------------------------------ jumping to a line
+    def reveal(self, attempt: int, line: int, query: str = "") -> Worker[None]:
+        """Show 1-based `line` of an attempt's log (a hit of the search across logs), with
+        `query` searched from there."""
+        return self.run_worker(self._reveal(attempt, line - 1, query), group="reveal", exclusive=True,
+                               exit_on_error=False)
+
+    async def _reveal(self, attempt: int, line: int, query: str) -> None:
+        doc = self.doc
+        if self.loader is not None:
+            await self.loader.wait()
+        if self.doc is not doc:
+            return
+        row = doc.row_of(attempt, line)
+        if row is None:
+            return
+        height = self.view.size.height or 24
+        await self._fetch_rows(range(max(0, row - height), row + height))
+        if self.doc is not doc:
+            return
+        self.view.scroll_to_row(row)
+        if query:
+            self.start_search(query, at=(attempt, line))
+        self.view.focus()
+
+    # ------------------------------------------------------------------ the title
+    def _status(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._status_at >= STATUS_EVERY:
+            self._status_at = now
+            self.post_message(self.StatusChanged(self))
+
+    def show_title(self, view: TaskView | None, now: float) -> None:
         """`● name · [flags] · attempt · state`: flags first, a narrow pane cuts the details."""
         t = self.title
         dim = t.style_of("pane--dim")
@@ -74,12 +455,14 @@ class LogPane(Vertical):
             flags.append("pinned")
         if self.auto:
             flags.append("auto")
-        if not self.view.follow and len(self.view.doc):
+        if self.search is not None:    # before the others: a narrow pane keeps it
+            flags.append(self.search_status())
+        if not self.view.follow and self.doc.rows:
             flags.append("scrolled · end follows")
         if self.view.wrap:
             flags.append("wrap")
-        if extra:
-            flags.append(extra)
+        if self.counting:
+            flags.append(self.counting)
         if flags:
             text.append(" · " + " · ".join(flags), t.style_of("pane--flag"))
         if view is not None:

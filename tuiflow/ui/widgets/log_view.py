@@ -1,15 +1,15 @@
-"""A task's output, virtually scrolled: only visible lines are parsed and rendered.
+"""A task's output, virtually scrolled over the whole log: only visible rows are rendered.
 
-toolong-style: the lines live in a bounded `LogDocument`; `render_line` turns the visible ones
-into Strips through an LRU cache of parsed ANSI text. Follows the tail while the view is at
-the end; scrolling up stops that, `end` starts it again. `w` wraps long lines (hard wrap at
-the pane width, the way a terminal would).
+The rows come from a `PaneDoc` (ui/logtext.py), which holds a few of them; a row it does not
+hold is drawn as `…` and asked for (`LinesWanted`), and drawn when it arrives. `render_line`
+turns rows into Strips through LRU caches of parsed text. Follows the end while the view is
+there; scrolling up stops that, `end` starts it again. `w` wraps long lines at the pane width,
+the way a terminal would; the view then scrolls a line at a time.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -23,28 +23,29 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tuiflow.engine.logaccess import strip_ansi
-from tuiflow.ui.logtext import LogDocument
+from tuiflow.engine.logsearch import strip_ansi
+from tuiflow.ui.logtext import MISSING, PaneDoc, PaneSearch
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")
+MARK = "\x00MARK"
+NULL = Style()
 
 
 def parse_line(line: str) -> Text:
-    """ANSI SGR colours to a Rich Text; other control characters are made visible-safe."""
-    if "\x1b" in line:
-        text = Text.from_ansi(line, no_wrap=True, end="")
-    else:
-        text = Text(line, no_wrap=True, end="")
+    """A rendered line (printable text, tabs and SGR colours) as Rich Text."""
+    text = Text.from_ansi(line, no_wrap=True, end="") if "\x1b" in line else Text(line, no_wrap=True, end="")
     if "\t" in text.plain:
         text = text.copy()
         text.expand_tabs(8)
-    if _CONTROL.search(text.plain):
-        text = Text(_CONTROL.sub("\ufffd", text.plain), spans=text.spans, no_wrap=True, end="")
     return text
 
 
+def _plain(line: str) -> str:
+    line = strip_ansi(line) if "\x1b" in line else line
+    return line.expandtabs(8) if "\t" in line else line
+
+
 class LogView(ScrollView, can_focus=True):
-    """One pane's output: a bounded window, rendered lazily."""
+    """One pane's output: rows of a PaneDoc, rendered lazily."""
 
     DEFAULT_CSS = """
     LogView {
@@ -77,247 +78,236 @@ class LogView(ScrollView, can_focus=True):
             self.view = view
             self.follow = follow
 
-    def __init__(self, max_lines: int = 10_000, placeholder: str = "(no output yet)",
-                 *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.doc = LogDocument(max_lines)
-        self.placeholder = placeholder
-        self._text_cache: LRUCache[tuple[int, str], Text] = LRUCache(2048)
-        self._strip_cache: LRUCache[tuple, Strip] = LRUCache(1024)
-        self._width = 0                  # widest line seen (cells), for horizontal scrolling
-        self._rows: list[int] = []       # wrap mode: first row of each window line
-        self._rows_for: tuple[int, int, int] = (-1, -1, -1)   # (width, base, version) of _rows
-        self.query = ""
-        self.matches: list[tuple[int, int, int]] = []        # (absolute line, start, end)
-        self.match_index = -1
-        self._search_gen = 0
-
-    # ------------------------------------------------------------------ content
-    def clear(self, placeholder: str | None = None) -> None:
-        self.doc = LogDocument(self.doc.max_lines)
-        if placeholder is not None:
-            self.placeholder = placeholder
-        self._text_cache.clear()
-        self._strip_cache.clear()
-        self._width = 0
-        self._rows_for = (-1, -1, -1)
-        self.matches, self.match_index = [], -1
-        self.follow = True
-        self._update_size()
-        self.scroll_to(0, 0, animate=False, immediate=True)
-        self.refresh()
-
-    def feed(self, data: bytes) -> None:
-        self._after_change(self.doc.base, lambda: self.doc.feed(data))
-
-    def feed_parts(self, parts: list[bytes]) -> None:
-        self._after_change(self.doc.base, lambda: self.doc.feed_parts(parts))
-
-    def feed_text(self, text: str) -> None:
-        self._after_change(self.doc.base, lambda: self.doc.feed_text(text))
-
-    def add_marker(self, text: str) -> None:
-        self._after_change(self.doc.base, lambda: self.doc.add_line("\x00MARK" + text))
-
-    def _after_change(self, old_base: int, change) -> None:
-        old_rows = self._row_of_window(0) if self.wrap else 0
-        old_end = self.doc.end
-        change()
-        doc = self.doc
-        self._width = max(self._width, doc.max_width)
-        if self.query and doc.end > old_end:
-            self._search_range(max(old_end, doc.base), doc.end)
-        dropped = doc.base - old_base
-        self._update_size()
-        if self.follow:
-            self._to_end()
-            self.refresh()
-        elif dropped > 0:
-            # lines left the window at the top: keep what the reader looks at in place
-            shift = old_rows - self._row_of_window(0) if self.wrap else dropped
-            self.scroll_to(y=max(0, self.scroll_y - shift), animate=False, immediate=True)
-            self.refresh()
-        elif old_end == doc.end or self._visible(doc.end - doc.base):
-            self.refresh()
-
-    def _visible(self, window_line: int) -> bool:
-        top = self.scroll_offset.y
-        row = self._row_of_window(window_line)
-        return top <= row < top + self.size.height
-
-    # ---------------------------------------------------------------- geometry
-    def _update_size(self) -> None:
-        width = self.scrollable_content_region.width or self.size.width
-        if self.wrap:
-            self.virtual_size = Size(width, self._total_rows())
-        else:
-            self.virtual_size = Size(self._width + 1, len(self.doc) or 1)
-
-    def _wrap_width(self) -> int:
-        return max(1, self.scrollable_content_region.width or self.size.width or 80)
-
-    def _line_rows(self, line: str, width: int) -> int:
-        cells = len(line) if "\x1b" not in line else cell_len(strip_ansi(line))
-        return max(1, -(-cells // width))
-
-    def _ensure_rows(self) -> list[int]:
-        width = self._wrap_width()
-        doc = self.doc
-        key = (width, doc.base, doc.version)
-        if self._rows_for == key:
-            return self._rows
-        rows: list[int] = []
-        total = 0
-        for line in doc.lines:
-            rows.append(total)
-            total += self._line_rows(line, width)
-        rows.append(total)  # start row of the open line (or the end)
-        self._rows, self._rows_for = rows, key
-        return rows
-
-    def _total_rows(self) -> int:
-        rows = self._ensure_rows()
-        open_line = self.doc.open_line
-        return rows[-1] + (self._line_rows(open_line, self._wrap_width()) if open_line else 0)
-
-    def _row_of_window(self, window_line: int) -> int:
-        if not self.wrap:
-            return window_line
-        rows = self._ensure_rows()
-        return rows[min(window_line, len(rows) - 1)]
-
-    def _locate(self, row: int) -> tuple[int, int]:
-        """(window line, row within it) of a virtual row."""
-        if not self.wrap:
-            return row, 0
-        rows = self._ensure_rows()
-        i = bisect_right(rows, row) - 1
-        i = max(0, min(i, len(rows) - 1))
-        return i, row - rows[i]
-
-    # ---------------------------------------------------------------- rendering
-    def _text(self, window_line: int) -> Text:
-        doc = self.doc
-        line = doc.line(window_line)
-        absolute = doc.base + window_line
-        key = (absolute, line) if window_line >= len(doc.lines) else (absolute, "")
-        text = self._text_cache.get(key)
-        if text is None:
-            if line.startswith("\x00MARK"):
-                text = Text(line[5:], style=self.get_component_rich_style("logview--marker"), end="")
-            else:
-                text = parse_line(line)
-            self._text_cache[key] = text
-        return text
-
-    def render_lines(self, crop):  # type: ignore[no-untyped-def]
-        # the widget's style is the same for every line of one pass: compute it once
-        self._pass_style = self.rich_style
-        return super().render_lines(crop)
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width or self.size.width
-        style = getattr(self, "_pass_style", None) or self.rich_style
-        if not len(self.doc):
-            if y == 0 and self.placeholder:
-                ph = Text(self.placeholder, style=self.get_component_rich_style("logview--placeholder"))
-                return Strip(ph.render(self.app.console)).crop_extend(0, width, style)
-            return Strip.blank(width, style)
-        window_line, sub = self._locate(scroll_y + y)
-        if window_line >= len(self.doc):
-            return Strip.blank(width, style)
-        strip = self._line_strip(window_line, style)
-        if self.wrap:
-            wrap = self._wrap_width()
-            return strip.crop_extend(sub * wrap, (sub + 1) * wrap, style)
-        return strip.crop_extend(scroll_x, scroll_x + width, style)
-
-    def _line_strip(self, window_line: int, style: Style) -> Strip:
-        doc = self.doc
-        absolute = doc.base + window_line
-        is_open = window_line >= len(doc.lines)
-        key = (absolute, self._search_gen, self.match_index, style)
-        if not is_open:
-            cached = self._strip_cache.get(key)
-            if cached is not None:
-                return cached
-        line = doc.line(window_line)
-        if not self.query and "\x1b" not in line and line.isprintable() and not line.startswith("\x00"):
-            strip = Strip([Segment(line, style)], cell_len(line))  # plain text: no parsing at all
-        else:
-            text = self._text(window_line)
-            if self.query:
-                text = self._highlight(text, absolute)
-            text = text.copy()
-            text.stylize_before(style)
-            strip = Strip(list(text.render(self.app.console)), text.cell_len)
-        if not is_open:
-            self._strip_cache[key] = strip
-        return strip
-
-    def _highlight(self, text: Text, absolute: int) -> Text:
-        spans = [(s, e, n) for n, (line, s, e) in enumerate(self.matches) if line == absolute]
-        if not spans:
-            return text
-        text = text.copy()
-        match = self.get_component_rich_style("logview--match")
-        current = self.get_component_rich_style("logview--current-match")
-        for s, e, n in spans:
-            text.stylize(current if n == self.match_index else match, s, e)
-        return text
-
-    # ------------------------------------------------------------------- search
-    def search(self, query: str) -> int:
-        """Highlight every match; returns how many there are in the window."""
-        self.query = query
-        self.matches = []
-        self.match_index = -1
-        self._search_gen += 1
-        if query:
-            self._search_range(self.doc.base, self.doc.end + (1 if self.doc.open_line else 0))
-        self.refresh()
-        return len(self.matches)
-
-    def _search_range(self, start: int, end: int) -> None:
-        pattern = re.compile(re.escape(self.query), re.IGNORECASE)
-        doc = self.doc
-        self.matches = [m for m in self.matches if m[0] >= doc.base]
-        for absolute in range(max(start, doc.base), end):
-            line = doc.line(absolute - doc.base)
-            plain = parse_line(line).plain if "\x1b" in line or "\t" in line else line
-            for m in pattern.finditer(plain):
-                self.matches.append((absolute, m.start(), m.end()))
-        self._search_gen += 1
-
-    def next_match(self, step: int = 1) -> bool:
-        if not self.matches:
-            return False
-        if self.match_index < 0:
-            top = self.doc.base + self._locate(self.scroll_offset.y)[0]
-            after = [n for n, m in enumerate(self.matches) if m[0] >= top]
-            self.match_index = (after[0] if after else 0) if step > 0 else (
-                (after[0] - 1) % len(self.matches) if after else len(self.matches) - 1)
-        else:
-            self.match_index = (self.match_index + step) % len(self.matches)
-        self.scroll_to_line(self.matches[self.match_index][0] - self.doc.base)
-        self.refresh()
-        return True
-
-    # --------------------------------------------------------------- scrolling
-    def scroll_to_line(self, window_line: int, center: bool = True) -> None:
-        row = self._row_of_window(window_line)
-        y = row - (self.size.height // 2 if center else 0)
-        self.follow = False
-        self.scroll_to(y=max(0, y), animate=False, immediate=True)
-        self.follow = self.scroll_offset.y >= self.max_scroll_y and not center
-
     class FollowRequested(Message):
         """The reader asked to follow the end (`end`), as opposed to merely scrolling there."""
 
         def __init__(self, view: LogView) -> None:
             super().__init__()
             self.view = view
+
+    class LinesWanted(Message):
+        """Rows on screen are not loaded: `view.doc.wanted` says which."""
+
+        def __init__(self, view: LogView) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(self, doc: PaneDoc | None = None, placeholder: str = "(no output yet)",
+                 *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.doc = doc if doc is not None else PaneDoc()
+        self.placeholder = placeholder
+        self.search: PaneSearch | None = None
+        self._pattern: re.Pattern[str] | None = None
+        self._search_gen = 0
+        self._text_cache: LRUCache[tuple, Text] = LRUCache(512)
+        self._strip_cache: LRUCache[tuple, Strip] = LRUCache(512)
+        self._layout: list[tuple[int, int]] = []        # wrap: (row, wrapped part) of each screen line
+        self._layout_key: tuple = ()
+        self._wanted_posted = False
+
+    # ------------------------------------------------------------------ content
+    def reset(self, doc: PaneDoc, placeholder: str | None = None) -> None:
+        """Show another document (another task, or the same one read again), following its end."""
+        self.doc = doc
+        if placeholder is not None:
+            self.placeholder = placeholder
+        self.search = None
+        self._pattern = None
+        self._text_cache.clear()
+        self._strip_cache.clear()
+        self._layout_key = ()
+        self.follow = True
+        self._update_size()
+        self.scroll_to(0, 0, animate=False, immediate=True)
+        self.refresh()
+
+    def changed(self, grown: bool = True) -> None:
+        """Rows were added at the end (or the last one changed)."""
+        self._update_size()
+        if self.follow:
+            self._to_end()
+        if self.follow or not grown or self._bottom_visible():
+            self.refresh()
+
+    def inserted(self, at_row: int, count: int) -> None:
+        """`count` rows appeared at `at_row` (an attempt's lines, counted): what the reader looks
+        at stays in place."""
+        self._text_cache.clear()
+        self._strip_cache.clear()
+        top = self.scroll_offset.y
+        self._update_size()
+        if self.follow:
+            self._to_end()
+        elif count and top >= at_row:
+            self.scroll_to(y=top + count, animate=False, immediate=True)
+        self.refresh()
+
+    def set_search(self, search: PaneSearch | None) -> None:
+        self.search = search
+        self._pattern = re.compile(re.escape(search.query), re.IGNORECASE) if search and search.query else None
+        self.search_moved()
+
+    def search_moved(self) -> None:
+        self._search_gen += 1
+        self.refresh()
+
+    def _bottom_visible(self) -> bool:
+        return self.scroll_offset.y + self.size.height >= self.doc.rows - 1
+
+    # ---------------------------------------------------------------- geometry
+    def _update_size(self) -> None:
+        width = self.scrollable_content_region.width or self.size.width
+        rows = self.doc.rows
+        if self.wrap:
+            height = self.scrollable_content_region.height or self.size.height or 1
+            self.virtual_size = Size(width, self._end_top(height) + height if rows else 1)
+        else:
+            self.virtual_size = Size(self.doc.max_width + 1, rows or 1)
+
+    def _wrap_width(self) -> int:
+        return max(1, self.scrollable_content_region.width or self.size.width or 80)
+
+    def _wrapped_rows(self, text: str | None, width: int) -> int:
+        if not text or text.startswith(MARK) or text == MISSING:
+            return 1
+        return max(1, -(-cell_len(_plain(text)) // width))
+
+    def _end_top(self, height: int) -> int:
+        """Wrap mode: the top row that shows the last line's end at the bottom."""
+        doc, width = self.doc, self._wrap_width()
+        row, used = doc.rows - 1, 0
+        while row >= 0:
+            used += self._wrapped_rows(doc.text(row), width)
+            if used > height:
+                return min(doc.rows - 1, row + 1)
+            row -= 1
+        return 0
+
+    def _wrap_layout(self) -> list[tuple[int, int]]:
+        """Wrap mode: (row, part) on each line of the screen, from the top row down."""
+        width, height = self._wrap_width(), self.size.height
+        key = (self.scroll_offset.y, width, height, self.doc.rows, self.doc.version,
+               len(self.doc.attempts[-1].live.open_text) if self.doc.attempts else 0)
+        if key == self._layout_key:
+            return self._layout
+        layout: list[tuple[int, int]] = []
+        row = self.scroll_offset.y
+        rows = self.doc.rows
+        while len(layout) < height and row < rows:
+            parts = self._wrapped_rows(self.doc.text(row), width)
+            layout.extend((row, part) for part in range(min(parts, height - len(layout))))
+            row += 1
+        self._layout, self._layout_key = layout, key
+        return layout
+
+    # ---------------------------------------------------------------- rendering
+    def render_lines(self, crop):  # type: ignore[no-untyped-def]
+        # the widget's style is the same for every line of one pass: compute it once
+        self._pass_style = self.rich_style
+        lines = super().render_lines(crop)
+        if self.doc.wanted and not self._wanted_posted:
+            self._wanted_posted = True
+            self.post_message(self.LinesWanted(self))
+        return lines
+
+    def wanted_taken(self) -> None:
+        """The pane has taken `doc.wanted`: a later pass may ask again."""
+        self._wanted_posted = False
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width or self.size.width
+        style = getattr(self, "_pass_style", None) or self.rich_style
+        if not self.doc.rows:
+            if y == 0 and self.placeholder:
+                return self._styled(Text(self.placeholder), "logview--placeholder", style).crop_extend(0, width, style)
+            return Strip.blank(width, style)
+        if self.wrap:
+            layout = self._wrap_layout()
+            if y >= len(layout):
+                return Strip.blank(width, style)
+            row, part = layout[y]
+            wrap = self._wrap_width()
+            return self._row_strip(row, style).crop_extend(part * wrap, (part + 1) * wrap, style)
+        row = scroll_y + y
+        if row >= self.doc.rows:
+            return Strip.blank(width, style)
+        return self._row_strip(row, style).crop_extend(scroll_x, scroll_x + width, style)
+
+    def _styled(self, text: Text, component: str, style: Style) -> Strip:
+        text.stylize_before(self.get_component_rich_style(component))
+        text.stylize_before(style)
+        return Strip([Segment(t, s or NULL, c) for t, s, c in text.render(self.app.console)], text.cell_len)
+
+    def _row_strip(self, row: int, style: Style) -> Strip:
+        doc = self.doc
+        line = doc.text(row)
+        if line is None or line == MISSING:
+            return self._styled(Text("…"), "logview--placeholder", style)
+        if line.startswith(MARK):
+            return self._styled(Text(line[len(MARK):]), "logview--marker", style)
+        found = doc.locate(row)
+        assert found is not None
+        log, index = found
+        final = index - (log.before or 0) != log.after           # the open line still changes
+        ident = (log.number, log.before is not None, index)      # a line's number, or from the tail
+        current = self._is_current(log.number, index if log.before is not None else None)
+        key = (ident, self._search_gen if self._pattern else 0, current, style)
+        if final:
+            cached = self._strip_cache.get(key)
+            if cached is not None:
+                return cached
+        if self._pattern is None and "\x1b" not in line and "\t" not in line:
+            strip = Strip([Segment(line, style)], cell_len(line))  # plain text: no parsing at all
+        else:
+            text = self._text_cache.get(ident) if final else None
+            if text is None:
+                text = parse_line(line)
+                if final:
+                    self._text_cache[ident] = text
+            text = text.copy()
+            if self._pattern is not None:
+                self._highlight(text, current)
+            text.stylize_before(style)
+            strip = Strip([Segment(t, s or NULL, c) for t, s, c in text.render(self.app.console)], text.cell_len)
+        if final:
+            self._strip_cache[key] = strip
+        return strip
+
+    def _is_current(self, attempt: int, line: int | None) -> bool:
+        search = self.search
+        return search is not None and line is not None and search.current == (attempt, line)
+
+    def _highlight(self, text: Text, current: bool) -> None:
+        assert self._pattern is not None
+        match = self.get_component_rich_style("logview--current-match" if current else "logview--match")
+        for m in self._pattern.finditer(text.plain):
+            text.stylize(match, m.start(), m.end())
+
+    # --------------------------------------------------------------- scrolling
+    def visible_rows(self) -> range:
+        top = self.scroll_offset.y
+        return range(top, top + max(1, self.size.height))
+
+    def scroll_to_row(self, row: int, center: bool = True) -> None:
+        height = self.size.height
+        y = row - (height // 2 if center else 0)
+        self.follow = False
+        if self.wrap:
+            y = row - (min(height // 2, self._rows_above(row, height // 2)) if center else 0)
+        self.scroll_to(y=max(0, y), animate=False, immediate=True)
+        self.follow = False   # a line to look at, even at the end: new output does not move it away
+
+    def _rows_above(self, row: int, want: int) -> int:
+        """Wrap mode: how many rows above `row` fit in `want` screen lines."""
+        width, used, n = self._wrap_width(), 0, 0
+        while row - n - 1 >= 0:
+            used += self._wrapped_rows(self.doc.text(row - n - 1), width)
+            if used > want:
+                break
+            n += 1
+        return n
 
     def action_follow(self) -> None:
         self.post_message(self.FollowRequested(self))
@@ -338,8 +328,10 @@ class LogView(ScrollView, can_focus=True):
             self.call_after_refresh(self._still_at_end)
 
     def _still_at_end(self) -> None:
-        if self.follow and self.scroll_offset.y < self.max_scroll_y:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+        if self.follow:
+            self._update_size()
+            if self.scroll_offset.y < self.max_scroll_y:
+                self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
@@ -352,15 +344,19 @@ class LogView(ScrollView, can_focus=True):
 
     def watch_wrap(self, wrap: bool) -> None:
         self._strip_cache.clear()
+        self._layout_key = ()
+        top = self.scroll_offset.y
         self._update_size()
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+            self._to_end()
+        else:  # the same line stays at the top: non-wrapped rows are lines too
+            self.scroll_to(y=top, animate=False, immediate=True)
         self.refresh()
 
     def on_resize(self) -> None:
         self._update_size()
         if self.follow:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+            self._to_end()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -368,8 +364,21 @@ class LogView(ScrollView, can_focus=True):
         self._text_cache.clear()
 
     # ----------------------------------------------------------------- queries
-    @property
-    def lines_plain(self) -> list[str]:
-        """Visible window as plain text (tests and search)."""
-        lines = (self.doc.line(i) for i in range(len(self.doc)))
-        return [line[5:] if line.startswith("\x00MARK") else parse_line(line).plain for line in lines]
+    def screen_rows(self) -> list[str]:
+        """The rows on screen as plain text, whole lines (tests)."""
+        doc = self.doc
+        if self.wrap:
+            rows = sorted({row for row, _ in self._wrap_layout()})
+        else:
+            top = self.scroll_offset.y
+            rows = list(range(top, min(doc.rows, top + self.size.height)))
+        out = []
+        for row in rows:
+            line = doc.text(row)
+            if line is None or line == MISSING:
+                out.append("…")
+            elif line.startswith(MARK):
+                out.append(line[len(MARK):])
+            else:
+                out.append(parse_line(line).plain)
+        return out
