@@ -317,7 +317,7 @@ async def test_a_auto_follows_the_task_that_writes():
         await select(app, pilot, "quiet")
         await pilot.press("a")
         await until(pilot, lambda: app.main_pane.task_name == "talker")
-        assert "I speak" in screen_text(app) and "auto" in screen_text(app)
+        await until(pilot, lambda: "I speak" in screen_text(app) and "auto" in screen_text(app))  # once read
         await until(pilot, lambda: app.main_pane.task_name == "late")  # talker has gone quiet
         await pilot.press("a")
         assert not app.auto
