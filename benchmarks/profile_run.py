@@ -27,8 +27,8 @@ def group(filename: str, func: str) -> str:
         path = filename[filename.rindex("tuiflow"):].removesuffix(".py")
         return path.replace("/", ".")
     if filename == "~":
-        if "fork_exec" in func:
-            return "fork+exec (_posixsubprocess)"
+        if "posix_spawn" in func or "fork_exec" in func:
+            return "vfork+exec (posix_spawn, Popen)"
         if any(k in func for k in ("posix.read", "posix.write", "posix.close", "posix.pipe", "epoll", "posix.open")):
             return "syscalls (read/write/close/epoll)"
         if any(k in func for k in ("compile", "marshal", "exec", "_imp.")):

@@ -12,6 +12,7 @@ import pytest
 
 from tuiflow.engine import procutil
 from tuiflow.engine import runner as runner_mod
+from tuiflow.engine import spawn as spawn_mod
 from tuiflow.engine.runner import CommandRequest, CommandResult, LocalRunner
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process-tree tests need Linux /proc")
@@ -28,6 +29,13 @@ class Captured:
 
     def stream(self, n: int) -> bytes:
         return b"".join(c for s, c in self.chunks if s == n)
+
+
+@pytest.fixture(autouse=True)
+def in_the_tasks_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tasks here run in /tmp: from there they start as most do, by posix_spawn in the
+    engine's own folder (the ones given another folder start by Popen)."""
+    monkeypatch.chdir("/tmp")
 
 
 @pytest.fixture(params=["inline", "threads"])
@@ -310,38 +318,6 @@ async def test_start_cancelled_mid_spawn_still_ends_the_process(runner: LocalRun
         assert res.cancelled and not alive(cmd.pid)
 
 
-@pytest.mark.parametrize("raw", [True, False], ids=["fork_exec", "popen"])
-def test_spawn_paths_agree(raw: bool, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """procutil.spawn's fast path (CPython's fork_exec) and its Popen fallback behave the same."""
-    if raw and not procutil._raw_spawn:
-        pytest.skip("no fork_exec fast path on this Python")
-    monkeypatch.setattr(procutil, "_raw_spawn", raw)
-    script = tmp_path / "script"
-    script.write_text("#!/bin/sh\necho hi\n")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    r, w = os.pipe()
-    try:
-        pid = procutil.spawn(["sh", "-c", 'echo "$0 $A"; exit 7'], None, str(tmp_path), {**ENV, "A": "ü"},
-                             devnull, w, w)
-        assert os.getsid(pid) == pid
-        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
-        os.close(w)
-        assert os.read(r, 100) == "sh ü\n".encode()
-        with pytest.raises(FileNotFoundError):
-            procutil.spawn(["no-such-program-xyz"], None, str(tmp_path), ENV, devnull, devnull, devnull)
-        with pytest.raises(FileNotFoundError) as missing:
-            procutil.spawn(["true"], None, str(tmp_path / "gone"), ENV, devnull, devnull, devnull)
-        assert missing.value.filename == str(tmp_path / "gone")
-        with pytest.raises(PermissionError):
-            procutil.spawn([str(script)], None, str(tmp_path), ENV, devnull, devnull, devnull)
-        with pytest.raises(ValueError):
-            procutil.spawn(["true"], None, str(tmp_path), {"A=B": "x"}, devnull, devnull, devnull)
-    finally:
-        os.close(devnull)
-        os.close(r)
-    assert no_zombie_children()
-
-
 async def test_a_chatty_task_gets_a_big_pipe_and_every_byte(runner: LocalRunner, monkeypatch) -> None:
     """Past CHATTY bytes a pipe is grown, so reads gather (fewer wake-ups); within the budget only."""
     import fcntl
@@ -380,13 +356,13 @@ async def test_slow_spawns_move_to_threads_and_a_quick_probe_brings_them_back(mo
     import threading
 
     where: list[str] = []
-    real_spawn = procutil.spawn
+    real_spawn = spawn_mod.start
 
     def spawn(*args, **kw):
         where.append("thread" if threading.current_thread() is not threading.main_thread() else "loop")
         return real_spawn(*args, **kw)
 
-    monkeypatch.setattr(procutil, "spawn", spawn)
+    monkeypatch.setattr(spawn_mod, "start", spawn)
     monkeypatch.setattr(runner_mod, "SLOW_SPAWN", 0.05)
     runner = LocalRunner()
     try:

@@ -8,18 +8,14 @@ its process group with `setsid`: as a child subreaper the engine inherits such o
 from __future__ import annotations
 
 import asyncio
-import builtins
-import contextlib
 import ctypes
 import fcntl
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -141,7 +137,7 @@ def install_child_watcher() -> None:
     """On Python 3.11, replace the thread-per-child watcher by a pidfd one (the 3.12 default).
 
     The runner itself does not use asyncio's subprocesses; this is for any other code in the
-    engine that does (RESULTS.md: the threaded watcher costs ~0.2 ms a process).
+    engine that does: the threaded watcher starts a thread for every process it waits for.
     """
     global _watcher_installed
     if _watcher_installed or sys.version_info >= (3, 12) or not pidfd_supported():
@@ -150,78 +146,6 @@ def install_child_watcher() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         asyncio.set_child_watcher(_PidfdWatcher())
-
-
-try:  # CPython's own fork+exec, minus Popen's bookkeeping (~0.1 ms of CPU a spawn)
-    from _posixsubprocess import fork_exec as _fork_exec
-except ImportError:  # pragma: no cover - not CPython on POSIX
-    _fork_exec = None
-# The 23-argument signature, tested on 3.11; 3.12 and 3.13 kept it. Anything else uses Popen.
-_FS_ENCODING = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
-_raw_spawn = _fork_exec is not None and LINUX and (3, 11) <= sys.version_info[:2] < (3, 14) \
-    and getattr(subprocess, "_USE_VFORK", False)
-
-
-def spawn(argv: Sequence[str], executable: str | None, cwd: str, env: Mapping[str, str],
-          stdin: int, stdout: int, stderr: int) -> int:
-    """Start argv as the leader of a new session with the given fds; returns its pid.
-
-    Raises what Popen raises (FileNotFoundError for a missing program or cwd...). The caller
-    reaps the child itself; no Popen object is left behind to do it behind our back.
-    """
-    if _raw_spawn:
-        return _spawn_raw(argv, executable or argv[0], cwd, env, stdin, stdout, stderr)
-    proc = subprocess.Popen(argv, executable=executable, stdin=stdin, stdout=stdout, stderr=stderr,
-                            cwd=cwd, env=env, start_new_session=True)
-    proc.returncode = 0  # keeps Popen.__del__ from queueing it for a waitpid that would steal our status
-    return proc.pid
-
-
-def _spawn_raw(argv: Sequence[str], executable: str, cwd: str, env: Mapping[str, str],
-               stdin: int, stdout: int, stderr: int) -> int:
-    enc, errors = _FS_ENCODING
-    try:
-        env_list = [f"{k}={v}".encode(enc, errors) for k, v in env.items()]
-    except UnicodeEncodeError:
-        env_list = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
-    if any("=" in k for k in env):
-        raise ValueError("illegal environment variable name")
-    if any(not isinstance(k, str) or not isinstance(v, str) for k, v in env.items()):
-        raise TypeError("environment keys and values must be str")
-    if os.path.dirname(executable):
-        executable_list: tuple[bytes, ...] = (os.fsencode(executable),)
-    else:
-        exe = os.fsencode(executable)
-        executable_list = tuple(os.path.join(os.fsencode(d), exe) for d in os.get_exec_path(env))
-    errpipe_read, errpipe_write = os.pipe2(os.O_CLOEXEC)
-    try:
-        try:
-            pid = _fork_exec(  # type: ignore[misc]
-                list(argv), executable_list, True, (errpipe_write,), cwd, env_list,
-                stdin, -1, -1, stdout, -1, stderr, errpipe_read, errpipe_write,
-                True, True, -1, None, None, None, -1, None, True)
-        finally:
-            os.close(errpipe_write)
-        data = os.read(errpipe_read, 50000)
-    finally:
-        os.close(errpipe_read)
-    if not data:
-        return pid
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
-    try:
-        name, hex_errno, msg = data.split(b":", 2)
-        err_msg = msg.decode()
-    except ValueError:
-        raise subprocess.SubprocessError(f"bad exception data from child: {data!r}") from None
-    exc_type = getattr(builtins, name.decode("ascii", "replace"), subprocess.SubprocessError)
-    if isinstance(exc_type, type) and issubclass(exc_type, OSError) and hex_errno:
-        errno_num = int(hex_errno, 16)
-        filename = cwd if err_msg == "noexec" else executable
-        raise exc_type(errno_num, os.strerror(errno_num) if errno_num else err_msg, filename)
-    if isinstance(exc_type, type) and issubclass(exc_type, Exception):
-        raise exc_type(err_msg)
-    raise subprocess.SubprocessError(err_msg)
 
 
 def env_value(pid: int, name: str) -> str | None:
@@ -355,7 +279,7 @@ def signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
-__all__ = ["ProcStat", "spawn", "become_subreaper", "pidfd_supported", "install_child_watcher",
+__all__ = ["ProcStat", "become_subreaper", "pidfd_supported", "install_child_watcher",
            "set_parent_death_signal", "forget_after_fork",
            "proc_stat", "boot_ticks", "my_children", "signal_group",
            "group_exists", "reap_group", "reap", "signal_name", "foreign_children"]

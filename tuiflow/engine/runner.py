@@ -1,6 +1,7 @@
 """How a command runs: the CommandRunner protocol, and the local process runner.
 
-The scheduler only knows the protocol, so a remote executor (Dask, SPEC §7) can implement it.
+The scheduler only knows the protocol, so a runner of another kind (a remote executor, a fake in
+the tests) can take the local one's place.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from . import procutil
+from . import procutil, spawn
 from .durations import format_duration
 
 
@@ -99,7 +100,7 @@ _BIG_PIPES: set[int] = set()           # read fds of pipes grown to PIPE_SIZE (a
 class LocalRunner:
     """Runs each command on this machine in its own session, reading its pipes in 64 KiB chunks.
 
-    No asyncio subprocess transport: vfork+exec (procutil.spawn), then the loop's reader callbacks
+    No asyncio subprocess transport: posix_spawn's vfork+exec (engine/spawn.py), then the loop's reader callbacks
     on the two pipes and a pidfd, ~0.2 ms of CPU for a no-op task. vfork holds the caller until the
     child has exec'd; on a busy machine that stalls the loop for milliseconds, so once inline spawns
     average over SLOW_SPAWN they move to two threads, and come back when an inline probe finds
@@ -111,6 +112,7 @@ class LocalRunner:
         procutil.install_child_watcher()
         self._commands: set[_LocalCommand] = set()
         self._devnull = -1
+        self._inherited = spawn.inherited_fds()  # closed in every task
         self._spawner: ThreadPoolExecutor | None = None
         self._spawn_time = 0.0  # moving average of an inline spawn's wall time
         self._threaded = 0
@@ -213,7 +215,7 @@ class _LocalCommand:
         self.start_ticks = procutil.boot_ticks()
         self._t0 = time.monotonic()
         # on the loop thread: in a spawner thread each of its syscalls would hand the GIL back and forth
-        executable = _program_path(argv[0], req)
+        executable = spawn.find_program(argv[0], req.env, req.cwd)
         self._runner._commands.add(self)
         try:
             await self._spawn(argv, executable, devnull, out_r, out_w, err_r, err_w, spawner)
@@ -223,18 +225,13 @@ class _LocalCommand:
     async def _spawn(self, argv: list[str], executable: str | None, devnull: int, out_r: int, out_w: int,
                      err_r: int, err_w: int, spawner: ThreadPoolExecutor | None) -> None:
         req = self._request
+        inherited = self._runner._inherited
 
         def popen() -> int:
             t0 = time.perf_counter()
             env = {**req.env, JOB_VAR: self.job}  # inherited by every descendant, daemons too
-            try:
-                pid = procutil.spawn(argv, executable, req.cwd, env, devnull, out_w, err_w)
-            except OSError as exc:
-                if executable is None or (exc.filename is not None and os.fsdecode(exc.filename) == req.cwd):
-                    raise
-                # gone since, or not a program exec takes (a bad binary): the child's own PATH
-                # walk goes on past it to the next directory, as exec along PATH does
-                pid = procutil.spawn(argv, None, req.cwd, env, devnull, out_w, err_w)
+            pid = spawn.start(argv, executable, req.cwd, env, devnull, out_w, err_w, inherited,
+                              in_thread=spawner is not None)
             _LIVE[pid] = self  # at once: a sweep running meanwhile must know this session
             if spawner is None:
                 self._runner.spawn_took(time.perf_counter() - t0)
@@ -581,25 +578,6 @@ async def _end_orphans(owner: _LocalCommand | None, grace: float, group: int | N
                         os.kill(-t, sig)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
-
-
-def _program_path(program: str, req: CommandRequest) -> str | None:
-    """Where the child's PATH walk would find `program`, looked up by the engine instead.
-
-    vfork holds the engine until the child has exec'd, and the child walks PATH by failing an
-    exec in every directory before the right one (~13 us each here); an access() check here costs
-    ~0.5 us. Looked up at every spawn, never remembered: a program that a task installs (a venv's
-    `python` ahead of the system one) is what the next task runs, as with make. None for a path,
-    or a program not found: the child's own walk then gives the error.
-    """
-    if "/" in program:
-        return None
-    path = req.env.get("PATH")
-    for d in (path if path is not None else os.defpath).split(os.pathsep):
-        candidate = f"{d}/{program}" if d.startswith("/") else os.path.join(req.cwd, d or ".", program)
-        if os.access(candidate, os.X_OK) and os.path.isfile(candidate):
-            return candidate
-    return None
 
 
 def _start_error(exc: BaseException, program: str, cwd: str) -> str:
