@@ -238,7 +238,7 @@ def test_a_stopped_viewer_never_holds_the_run_back_and_catches_up_after(tmp_path
         name: e2e-flood
         tasks:
           - name: flood
-            command: sleep 1; yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 100000000; echo; echo THE LAST LINE
+            command: until [ -e go ]; do sleep 0.05; done; yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 100000000; echo; echo THE LAST LINE
           - {name: after, command: echo after the flood, depends_on: flood}
         """)
     assert tuiflow(tmp_path, "pipeline.yaml", "--detach").returncode == 0
@@ -248,6 +248,7 @@ def test_a_stopped_viewer_never_holds_the_run_back_and_catches_up_after(tmp_path
     viewer.wait_text("● flood")
     (ui,) = ui_processes(tmp_path)
     os.kill(ui, signal.SIGSTOP)
+    (tmp_path / "go").touch()              # the flood starts only now, whatever the machine's load
     try:
         wait(lambda: run_json(tmp_path)["state"] != "running" or
              run_json(tmp_path)["tasks"]["after"]["state"] == "succeeded", timeout=60,
