@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--remote-tuiflow", metavar="CMD", default="tuiflow",
                         help="the tuiflow command on HOST (default: tuiflow, found on its PATH)")
     attach.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+    attach.add_argument("--no-mouse", action="store_true",
+                        help="never ask the terminal for mouse reports (keys only; cheapest over SSH)")
     attach.set_defaults(handler=_lazy("tuiflow.commands.attach"))
 
     serve = sub.add_parser("serve", help="the UI of a run in a web browser, behind a one-time link",
@@ -281,6 +283,14 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--state-dir", metavar="DIR",
                      help="where run folders go (default: .tuiflow/ beside the pipeline file)")
     run.add_argument("--theme", metavar="NAME", help="the UI theme (a file in themes/)")
+    run.add_argument("--approve", action="append", default=[], metavar="TASK",
+                     help="approve the gate TASK (`approval: true`) in advance (repeatable); in a "
+                          "headless run a gate not approved so fails")
+    run.add_argument("--no-mouse", action="store_true",
+                     help="the TUI never asks the terminal for mouse reports (keys only; cheapest over SSH)")
+    run.add_argument("--summary", choices=["short", "full"], default="short",
+                     help="what the TUI prints when it closes: short (failures in full, the rest counted "
+                          "when the run is big; default) or full (every task)")
     run.add_argument("--executor", choices=["local", "dask"],
                      help="where commands run: local processes, or the workers of a Dask cluster "
                           "(default: the pipeline's `executor:`, else local)")

@@ -70,6 +70,7 @@ STATE_COLOUR: dict[TaskState, bytes] = {
     TaskState.BLOCKED: b"33",
     TaskState.SKIPPED: DIM,
     TaskState.HELD: b"33",
+    TaskState.AWAITING_APPROVAL: b"35",
     TaskState.PENDING: DIM,
     TaskState.READY: DIM,
 }
@@ -407,6 +408,10 @@ class HeadlessPrinter(_StreamSink):
             return [(st, f"{name} skipped" + (f": {reason}" if reason else ""))]
         if st is TaskState.HELD:
             return [(st, f"{name} held")]
+        if st is TaskState.AWAITING_APPROVAL:
+            return [(st, f"{name} awaits approval (tuiflow attach: A approves or rejects it)")]
+        if prev is TaskState.AWAITING_APPROVAL and st is not TaskState.FAILED:
+            return [(st, f"{name} approved")]
         # pending / ready: silent, except when a task comes back (released, retried, rerun)
         if prev is TaskState.HELD:
             return [(st, f"{name} released")]

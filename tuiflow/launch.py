@@ -44,13 +44,17 @@ class RunOptions:
     argv: tuple[str, ...] = ()     # the run's own arguments, as the engine process gets them
     executor: str | None = None    # --executor: local | dask (None: the pipeline's)
     scheduler: str | None = None   # --scheduler ADDRESS
+    approve: tuple[str, ...] = ()  # --approve TASK: gates (`approval: true`) approved in advance
+    mouse: bool = True             # --no-mouse: the TUI never asks the terminal for mouse reports
+    summary: str = "short"         # --summary full: the TUI's end-of-run record lists every task
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunOptions:
         return cls(file=args.file, params=dict(args.params), max_parallel=args.max_parallel,
                    headless=bool(args.headless or args.events), events=args.events, resume=args.resume,
                    force=args.force, state_dir=args.state_dir, theme=args.theme, detach=args.detach,
-                   argv=tuple(args.run_argv), executor=args.executor, scheduler=args.scheduler)
+                   argv=tuple(args.run_argv), executor=args.executor, scheduler=args.scheduler,
+                   approve=tuple(args.approve), mouse=not args.no_mouse, summary=args.summary)
 
 
 def collect_garbage_again() -> None:
@@ -96,15 +100,36 @@ def create_store(pipeline: Pipeline, options: RunOptions) -> tuple[RunStore, dic
 
 
 def scheduler_for(pipeline: Pipeline, options: RunOptions, store: RunStore, weights: dict[str, float],
-                  resume: ResumePlan | None, runner: CommandRunner | None = None) -> Scheduler:
+                  resume: ResumePlan | None, runner: CommandRunner | None = None,
+                  refuse_gates: str = "") -> Scheduler:
     """The run's scheduler; its runner is `runner`, else the executor's (a Dask one connects when
-    first used), else the local one."""
+    first used), else the local one. `refuse_gates`: nobody can approve in this run (headless),
+    so a gate not approved with --approve fails with this reason."""
     from .engine.scheduler import Scheduler
 
     if runner is None:
         runner = runner_for(with_executor(pipeline, options))
     return Scheduler(pipeline, runner=runner, store=store, max_parallel=options.max_parallel, weights=weights,
-                     reuse=resume.reuse if resume else None, reused_from=resume.run_id if resume else "")
+                     reuse=resume.reuse if resume else None, reused_from=resume.run_id if resume else "",
+                     approved=options.approve, refuse_gates=refuse_gates)
+
+
+def check_approvals(pipeline: Pipeline, names: tuple[str, ...]) -> None:
+    """--approve names gates of this pipeline (a matrix or foreach gate by its name in the file)."""
+    from .engine.errors import UsageError
+
+    gates = {t.name for t in pipeline.tasks if t.approval} | {t.template for t in pipeline.tasks
+                                                               if t.approval and t.template}
+    for name in names:
+        if name not in gates:
+            listed = ", ".join(sorted(gates)) or "none"
+            raise UsageError(f"--approve {name}: no task of {pipeline.name} by that name has approval: true "
+                             f"(gates: {listed})")
+
+
+# Why a gate fails in a run nobody can approve in.
+GATE_REFUSAL = ("needs approval, and a headless run cannot ask: approve it in advance with --approve TASK "
+                "(or run it in the TUI, or with --detach and approve it from `tuiflow attach`)")
 
 
 def with_executor(pipeline: Pipeline, options: RunOptions) -> Pipeline:
@@ -160,6 +185,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions,
                       "chooses another place)")
         return EXIT_INVALID
     try:
+        check_approvals(pipeline, options.approve)
         resume = plan_resume_for(pipeline, options)
         pipeline = with_executor(pipeline, options)
         if options.headless or (not options.detach and not sys.stdout.isatty()):
@@ -179,7 +205,7 @@ async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan 
 
     runner = await open_runner(pipeline)    # before the run folder: a cluster that cannot serve leaves none
     store, weights = create_store(pipeline, options)
-    scheduler = scheduler_for(pipeline, options, store, weights, resume, runner)
+    scheduler = scheduler_for(pipeline, options, store, weights, resume, runner, refuse_gates=GATE_REFUSAL)
     try:
         served = open_socket(store.run_dir, store.run_id)
     except (OSError, UsageError) as exc:  # the run goes on; it just cannot be watched
@@ -220,4 +246,4 @@ def _in_own_process(pipeline: Pipeline, options: RunOptions,
     from .ui.app import run_tui
 
     collect_garbage_again()
-    return run_tui(pipeline, connect, theme=options.theme)
+    return run_tui(pipeline, connect, theme=options.theme, mouse=options.mouse, summary=options.summary)

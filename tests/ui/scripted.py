@@ -148,6 +148,8 @@ class ScriptedScheduler:
             "cancel_run": self.finished is None,
             "pause": not self.paused,
             "resume": self.paused,
+            "approve": st is S.AWAITING_APPROVAL,
+            "reject": st is S.AWAITING_APPROVAL,
             "retry_failed": any(s in FAILURES for s in self.states.values()),
         }.get(control, False)
 

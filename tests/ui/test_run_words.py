@@ -109,3 +109,18 @@ async def test_an_eta_that_ran_out_while_tasks_run_says_unknown(tmp_path):
         header = screen_text(app).splitlines()[0]
         assert "ETA unknown" in header and "ETA 00:00:00" not in header
         await asyncio.sleep(0)
+
+
+async def test_the_record_of_a_big_run_lists_its_failures_and_counts_the_rest():
+    specs = [t(f"task{i:02d}", "fail" if i in (7, 31) else "ok") for i in range(60)]
+    app, sched, _ = make_app(*specs, limit=8)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "failed")
+        short = app.summary().plain.splitlines()
+        app.full_summary = True
+        full = app.summary().plain.splitlines()
+    assert len(short) <= 6, short
+    assert any("✗ task07" in line and "exit 1" in line for line in short)
+    assert any("✗ task31" in line for line in short)
+    assert any("58 more: ✓ 58 succeeded" in line and "--summary full" in line for line in short)
+    assert len(full) == 62 and any("✓ task59" in line for line in full)

@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
     run = RemoteRun(channel, hello)
     from ..ui.app import run_tui
 
-    return run_tui(None, run, theme=args.theme, attach_hint=hint)
+    return run_tui(None, run, theme=args.theme, attach_hint=hint, mouse=not args.no_mouse)
 
 
 def local_channel(arg: str | None) -> tuple[Channel, str]:

@@ -491,6 +491,7 @@ class DocumentBuilder:
             timeout=timeout or None,
             retry=RetryPolicy(int(retries or 0), delay or 0.0, float(backoff) if backoff is not None else 1.0),
             continue_on_failure=bool(self.get(f, "continue_on_failure", (bool,))),
+            approval=bool(self.get(f, "approval", (bool,))),
             when=TriggerRule(when) if when else TriggerRule.ALL_SUCCESS,
             pool=self.text(f, "pool", scope),
             output=self.get(f, "output", (str,)),

@@ -117,7 +117,7 @@ def load_sources(file: str, marks_depth: int | None = None,
 def task_digest(task: TaskSpec) -> str:
     """A stable digest of what a task does (command, environment, place, rules), for --resume."""
     parts = [task.name, repr(task.command), repr(sorted(task.env.items())), task.cwd, task.shell,
-             repr(task.depends_on), repr(task.timeout), repr(task.retry), repr(task.continue_on_failure),
+             repr(task.depends_on), repr(task.timeout), repr(task.retry), repr(task.continue_on_failure), repr(task.approval),
              task.when.value, repr(task.pool), repr(task.output), repr(task.foreach), repr(task.script),
              repr(task.preconditions), repr(task.log_limit), repr(sorted(task.variables.items()))]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()

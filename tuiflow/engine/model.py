@@ -33,6 +33,7 @@ class TaskState(StrEnum):
     BLOCKED = "blocked"        # an upstream failed; a retry of it can release this task
     SKIPPED = "skipped"        # trigger rule unmeetable, precondition unmet, or skipped by a person
     HELD = "held"              # a person holds it back
+    AWAITING_APPROVAL = "awaiting_approval"   # an `approval: true` gate, ready, until a person approves
 
     @property
     def finished(self) -> bool:
@@ -93,6 +94,8 @@ class Control(StrEnum):
     SKIP = "skip"
     HOLD = "hold"
     RELEASE = "release"
+    APPROVE = "approve"        # an `approval: true` gate may start
+    REJECT = "reject"          # the gate fails (its downstream is blocked)
 
     @property
     def takes_task(self) -> bool:
@@ -100,7 +103,7 @@ class Control(StrEnum):
 
 
 TASK_CONTROLS = frozenset({Control.CANCEL, Control.RETRY, Control.RERUN, Control.SKIP, Control.HOLD,
-                           Control.RELEASE})
+                           Control.RELEASE, Control.APPROVE, Control.REJECT})
 
 
 def task_control_applies(control: Control, state: TaskState, cancelling: bool = False) -> bool:
@@ -108,7 +111,8 @@ def task_control_applies(control: Control, state: TaskState, cancelling: bool = 
     mirror of the run answer the same way)."""
     S = TaskState
     if control is Control.CANCEL:
-        return state in (S.RUNNING, S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED) and not cancelling
+        return state in (S.RUNNING, S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED,
+                         S.AWAITING_APPROVAL) and not cancelling
     if control is Control.RETRY:
         return state in FAILURES or state is S.SKIPPED
     if control is Control.RERUN:
@@ -119,6 +123,8 @@ def task_control_applies(control: Control, state: TaskState, cancelling: bool = 
         return state in (S.PENDING, S.READY, S.BLOCKED)
     if control is Control.RELEASE:
         return state is S.HELD
+    if control is Control.APPROVE or control is Control.REJECT:
+        return state is S.AWAITING_APPROVAL
     return False
 
 
@@ -175,6 +181,7 @@ class TaskSpec:
     timeout: float | None = None
     retry: RetryPolicy = RetryPolicy()
     continue_on_failure: bool = False
+    approval: bool = False                  # a manual gate: waits, once ready, until a person approves it
     when: TriggerRule = TriggerRule.ALL_SUCCESS
     pool: str | None = None
     output: str | None = None               # trimmed stdout exported downstream as $output

@@ -25,7 +25,7 @@ from .model import (
 S = TaskState
 # Upstream classes for trigger rules: a BLOCKED upstream counts as failed (its failure is final
 # until someone retries), a HELD one as not done.
-_WAITING = frozenset({S.PENDING, S.READY, S.RUNNING, S.RETRYING, S.HELD})
+_WAITING = frozenset({S.PENDING, S.READY, S.RUNNING, S.RETRYING, S.HELD, S.AWAITING_APPROVAL})
 _RESTARTABLE = FAILURES | {S.SKIPPED}
 _NOT_STARTED = frozenset({S.PENDING, S.READY, S.BLOCKED})
 _TASK_CONTROL_NAMES = frozenset(c.value for c in TASK_CONTROLS)
@@ -66,6 +66,8 @@ class Plan:
     down: dict[str, list[str]] = field(init=False)
     priority: dict[str, float] = field(init=False)
     paused: bool = False
+    approved: set[str] = field(default_factory=set)   # gates (`approval: true`) a person let through
+    refuse_gates: str = ""          # a run nobody can approve in (headless): a gate fails with this reason
     stopped: bool = False           # cancel_run or fail_fast: start nothing new
     stop_reason: str = ""           # "cancelled" (a person) or "fail_fast"
     running: int = 0
@@ -128,7 +130,7 @@ class Plan:
         if self.stopped:
             return True
         c = self._counts
-        return not (c[S.RETRYING] or c[S.READY] or c[S.HELD])
+        return not (c[S.RETRYING] or c[S.READY] or c[S.HELD] or c[S.AWAITING_APPROVAL])
 
     def _set(self, r: TaskRecord, state: TaskState) -> None:
         old = r.state
@@ -169,6 +171,8 @@ class Plan:
             return "cancelling" if r.cancelling else "running"
         if st is S.HELD:
             return "held"
+        if st is S.AWAITING_APPROVAL:
+            return "awaiting approval: a person approves or rejects it"
         if st is S.RETRYING:
             left = max(0.0, (r.retry_at or now) - now)
             total = r.spec.retry.retries + 1
@@ -369,7 +373,7 @@ class Plan:
                 return [], []
             r.cancelling = True
             return [], [name]
-        if r.state in (S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED):
+        if r.state in (S.PENDING, S.READY, S.RETRYING, S.HELD, S.BLOCKED, S.AWAITING_APPROVAL):
             self._end(r, S.CANCELLED, now, "cancelled")
             return [name, *self._settle(self.down[name])], []
         return [], []
@@ -484,6 +488,24 @@ class Plan:
         self._set(r, S.PENDING)
         return [name, *self._settle([name])]
 
+    def approve(self, name: str) -> list[str]:
+        """A gate waiting for approval may start (and is not asked about again in this run)."""
+        r = self.records.get(name)
+        if r is None or r.state is not S.AWAITING_APPROVAL:
+            return []
+        self.approved.add(name)
+        r.reason = ""
+        self._set(r, S.PENDING)
+        return [name, *self._settle([name])]
+
+    def reject(self, name: str, now: float, reason: str = "rejected") -> list[str]:
+        """A gate waiting for approval fails: its downstream is blocked (a retry asks again)."""
+        r = self.records.get(name)
+        if r is None or r.state is not S.AWAITING_APPROVAL:
+            return []
+        self._end(r, S.FAILED, now, reason)
+        return [name, *self._settle(self.down[name])]
+
     def can(self, control: str, name: str | None) -> bool:
         """Whether a control would change anything now (for the UI's enabled keys)."""
         if control == "pause":
@@ -557,17 +579,23 @@ class Plan:
         while stack:
             name = stack.pop()
             r = records[name]
-            if r.state is not S.PENDING and r.state is not S.BLOCKED and r.state is not S.READY:
+            if r.state is not S.PENDING and r.state is not S.BLOCKED and r.state is not S.READY \
+                    and r.state is not S.AWAITING_APPROVAL:
                 continue
             new = self._verdict(r)
             if new is S.READY and r.spec.virtual:
                 new = S.SUCCEEDED
+            elif new is S.READY and r.spec.approval and name not in self.approved \
+                    and r.spec.template not in self.approved:
+                new = S.FAILED if self.refuse_gates else S.AWAITING_APPROVAL
             if new is r.state:
                 continue
             old = r.state
             self._set(r, new)
             if new is S.SKIPPED:
                 r.reason = f"trigger rule {r.spec.when.value} can no longer be met"
+            elif new is S.FAILED:
+                r.reason = self.refuse_gates
             elif new is S.BLOCKED:
                 r.reason = self._blocked_by(name)
             else:

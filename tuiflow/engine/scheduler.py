@@ -64,7 +64,10 @@ class Scheduler:
                  sinks: Iterable[EventSink] = (), clock: Callable[[], float] = time.time,
                  weights: Mapping[str, float] | None = None,
                  environ: Mapping[str, str] | None = None, run_id: str = "",
-                 reuse: Mapping[str, str | None] | None = None, reused_from: str = "") -> None:
+                 reuse: Mapping[str, str | None] | None = None, reused_from: str = "",
+                 approved: Iterable[str] = (), refuse_gates: str = "") -> None:
+        """`approved`: gates (`approval: true`) approved in advance (`--approve`); `refuse_gates`:
+        nobody can approve in this run (headless), so any other gate fails, with this reason."""
         if runner is None:
             from .runner import LocalRunner
             runner = LocalRunner()
@@ -77,7 +80,8 @@ class Scheduler:
         log_path = getattr(store, "log_path", None)
         self.logs = LogAccess(log_path, getattr(store, "sync", None)) if log_path is not None else None
         self.plan = Plan(pipeline.tasks, max_parallel=max_parallel or pipeline.max_parallel,
-                         pools=pipeline.pools, fail_fast=pipeline.fail_fast, weights=weights)
+                         pools=pipeline.pools, fail_fast=pipeline.fail_fast, weights=weights,
+                         approved=set(approved), refuse_gates=refuse_gates)
         self.specs = {t.name: t for t in pipeline.tasks}
         self._sinks: list[EventSink] = []
         if store is not None:
@@ -292,6 +296,15 @@ class Scheduler:
 
     def release(self, task: str, by: str = "") -> bool:
         return self._control("release", task, self.plan.release(task), by=by)
+
+    def approve(self, task: str, by: str = "") -> bool:
+        """Let a gate (`approval: true`) that waits for approval start; recorded with who approved."""
+        return self._control("approve", task, self.plan.approve(task), by=by)
+
+    def reject(self, task: str, by: str = "") -> bool:
+        """Fail a gate that waits for approval: its downstream is blocked (a retry asks again)."""
+        reason = f"rejected by {by}" if by else "rejected"
+        return self._control("reject", task, self.plan.reject(task, self.clock(), reason), by=by)
 
     def watch(self, tasks: Iterable[str]) -> None:
         """Which tasks' output a viewer shows: in process every sink gets all output anyway."""

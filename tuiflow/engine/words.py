@@ -22,6 +22,7 @@ SYMBOLS: dict[TaskState, str] = {
     TaskState.BLOCKED: "⊖",
     TaskState.SKIPPED: "↷",
     TaskState.HELD: "‖",
+    TaskState.AWAITING_APPROVAL: "⚑",
 }
 
 

@@ -372,6 +372,12 @@ class RemoteRun:
     def release(self, task: str) -> None:
         self._control(Control.RELEASE, task)
 
+    def approve(self, task: str) -> None:
+        self._control(Control.APPROVE, task)
+
+    def reject(self, task: str) -> None:
+        self._control(Control.REJECT, task)
+
     # ------------------------------------------------------------------ queries (from the mirror)
     @property
     def run_state(self) -> RunState:

@@ -38,7 +38,7 @@ SIZES_INTERVAL = 0.5         # seconds between size updates of tasks a viewer do
 HELLO_TIMEOUT = 10.0
 REPLAY_BYTES = 8 << 20        # events kept for the viewer that started the run, until it is there
 WAITING = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
-                     TaskState.HELD, TaskState.SKIPPED})
+                     TaskState.HELD, TaskState.SKIPPED, TaskState.AWAITING_APPROVAL})
 REQUESTS = frozenset({"why", "path", "tail", "count", "lines", "find", "read", "search", "resync"})
 MAX_WAIT = 5.0               # seconds a count request may ask to wait for the engine's index
 

@@ -50,7 +50,7 @@ from tuiflow.ui.widgets.status_bar import HeaderInfo, ProgressLine, RunHeader, T
 LIVE_STATES = frozenset(state.value for state in LIVE_RUN_STATES)
 # states whose reason is not already in the pane title: say why the task waits
 WHY_STATES = frozenset({TaskState.PENDING, TaskState.READY, TaskState.RETRYING, TaskState.BLOCKED,
-                        TaskState.HELD, TaskState.SKIPPED})
+                        TaskState.HELD, TaskState.SKIPPED, TaskState.AWAITING_APPROVAL})
 HANGUP_SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 EXIT_DEADLINE = 1.5   # seconds a viewer whose terminal went away may take to leave, then it is cut short
 SUMMARY_FAILURES = 20  # failures whose last lines the summary prints
@@ -76,6 +76,8 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         Binding("e", "rerun", "rerun", tooltip="Rerun the selected task and its downstream (asks first)"),
         Binding("s", "skip", "skip", tooltip="Skip the selected task (downstream treats it as done)"),
         Binding("h", "hold", "hold", tooltip="Hold the selected task back, or release it"),
+        Binding("A", "approve", "approve", key_display="A",
+                tooltip="Approve or reject the selected gate (asks)"),
         Binding("enter", "pin", "pin", show=False, tooltip="Pin the selected task into an extra pane (again: unpin)"),
         Binding("a", "auto", "auto", show=False, tooltip="Auto: the pane follows the task that last wrote or failed"),
         Binding("slash", "search", "search", key_display="/", tooltip="Search the log pane"),
@@ -126,6 +128,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self._timeline_at = 0.0
         self._signals: list[tuple[int, object]] = []
         self._line_filters = TuiflowFilters()
+        self.full_summary = False     # --summary full: the record printed at the end lists every task
         self._register_themes()
 
     # ----------------------------------------------------------------- themes
@@ -695,21 +698,24 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         sched = self.sched
         state = self.model.result or (self._run_state().lower())
         why = sched.why if sched is not None and not self.engine_gone else None
-        return render_summary(self.model, self.last_lines, self.clock(), state, self._final_exit_code(), why=why)
+        return render_summary(self.model, self.last_lines, self.clock(), state, self._final_exit_code(), why=why,
+                              full=self.full_summary)
 
 
 def run_tui(pipeline: object, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,
             theme: str | None = None, clock: Callable[[], float] = time.time,
-            attach_hint: str = "") -> int:
+            attach_hint: str = "", mouse: bool = True, summary: str = "short") -> int:
     """Open the app on a run; when it closes, print the summary and return the run's exit code.
 
     `scheduler` is a run to show or a zero-argument factory of one (called inside the app, so
     the run starts only once the terminal is ready). After a detach, one line says how to come
     back (`attach_hint`); after a hang-up nothing is printed (there is no terminal to print on).
+    `mouse=False` never asks the terminal for mouse reports; `summary="full"` lists every task.
     """
     name = getattr(pipeline, "name", "") or ""
     app = TuiflowApp(scheduler, theme=theme, clock=clock, title=name)
-    code = app.run()
+    app.full_summary = summary == "full"
+    code = app.run(mouse=mouse)
     if app.start_failed is not None:
         print(escape_controls(str(app.start_failed), keep_newlines=True), file=sys.stderr)
         return app.start_failed.exit_code

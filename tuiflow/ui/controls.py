@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from textual.app import SystemCommand
 from textual.screen import Screen
 
-from tuiflow.ui.screens.confirm import ConfirmScreen
+from tuiflow.ui.screens.confirm import ApprovalScreen, ConfirmScreen
 from tuiflow.ui.widgets.log_pane import LogPane
 from tuiflow.ui.widgets.log_view import LogView
 
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 TASK_CONTROLS = {"cancel_task": "cancel", "retry": "retry", "rerun": "rerun", "skip": "skip"}
 ALWAYS = frozenset({"help", "quit", "toggle_view", "timeline", "search_all", "auto"})
-RUN_CONTROLS = frozenset({*TASK_CONTROLS, "hold", "cancel_run", "retry_failed", "limit", "pause", "resume"})
+RUN_CONTROLS = frozenset({*TASK_CONTROLS, "hold", "approve", "cancel_run", "retry_failed", "limit", "pause",
+                          "resume"})
 
 
 class ControlActions:
@@ -57,6 +58,8 @@ class ControlActions:
         task = self._selected_task()
         if action in TASK_CONTROLS:
             return True if task and sched.can(TASK_CONTROLS[action], task) else None
+        if action == "approve":  # listed only where a gate awaits: elsewhere it would only puzzle
+            return True if task and sched.can("approve", task) else False
         if action == "hold":
             return True if task and (sched.can("hold", task) or sched.can("release", task)) else None
         if action == "cancel_run":
@@ -146,6 +149,16 @@ class ControlActions:
         task = self._selected_task()
         if task and self.sched:
             self._task_control("release" if self.sched.can("release", task) else "hold")
+
+    def action_approve(self) -> None:
+        task = self._selected_task()
+        if not (task and self.sched and self.sched.can("approve", task)):
+            return
+
+        def decided(choice: str | None) -> None:
+            if choice in ("approve", "reject"):
+                self._task_control(choice, task)
+        self.push_screen(ApprovalScreen(task, self.model.tasks[task].info.description), decided)
 
     def action_retry_failed(self) -> None:
         if self.sched and self.sched.can("retry_failed", None):

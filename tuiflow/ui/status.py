@@ -11,13 +11,14 @@ from tuiflow.engine.words import SYMBOLS, format_clock, format_duration
 COUNT_ORDER: tuple[TaskState, ...] = (
     TaskState.SUCCEEDED, TaskState.FAILED, TaskState.TIMED_OUT, TaskState.CANCELLED,
     TaskState.RUNNING, TaskState.RETRYING, TaskState.READY, TaskState.PENDING,
-    TaskState.BLOCKED, TaskState.HELD, TaskState.SKIPPED,
+    TaskState.AWAITING_APPROVAL, TaskState.BLOCKED, TaskState.HELD, TaskState.SKIPPED,
 )
 
 # Worst first: a folder shows the symbol of its most urgent member: a failure, else what is
 # live (running while any member runs), else what still waits, and succeeded only when all did.
 SEVERITY: tuple[TaskState, ...] = (
-    TaskState.FAILED, TaskState.TIMED_OUT, TaskState.RUNNING, TaskState.RETRYING, TaskState.CANCELLED,
+    TaskState.FAILED, TaskState.TIMED_OUT, TaskState.RUNNING, TaskState.RETRYING, TaskState.AWAITING_APPROVAL,
+    TaskState.CANCELLED,
     TaskState.BLOCKED, TaskState.HELD, TaskState.READY, TaskState.PENDING, TaskState.SKIPPED,
     TaskState.SUCCEEDED,
 )
@@ -66,6 +67,7 @@ DEFAULT_COLORS: dict[str, str] = {
     variable(TaskState.BLOCKED): "#af5f5f",
     variable(TaskState.SKIPPED): "#87afaf",
     variable(TaskState.HELD): "#d7af00",
+    variable(TaskState.AWAITING_APPROVAL): "#ffaf5f",
 }
 
 ACTIVE = frozenset({TaskState.RUNNING, TaskState.RETRYING})

@@ -31,9 +31,17 @@ async def last_lines(logs: LogReader, task: str, attempt: int, count: int = LAST
     return [line for line in lines if line.strip()][-count:]
 
 
+SHORT_ROWS = 40        # a run with more tasks than this gets the short record, unless `full`
+SHORT_FAILURES = 50    # failures listed in full in the short record; the rest are counted
+
+
 def render_summary(model: RunView, tails: dict[str, list[str]], now: float, run_state: str, exit_code: int,
-                   why: Callable[[str], str] | None = None) -> Text:
-    """`tails`: the last lines of failed tasks (read with `last_lines` while the logs could be read)."""
+                   why: Callable[[str], str] | None = None, full: bool = False) -> Text:
+    """`tails`: the last lines of failed tasks (read with `last_lines` while the logs could be read).
+
+    A big run's record is short (failures in full, every other task counted by state), so the
+    scrollback keeps what matters; `full` (`--summary full`) lists every task.
+    """
     text = Text()
     word = run_state.upper()
     text.append(f"{model.pipeline or 'pipeline'}", "bold")
@@ -42,12 +50,17 @@ def render_summary(model: RunView, tails: dict[str, list[str]], now: float, run_
     text.append(" · ")
     text.append(word, "bold " + RESULT_COLORS.get(run_state.lower(), "yellow"))
     text.append(f" in {status.format_clock(model.elapsed(now))} · exit code {exit_code}\n")
-    width = max((len(n) for n in model.order), default=4)
+    shown = [n for n in model.order if not (model.tasks[n].info.virtual and model.tasks[n].state is TaskState.SUCCEEDED)]
+    counted: list[str] = []
+    if not full and len(shown) > SHORT_ROWS:
+        failed = [n for n in shown if model.tasks[n].state in status.FAILED][:SHORT_FAILURES]
+        keep = set(failed)
+        counted = [n for n in shown if n not in keep and not model.tasks[n].info.virtual]
+        shown = failed
+    width = max((len(n) for n in shown), default=4)
     width = min(width, 48)
-    for name in model.order:
+    for name in shown:
         view = model.tasks[name]
-        if view.info.virtual and view.state is TaskState.SUCCEEDED:
-            continue
         color = COLORS.get(view.state, "bright_black")
         text.append(f"  {status.SYMBOLS[view.state]} ", color)
         text.append(f"{name:<{width}}")
@@ -68,6 +81,17 @@ def render_summary(model: RunView, tails: dict[str, list[str]], now: float, run_
             for line in tails.get(name, ()):
                 text.append("      │ ", "dim")
                 text.append(line[:200] + "\n")
+    if counted:
+        by_state: dict[TaskState, int] = {}
+        for name in counted:
+            state = model.tasks[name].state
+            by_state[state] = by_state.get(state, 0) + 1
+        text.append(f"  {'and ' if shown else ''}{len(counted)} more: ", "dim")
+        parts = [(f"{status.SYMBOLS[st]} {by_state[st]} {st.value.replace('_', ' ')}", COLORS.get(st, "bright_black"))
+                 for st in status.COUNT_ORDER if st in by_state]
+        for i, (part, color) in enumerate(parts):
+            text.append(("  " if i else "") + part, color)
+        text.append("  (--summary full lists every task)\n", "dim")
     if model.run_dir:
         text.append(f"logs: {model.run_dir}\n", "dim")
     return text

@@ -49,6 +49,51 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class ApprovalScreen(ModalScreen[str]):
+    """A gate (`approval: true`) awaits a person: approve (a), reject (x), or decide later (escape)."""
+
+    DEFAULT_CSS = """
+    ApprovalScreen { align: center middle; }
+    ApprovalScreen > Vertical {
+        width: 72; max-width: 100%; height: auto; padding: 1 2;
+        background: $panel; border: round $warning;
+    }
+    ApprovalScreen Static { width: 100%; margin-bottom: 1; }
+    ApprovalScreen Horizontal { height: auto; width: auto; }
+    ApprovalScreen Button { margin-right: 2; }
+    """
+
+    BINDINGS = [
+        Binding("a,y", "choose('approve')", "Approve"),
+        Binding("x", "choose('reject')", "Reject"),
+        Binding("escape,n", "choose('later')", "Later"),
+    ]
+
+    def __init__(self, task: str, description: str = "") -> None:
+        super().__init__()
+        self.task_name, self.description = task, description
+
+    def compose(self) -> ComposeResult:
+        about = f"\n{self.description}" if self.description else ""
+        with Vertical():
+            yield Static(f"{self.task_name} awaits approval.{about}\n"
+                         "approve: it starts (recorded in the run's events with who approved it)\n"
+                         "reject: it fails and its downstream is blocked (r asks again later)")
+            with Horizontal():
+                yield Button("Approve (a)", variant="success", id="approve", compact=True)
+                yield Button("Reject (x)", variant="error", id="reject", compact=True)
+                yield Button("Later (esc)", id="later", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#later", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "later")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
 class QuitScreen(ModalScreen[str]):
     """Quitting while the run is live: detach (the run goes on, as tmux's `d`), cancel it, or stay.
 
