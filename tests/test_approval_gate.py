@@ -11,7 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.remote.inproc import engine, until as until_remote, viewer
+from tests.remote.inproc import engine, viewer
+from tests.remote.inproc import until as until_remote
 from tests.ui.helpers import make_app, screen_text, t, until
 from tuiflow.engine.model import RunState, TaskSpec, TaskState
 from tuiflow.engine.plan import Plan
