@@ -57,3 +57,30 @@ def test_a_tasks_sixteen_colours_reach_the_terminal_as_they_are(tmp_path):
         assert 92 in colours_before(out, b"bright green")
     finally:
         pty.close()
+
+
+def _kib(pid: int, key: str) -> int:
+    for line in open(f"/proc/{pid}/status").read().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1])
+    raise AssertionError(f"no {key} for {pid}")
+
+
+def test_a_200_mb_burst_grows_the_tui_by_less_than_100_mb(tmp_path):
+    write(tmp_path, """
+        name: e2e-burst
+        log_limit: 2GB
+        tasks:
+          - name: flood
+            command: sleep 2; yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 200000000; echo; echo THE END
+        """)
+    pty = Pty(tmp_path, "pipeline.yaml")
+    try:
+        pty.read_until(lambda b: b"flood" in b and b"limit" in b)
+        base = _kib(pty.proc.pid, "VmRSS:")
+        out = pty.read_until(lambda b: b"SUCCEEDED" in b, timeout=120)
+        assert b"SUCCEEDED" in out
+        grown = _kib(pty.proc.pid, "VmHWM:") - base
+        assert grown < 100 * 1024, f"the TUI grew by {grown // 1024} MiB during the burst"
+    finally:
+        pty.close()

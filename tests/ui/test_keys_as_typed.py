@@ -153,3 +153,17 @@ async def test_no_color_gives_a_readable_ui(monkeypatch):
         text = screen_text(app)
         assert "✓ a" in text and "✗ b" in text and "red words" in text
         assert app.is_running and app.return_code is None
+
+
+async def test_moving_the_mouse_over_the_tree_repaints_nothing():
+    app, sched, _ = make_app(*(t(f"t{i}", "ok", *([f"t{i - 1}"] if i % 10 else [])) for i in range(60)), limit=4)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded" and app.dag.built)
+        await pilot.pause(0.2)
+        repaints = []
+        original = app.dag.refresh
+        app.dag.refresh = lambda *a, **k: (repaints.append(a), original(*a, **k))[1]
+        for n in range(30):
+            await pilot.hover("#dag", offset=(4 + n % 20, 1 + n))
+        await pilot.pause(0.1)
+        assert repaints == []

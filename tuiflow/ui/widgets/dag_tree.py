@@ -60,6 +60,10 @@ class DagTree(Tree[NodeRef]):
         Binding("end", "app.follow", "Follow log", show=False),
     ]
 
+    # Rows carry a `line` meta, and Rich gives every meta style a new link id: with auto links on,
+    # each mouse move would count as a new link under the pointer and repaint the whole tree.
+    auto_links = False
+
     ICON_NODE = "▸ "
     ICON_NODE_EXPANDED = "▾ "
 
@@ -181,6 +185,11 @@ class DagTree(Tree[NodeRef]):
             if data is None or data.kind != "task" or view is None or view.info.parent != info.parent:
                 return index
         return None
+
+    def watch_hover_line(self, previous: int, line: int) -> None:
+        """No hover highlight. Textual's Tree lights up the hovered row's whole subtree, and
+        repaints all of it on every move of the mouse: over a deep task tree that was ~190 KiB/s
+        of terminal output at 50 motion events a second. A click still selects."""
 
     def action_fold(self) -> None:
         """←: fold an open folder; elsewhere go up to the row it hangs under (as file trees do)."""
