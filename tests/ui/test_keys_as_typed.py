@@ -167,3 +167,22 @@ async def test_moving_the_mouse_over_the_tree_repaints_nothing():
             await pilot.hover("#dag", offset=(4 + n % 20, 1 + n))
         await pilot.pause(0.1)
         assert repaints == []
+
+
+async def test_o_runs_a_plain_less_with_R_so_colours_show(tmp_path, monkeypatch):
+    from contextlib import nullcontext
+
+    record = tmp_path / "args"
+    fake_less = tmp_path / "less"
+    fake_less.write_text(f'#!/bin/sh\necho "$@" > {record}\n')
+    fake_less.chmod(0o755)
+    monkeypatch.setenv("PAGER", str(fake_less))
+    monkeypatch.delenv("LESS", raising=False)
+    app, sched, _ = make_app(t("a", "echo:\x1b[32mgreen\x1b[0m"), tmp=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        monkeypatch.setattr(app, "suspend", nullcontext)
+        await until(pilot, lambda: app.model.result == "succeeded" and app.selected == "a")
+        await pilot.press("o")
+        await until(pilot, lambda: record.exists())
+        args = record.read_text().split()
+        assert args[0] == "-R" and args[1].endswith("1.log")

@@ -124,3 +124,30 @@ async def test_the_record_of_a_big_run_lists_its_failures_and_counts_the_rest():
     assert any("✗ task31" in line for line in short)
     assert any("58 more: ✓ 58 succeeded" in line and "--summary full" in line for line in short)
     assert len(full) == 62 and any("✓ task59" in line for line in full)
+
+
+async def test_toasts_at_80x24_stay_off_the_selected_log_and_the_counts():
+    app, sched, _ = make_app(t("a", "echo:a long log && fail"), t("b", "fail"), t("c", "sleep:0.3 && fail"))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await until(pilot, lambda: app.model.result == "failed")
+        await until(pilot, lambda: len(app.screen.query("Toast")) > 0)
+        await pilot.pause(0.2)
+        log, counts = app.main_pane.region, app.progress.region
+        for toast in app.screen.query("Toast"):
+            assert not toast.region.overlaps(log), (toast.region, log)
+            assert not toast.region.overlaps(counts), (toast.region, counts)
+            assert toast.region.height <= 3
+
+
+async def test_retrying_after_the_file_was_edited_says_it_runs_the_commands_as_loaded(tmp_path):
+    file = tmp_path / "p.yaml"
+    file.write_text("name: demo\n")
+    pipe = Pipeline(name="demo", file=str(file), tasks=(t("a", "fail"),))
+    sched = Scheduler(pipe, runner=FakeRunner(), store=FileStore(tmp_path))
+    app = TuiflowApp(sched, terminal_alerts=False, title="demo")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: app.model.result == "failed" and app.selected == "a")
+        file.write_text("name: demo\ntasks: [changed]\n")
+        await pilot.press("r")
+        await until(pilot, lambda: "p.yaml changed since the run started" in screen_text(app))
+        assert "runs the commands as loaded" in screen_text(app)

@@ -114,6 +114,11 @@ class Scheduler:
         self._run_state = RunState.STARTING
         self.started_at: float | None = None
         self.exit_code = 0
+        try:
+            st = os.stat(pipeline.file)
+            self._file_stat: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:   # a pipeline read from a pipe, or built in memory
+            self._file_stat = None
 
     # ------------------------------------------------------------------ sinks and events
 
@@ -275,16 +280,17 @@ class Scheduler:
 
     def retry(self, task: str, by: str = "") -> bool:
         self._reopen()
-        return self._control("retry", task, self.plan.retry(task), by=by)
+        return self._control("retry", task, self.plan.retry(task), by=by, detail=self._file_changed())
 
     def retry_failed(self, by: str = "") -> bool:
         self._reopen()
-        return self._control("retry_failed", None, self.plan.retry_failed(), by=by)
+        return self._control("retry_failed", None, self.plan.retry_failed(), by=by, detail=self._file_changed())
 
     def rerun(self, task: str, by: str = "") -> bool:
         self._reopen()
         changed, to_cancel = self.plan.rerun(task)
-        applied = self._control("rerun", task, changed, bool(changed or to_cancel), by=by)
+        applied = self._control("rerun", task, changed, bool(changed or to_cancel), by=by,
+                                detail=self._file_changed())
         self._signal(to_cancel)
         return applied
 
@@ -318,6 +324,20 @@ class Scheduler:
         if not self.plan.finished():
             self.cancel_run()
         self._poke()
+
+    def _file_changed(self) -> str:
+        """A retry or rerun runs the commands as loaded: when the pipeline file was edited since,
+        the control's detail says so (every front end shows it)."""
+        if self._file_stat is None:
+            return ""
+        try:
+            st = os.stat(self.pipeline.file)
+        except OSError:
+            return ""
+        if (st.st_mtime_ns, st.st_size) == self._file_stat:
+            return ""
+        return (f"{os.path.basename(self.pipeline.file)} changed since the run started; "
+                "it runs the commands as loaded (start a new run for the new file)")
 
     def _reopen(self) -> None:
         self._finished_announced = False

@@ -402,6 +402,9 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
     def _control_notice(self, event: ControlApplied) -> None:
         """Another viewer's control shows here too; one of ours that changed nothing says so."""
         me = self.sched.viewer if self.sched is not None else ""
+        if event.applied and event.by == me and event.control in ("retry", "retry_failed", "rerun") \
+                and "changed since the run started" in event.detail:
+            self.notify(event.detail, title="The pipeline file changed", severity="warning", timeout=8)
         if not event.by:
             return
         what = f"{event.control.replace('_', ' ')}{' ' + event.task if event.task else ''}"

@@ -56,18 +56,18 @@ def state_css(widget: str) -> str:
 # Defaults for every theme that does not set them (App.get_theme_variable_defaults).
 # Chosen so that each stays distinct after Rich maps it to the 256- and 16-colour palettes.
 DEFAULT_COLORS: dict[str, str] = {
-    variable(TaskState.PENDING): "#8a8a8a",
-    variable(TaskState.READY): "#d7d7d7",
-    variable(TaskState.RUNNING): "#5fafff",
-    variable(TaskState.SUCCEEDED): "#5fd75f",
-    variable(TaskState.FAILED): "#ff5f5f",
-    variable(TaskState.TIMED_OUT): "#ff8700",
-    variable(TaskState.CANCELLED): "#d787d7",
-    variable(TaskState.RETRYING): "#ffd75f",
-    variable(TaskState.BLOCKED): "#af5f5f",
-    variable(TaskState.SKIPPED): "#87afaf",
-    variable(TaskState.HELD): "#d7af00",
-    variable(TaskState.AWAITING_APPROVAL): "#ffaf5f",
+    "status-pending": "#8a8a8a",
+    "status-ready": "#e4e4e4",
+    "status-running": "#5f87ff",
+    "status-succeeded": "#5fd75f",
+    "status-failed": "#ff5f5f",
+    "status-timed-out": "#d78700",
+    "status-cancelled": "#ff5fd7",
+    "status-retrying": "#ffd75f",
+    "status-blocked": "#ff00af",
+    "status-skipped": "#00afaf",
+    "status-held": "#87875f",
+    "status-awaiting-approval": "#5fd7ff",
 }
 
 ACTIVE = frozenset({TaskState.RUNNING, TaskState.RETRYING})

@@ -32,6 +32,18 @@ MIN_PANE_WIDTH = 30
 PAGER_COPY_LIMIT = 256 * 1024 * 1024   # bytes of a log on another machine copied for the pager
 
 
+def pager_command(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """$PAGER (default `less -R`). A plain `less` shows a log with colours as "may be a binary
+    file" and the escape codes as text: it gets -R, unless it or $LESS already says -R or -r."""
+    pager = shlex.split(environ.get("PAGER") or "less -R")
+    if pager and os.path.basename(pager[0]) == "less":
+        flags = "".join(a[1:] for a in pager[1:] if a.startswith("-") and not a.startswith("--"))
+        flags += environ.get("LESS", "").replace("-", "")
+        if "R" not in flags and "r" not in flags:
+            pager.append("-R")
+    return pager
+
+
 class ViewActions:
     """Needs from the app: the widgets, the model, `_select`, `_load_pane`, `_update_titles`."""
 
@@ -146,7 +158,7 @@ class ViewActions:
                 self.notify(f"{task} has no log file yet", severity="warning", timeout=3)
                 return
             path = copy
-        pager = shlex.split(os.environ.get("PAGER") or "less -R")
+        pager = pager_command(os.environ)
         try:
             with self.suspend():
                 subprocess.run([*pager, path], check=False)

@@ -43,6 +43,7 @@ class DagTree(Tree[NodeRef]):
         padding: 0;
     }
     DagTree > .dagtree--ref { text-style: dim; }
+    DagTree:ansi > .tree--guides { color: ansi_bright_black; }  /* not the terminal's black on black */
     DagTree > .dagtree--detail { color: $foreground-muted; }
     DagTree > .dagtree--failed-detail { color: $error; }
     DagTree > .dagtree--group { text-style: bold; }
@@ -302,9 +303,12 @@ class DagTree(Tree[NodeRef]):
         else:
             view = self.model.tasks.get(data.name)
             label = self._task_label(view, data, Style(), node)
-        # the cursor/hover style goes underneath: the whole row is highlighted, and the
-        # status symbol keeps its colour on it
-        label.stylize_before(style)
+        if node is self.cursor_node:
+            # the selected row in the cursor's own colours, symbol included: a state colour on
+            # the cursor's background measured 1.5-1.9:1 (the pane title shows it in colour)
+            label.stylize(style)
+        else:
+            label.stylize_before(style)
         return Text.assemble(prefix, label)
 
     def _folder_label(self, name: str, style: Style) -> Text:
