@@ -34,6 +34,7 @@ from tuiflow.engine.termsafe import escape_controls
 from tuiflow.ui import status
 from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
 from tuiflow.ui.controls import ControlActions
+from tuiflow.ui.finding import FindingActions
 from tuiflow.ui.linefilters import TuiflowFilters
 from tuiflow.ui.protocol import EngineGone, SchedulerAPI, StartFailed
 from tuiflow.ui.screens.confirm import QuitScreen
@@ -56,7 +57,7 @@ EXIT_DEADLINE = 1.5   # seconds a viewer whose terminal went away may take to le
 SUMMARY_FAILURES = 20  # failures whose last lines the summary prints
 
 
-class TuiflowApp(ControlActions, ViewActions, App[int]):
+class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
     CSS_PATH = "styles/app.tcss"
     TITLE = "tuiflow"
 
@@ -80,6 +81,13 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
                 tooltip="Approve or reject the selected gate (asks)"),
         Binding("enter", "pin", "pin", show=False, tooltip="Pin the selected task into an extra pane (again: unpin)"),
         Binding("a", "auto", "auto", show=False, tooltip="Auto: the pane follows the task that last wrote or failed"),
+        Binding("g", "goto", "go to", show=False, tooltip="Go to a task by name (type part of it)"),
+        Binding("f", "filter", "filter", show=False,
+                tooltip="Filter the tree: only failed, running or waiting tasks, or all (cycles)"),
+        Binding("right_square_bracket", "next_failure(1)", "next failed", key_display="]", show=False,
+                tooltip="Go to the next failed task"),
+        Binding("left_square_bracket", "next_failure(-1)", "previous failed", key_display="[", show=False,
+                tooltip="Go to the previous failed task"),
         Binding("slash", "search", "search", key_display="/", tooltip="Search the log pane"),
         Binding("n", "search_next", "next", show=False, tooltip="Next search match"),
         Binding("N", "search_prev", "previous", show=False, tooltip="Previous search match"),
@@ -129,6 +137,7 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         self._signals: list[tuple[int, object]] = []
         self._line_filters = TuiflowFilters()
         self.full_summary = False     # --summary full: the record printed at the end lists every task
+        self.filter_index = 0         # what the tree lists (ui/finding.py FILTERS): 0 every task
         self._register_themes()
 
     # ----------------------------------------------------------------- themes
@@ -373,6 +382,8 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         dag = self.dag
         if dag.built:
             dag.refresh_tasks(changes.tasks)
+            if self.filter_index and changes.tasks:
+                self.refilter_if_changed()
         if self.stage_tree.built:
             self.stage_tree.refresh_tasks(changes.tasks)
         self._update_timeline()
@@ -611,6 +622,9 @@ class TuiflowApp(ControlActions, ViewActions, App[int]):
         current = self.main_pane.task_name
         if target is None or target == current:
             return
+        shown = self.model.tasks.get(current) if current else None
+        if not failed and shown is not None and shown.state in status.FAILED:
+            return  # a failure stays on screen until another one comes (or the user moves)
         last = self.model.tasks[current].output.last if current in self.model.tasks else 0.0
         quiet = current is None or self.clock() - last >= 1.0
         if failed or (quiet and now - self._auto_switched >= 1.0):

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from tuiflow.ui.widgets.dag_tree import DagTree
 
 TASK_CONTROLS = {"cancel_task": "cancel", "retry": "retry", "rerun": "rerun", "skip": "skip"}
-ALWAYS = frozenset({"help", "quit", "toggle_view", "timeline", "search_all", "auto"})
+ALWAYS = frozenset({"help", "quit", "toggle_view", "timeline", "search_all", "auto", "goto", "filter",
+                    "next_failure"})
 RUN_CONTROLS = frozenset({*TASK_CONTROLS, "hold", "approve", "cancel_run", "retry_failed", "limit", "pause",
                           "resume"})
 

@@ -80,6 +80,7 @@ class DagTree(Tree[NodeRef]):
         self.members: dict[str, list[str]] = {}                 # group/stage -> tasks in it
         self.folder_of: dict[str, list[str]] = {}               # task -> groups/stages it is in
         self.placement: TreeLayout | None = None
+        self.filtered: set[str] | None = None    # the tasks listed while a filter is on (ui/finding.py)
         self.built = False
         self._styles: dict[str, Style] = {}
 
@@ -91,6 +92,8 @@ class DagTree(Tree[NodeRef]):
         self.folders.clear()
         self.members.clear()
         self.folder_of.clear()
+        self.placement = None
+        self.filtered = None
         self.built = False
 
     async def build_dag(self, infos: Sequence[TaskInfo]) -> None:
