@@ -71,10 +71,13 @@ async def test_brackets_jump_to_the_next_and_previous_failure():
 
 async def test_auto_follow_stays_on_a_task_that_failed():
     talk = " && ".join(["sleep:0.1 && echo:still talking"] * 60)
-    app, sched, _ = make_app(t("talker", talk), t("boom", "sleep:0.3 && echo:about to fail && fail"), limit=2)
+    app, sched, _ = make_app(t("talker", talk), t("boom", "echo:about to fail && fail"), limit=2)
+    sched.hold("boom")    # it runs (and fails) only once auto-follow is on
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.dag.built)
         await pilot.press("a")
+        await until(pilot, lambda: app.auto)
+        sched.release("boom")
         await until(pilot, lambda: sched.state("boom") is S.FAILED and app.main_pane.task_name == "boom")
         lines = app.model.tasks["talker"].output.lines
         await until(pilot, lambda: app.model.tasks["talker"].output.lines >= lines + 25)  # 2.5 s of chatter

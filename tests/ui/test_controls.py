@@ -299,7 +299,7 @@ async def test_v_switches_to_stages():
 
 async def test_question_mark_shows_help_with_every_key():
     app, sched, runner = make_app(t("a"))
-    async with app.run_test(size=(120, 50)) as pilot:
+    async with app.run_test(size=(120, 60)) as pilot:
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(app)

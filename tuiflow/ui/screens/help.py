@@ -24,7 +24,8 @@ EXTRA_KEYS = [
 
 
 def key_label(binding: Binding) -> str:
-    names = {"plus": "+", "minus": "-", "question_mark": "?", "slash": "/", "enter": "enter"}
+    names = {"plus": "+", "minus": "-", "question_mark": "?", "slash": "/", "enter": "enter",
+             "right_square_bracket": "]", "left_square_bracket": "["}
     return " ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
 
 
