@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tuiflow.engine.graph import topological_levels
@@ -32,7 +33,7 @@ MIN_PANE_WIDTH = 30
 PAGER_COPY_LIMIT = 256 * 1024 * 1024   # bytes of a log on another machine copied for the pager
 
 
-def pager_command(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+def pager_command(environ: Mapping[str, str]) -> list[str]:
     """$PAGER (default `less -R`). A plain `less` shows a log with colours as "may be a binary
     file" and the escape codes as text: it gets -R, unless it or $LESS already says -R or -r."""
     pager = shlex.split(environ.get("PAGER") or "less -R")
