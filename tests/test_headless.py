@@ -412,7 +412,8 @@ async def test_run_headless_returns_the_schedulers_exit_code(code: int) -> None:
     assert f"{H0} ● a started" in lines(buf)
 
 
-@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129), ("SIGQUIT", 131),
+                                           ("SIGUSR2", 140)])
 async def test_a_signal_cancels_the_run_and_sets_the_exit_code(sig: str, code: int) -> None:
     import asyncio
     import os
@@ -577,7 +578,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129), ("SIGQUIT", 131),
+                                           ("SIGUSR1", 138), ("SIGALRM", 142)])
 def test_signal_to_a_headless_run_ends_every_process_and_records_cancelled(tmp_path, sig: str, code: int) -> None:
     import os
     import select
