@@ -504,6 +504,10 @@ async def test_the_tui_shows_where_tasks_run_and_the_worker_of_each_attempt(tmp_
         go.touch()
         await until(pilot, lambda: app.model.result is not None, timeout=60)
         assert "SUCCEEDED" in screen_text(app)
+        await pilot.press("q")   # the run's end: the scheduler closes its runner, and the client
+        await until(pilot, lambda: not app.is_running, timeout=30)
+    assert app.return_code == 0
+    assert runner.client is None
 
 
 def test_executor_and_scheduler_mistakes_in_the_file_are_positioned(tmp_path: Path) -> None:

@@ -117,13 +117,15 @@ class DaskRunner:
         except OSError as exc:   # asyncio words a refusal as "Connect call failed": say it as the OS does
             raise unreachable(os.strerror(exc.errno) if exc.errno and not isinstance(exc, socket.gaierror)
                               else exc.strerror or str(exc)) from None
+        client = Client(self.address, asynchronous=True, timeout=self.connect_timeout, set_as_default=False,
+                        name="tuiflow")
         try:
-            self.client = await asyncio.wait_for(
-                Client(self.address, asynchronous=True, timeout=self.connect_timeout, set_as_default=False,
-                       name="tuiflow"),
-                self.connect_timeout + 1.0)
+            await asyncio.wait_for(client, self.connect_timeout + 1.0)   # a Client is awaited to connect
         except (OSError, TimeoutError):
+            with contextlib.suppress(Exception):   # not left for the garbage collector to close
+                await asyncio.wait_for(client.close(), CLOSE_TIMEOUT)
             raise unreachable(f"no answer within {self.connect_timeout:g} s") from None
+        self.client = client
         try:
             self.topic = self.client.id
             self.client.subscribe_topic(self.topic, self._on_event)

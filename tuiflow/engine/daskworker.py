@@ -117,6 +117,8 @@ class _Job:
         from tuiflow.remote.protocol import frame, parse_header
 
         sock, key = self.sock, self.key
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
         buf = bytearray()
         batch: list[Any] = []          # stream, bytes, stream, bytes ...
         size = 0
@@ -131,8 +133,7 @@ class _Job:
                     self._stop_sent = True
                     sock.sendall(frame({"cancel": True}))
             wait = TICK if not batch else max(0.0, sent_at + BATCH_INTERVAL - now)
-            ready, _, _ = select.select([sock], [], [], wait)
-            if not ready:
+            if not poller.poll(wait * 1000):   # poll, not select: a busy worker's fds pass 1024
                 continue
             data = sock.recv(1 << 18)
             if not data:
