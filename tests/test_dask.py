@@ -259,6 +259,27 @@ def test_cancelling_the_run_ends_the_remote_process_group(tmp_path: Path, addres
     wait_for(lambda: processes_with(mark) == [], 10, "end of every remote process")
 
 
+def test_a_cancel_reaches_attempts_still_queued_on_a_busy_worker_and_they_never_run(tmp_path: Path,
+                                                                                     address: str) -> None:
+    """Six tasks on four worker threads: two wait in their worker's queue; cancelled, they never start."""
+    mark = marker(tmp_path)
+    ran = tmp_path / "ran.txt"
+    p = pipeline_file(tmp_path, "max_parallel: 6\ntasks:\n" + "".join(
+        f"  - {{name: t{i}, command: 'echo t{i} >> {ran}; sleep {mark}'}}\n" for i in range(6)))
+    proc = start_tuiflow(p, "--headless", "--scheduler", address, "--state-dir", str(tmp_path / "st"))
+    try:
+        wait_for(lambda: len(processes_with(f"sleep\0{mark}")) == 4, 60, "four remote sleeps")   # not their sh
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    assert {t["state"] for t in run_json(tmp_path / "st")["tasks"].values()} == {"cancelled"}
+    wait_for(lambda: processes_with(mark) == [], 10, "end of every remote process")
+    time.sleep(1)   # the worker threads are free again: a queued attempt that was not dropped would start now
+    assert len(ran.read_text().splitlines()) == 4
+
+
 def test_a_timeout_ends_the_remote_process_group(tmp_path: Path, address: str) -> None:
     mark = marker(tmp_path)
     p = pipeline_file(tmp_path, f"""

@@ -36,7 +36,9 @@ MARK = "tuiflow"
 _lock = threading.Lock()          # _jobs and _cancelled
 _agent_lock = threading.Lock()
 _jobs: dict[str, _Job] = {}        # key -> the attempt running in this worker
-_cancelled: set[str] = set()       # keys cancelled before they started here
+_cancelled: dict[str, None] = {}   # keys cancelled before they started here (oldest first)
+_ended: dict[str, None] = {}       # keys of the attempts that ended here lately (oldest first)
+_REMEMBER = 10_000                 # keys each of those two keeps at most
 _agent: _Agent | None = None
 
 
@@ -53,7 +55,7 @@ def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
     worker = get_worker()
     with _lock:
         if key in _cancelled:
-            _cancelled.discard(key)
+            del _cancelled[key]
             job = None
         else:
             job = _jobs[key] = _Job(key)
@@ -65,21 +67,30 @@ def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
         finally:
             with _lock:
                 _jobs.pop(key, None)
-                _cancelled.discard(key)
+                _remember(_ended, key)
     worker.log_event(topic, [MARK, key, "x", result])
     return result
 
 
 def cancel(key: str) -> str:
-    """Stop attempt `key` on this worker: "running" (its result follows on the topic) or "queued"
-    (it has not started and never will; the engine ends it). Run on the worker's loop by Client.run."""
+    """Stop attempt `key` on this worker: "running" or "ended" (its result follows on the topic), or
+    "queued" (it has not started and never will; the engine ends it). Run on the worker's loop by
+    Client.run."""
     with _lock:
         job = _jobs.get(key)
         if job is None:
-            _cancelled.add(key)
+            if key in _ended:
+                return "ended"
+            _remember(_cancelled, key)
             return "queued"
     job.stop()
     return "running"
+
+
+def _remember(keys: dict[str, None], key: str) -> None:
+    keys[key] = None
+    if len(keys) > _REMEMBER:
+        del keys[next(iter(keys))]
 
 
 class _Job:
