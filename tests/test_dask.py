@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("distributed", reason='the Dask executor\'s tests need the extra: pip install -e ".[test,dask]"')
+
 from distributed import Client, LocalCluster
 
 from tests.engine.fakes import Recorder
