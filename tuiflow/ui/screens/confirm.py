@@ -49,19 +49,54 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class ApprovalScreen(ModalScreen[str]):
-    """A gate (`approval: true`) awaits a person: approve (a), reject (x), or decide later (escape)."""
+class ChoiceScreen(ModalScreen[str]):
+    """A question with a few answers, each a button and a key; dismissed with the answer's id.
+
+    Subclasses give `text()`, `choices()` (id, label, variant; the last is what escape means and
+    gets the focus) and BINDINGS to `choose(id)`.
+    """
 
     DEFAULT_CSS = """
-    ApprovalScreen { align: center middle; }
-    ApprovalScreen > Vertical {
-        width: 72; max-width: 100%; height: auto; padding: 1 2;
+    ChoiceScreen { align: center middle; }
+    ChoiceScreen > Vertical {
+        width: 76; max-width: 100%; height: auto; padding: 1 2;
         background: $panel; border: round $warning;
     }
-    ApprovalScreen Static { width: 100%; margin-bottom: 1; }
-    ApprovalScreen Horizontal { height: auto; width: auto; }
-    ApprovalScreen Button { margin-right: 2; }
+    ChoiceScreen.-danger > Vertical { border: round $error; }
+    ChoiceScreen Static { width: 100%; margin-bottom: 1; }
+    ChoiceScreen Horizontal { height: auto; width: auto; }
+    ChoiceScreen Button { margin-right: 2; }
     """
+
+    focus_first = False    # focus the first answer instead of the last (the safe one)
+
+    def text(self) -> str:
+        raise NotImplementedError
+
+    def choices(self) -> list[tuple[str, str, str]]:
+        raise NotImplementedError
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.text())
+            with Horizontal():
+                for choice, label, variant in self.choices():
+                    yield Button(label, variant=variant, id=choice, compact=True)  # type: ignore[arg-type]
+
+    def on_mount(self) -> None:
+        ids = [choice for choice, _, _ in self.choices()]
+        self.query_one(f"#{ids[0] if self.focus_first else ids[-1]}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_choose(event.button.id or self.choices()[-1][0])
+
+    def action_choose(self, choice: str) -> None:
+        if choice in {c for c, _, _ in self.choices()}:
+            self.dismiss(choice)
+
+
+class ApprovalScreen(ChoiceScreen):
+    """A gate (`approval: true`) awaits a person: approve (a), reject (x), or decide later (escape)."""
 
     BINDINGS = [
         Binding("a,y", "choose('approve')", "Approve"),
@@ -73,43 +108,22 @@ class ApprovalScreen(ModalScreen[str]):
         super().__init__()
         self.task_name, self.description = task, description
 
-    def compose(self) -> ComposeResult:
+    def text(self) -> str:
         about = f"\n{self.description}" if self.description else ""
-        with Vertical():
-            yield Static(f"{self.task_name} awaits approval.{about}\n"
-                         "approve: it starts (recorded in the run's events with who approved it)\n"
-                         "reject: it fails and its downstream is blocked (r asks again later)")
-            with Horizontal():
-                yield Button("Approve (a)", variant="success", id="approve", compact=True)
-                yield Button("Reject (x)", variant="error", id="reject", compact=True)
-                yield Button("Later (esc)", id="later", compact=True)
+        return (f"{self.task_name} awaits approval.{about}\n"
+                "approve: it starts (the run's events record who approved)\n"
+                "reject: it fails, its downstream is blocked (r asks again)")
 
-    def on_mount(self) -> None:
-        self.query_one("#later", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "later")
-
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
+    def choices(self) -> list[tuple[str, str, str]]:
+        return [("approve", "Approve (a)", "success"), ("reject", "Reject (x)", "error"),
+                ("later", "Later (esc)", "default")]
 
 
-class QuitScreen(ModalScreen[str]):
+class QuitScreen(ChoiceScreen):
     """Quitting while the run is live: detach (the run goes on, as tmux's `d`), cancel it, or stay.
 
     A run in this process cannot be detached from (it would die with the process); a read-only
     viewer cannot cancel.
-    """
-
-    DEFAULT_CSS = """
-    QuitScreen { align: center middle; }
-    QuitScreen > Vertical {
-        width: 76; max-width: 100%; height: auto; padding: 1 2;
-        background: $panel; border: round $error;
-    }
-    QuitScreen Static { width: 100%; margin-bottom: 1; }
-    QuitScreen Horizontal { height: auto; width: auto; }
-    QuitScreen Button { margin-right: 2; }
     """
 
     BINDINGS = [
@@ -119,33 +133,23 @@ class QuitScreen(ModalScreen[str]):
     ]
 
     def __init__(self, running: int, waiting: int, can_detach: bool = False, can_cancel: bool = True) -> None:
-        super().__init__()
+        super().__init__(classes="-danger")
         self.running, self.waiting = running, waiting
         self.can_detach, self.can_cancel = can_detach, can_cancel
+        self.focus_first = can_detach
 
-    def compose(self) -> ComposeResult:
+    def text(self) -> str:
         ways = []
         if self.can_detach:
             ways.append("detach: the run goes on, `tuiflow attach` comes back to it")
         if self.can_cancel:
             ways.append("cancel: every task's process group is terminated")
-        with Vertical():
-            yield Static(f"The run is still going: {self.running} running, {self.waiting} waiting.\n"
-                         + "\n".join(ways))
-            with Horizontal():
-                if self.can_detach:
-                    yield Button("Detach (d)", variant="primary", id="detach", compact=True)
-                if self.can_cancel:
-                    yield Button("Cancel run and quit (c)", variant="error", id="cancel", compact=True)
-                yield Button("Stay (esc)", id="stay", compact=True)
+        return f"The run is still going: {self.running} running, {self.waiting} waiting.\n" + "\n".join(ways)
 
-    def on_mount(self) -> None:
-        self.query_one("#detach" if self.can_detach else "#stay", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "stay")
-
-    def action_choose(self, choice: str) -> None:
-        if (choice == "detach" and not self.can_detach) or (choice == "cancel" and not self.can_cancel):
-            return
-        self.dismiss(choice)
+    def choices(self) -> list[tuple[str, str, str]]:
+        out = []
+        if self.can_detach:
+            out.append(("detach", "Detach (d)", "primary"))
+        if self.can_cancel:
+            out.append(("cancel", "Cancel run and quit (c)", "error"))
+        return [*out, ("stay", "Stay (esc)", "default")]
