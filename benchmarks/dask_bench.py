@@ -11,6 +11,7 @@
   thread polls the log file every 2 ms: write -> the engine's TaskOutput, write -> the log file.
 * flood: one task writes 100 MiB (every byte value); the log must be byte-exact; the tuiflow
   process's peak RSS (GNU time), and the workers' own peak RSS afterwards.
+* death: the worker of a running attempt is SIGKILLed: how soon the attempt fails, naming it.
 
 The cluster lives in this process (its scheduler too); tuiflow runs as a separate command, as a
 user runs it. Prints a markdown table; see benchmarks/README.md.
@@ -25,6 +26,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -244,11 +246,50 @@ tasks:
     return rows
 
 
+# ---------------------------------------------------------------------------- a worker's death
+
+
+async def death_once(address: str) -> tuple[float, str]:
+    from tuiflow.engine.daskrunner import DaskRunner
+    from tuiflow.engine.model import Executor
+    from tuiflow.engine.runner import CommandRequest
+
+    runner = DaskRunner(Executor("dask", address))
+    await runner.open()
+    cmd = await runner.start(CommandRequest(task="t", attempt=1, command=("sleep", "30"), cwd="/tmp",
+                                            env=dict(os.environ)), lambda stream, data: None)
+    pids = await runner.client.run(os.getpid, workers=[cmd.worker])
+    await asyncio.sleep(1.0)
+    t0 = time.monotonic()
+    os.kill(pids[cmd.worker], signal.SIGKILL)
+    result = await cmd.wait()
+    took = time.monotonic() - t0
+    await runner.aclose()
+    return took, result.reason
+
+
+def bench_death(address: str, kills: int = 5) -> list[str]:
+    """SIGKILL the worker of a running attempt: how soon the attempt fails, naming it."""
+    from distributed import Client
+
+    took = []
+    for _ in range(kills):
+        seconds, reason = asyncio.run(death_once(address))
+        assert reason.startswith("Dask worker tcp://") and reason.endswith(" died"), reason
+        took.append(seconds * 1000)
+        with Client(address) as client:
+            client.wait_for_workers(2, timeout=60)   # its nanny starts another
+    row = (f"| a worker SIGKILLed mid-task | dask | attempt failed `Dask worker tcp://… died` after "
+           f"**median {statistics.median(took):.1f} ms** ({min(took):.1f}–{max(took):.1f}, {kills} kills) | | |")
+    print(row, file=sys.stderr)
+    return [row]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (2 workers)")
-    parser.add_argument("--only", default="wide,latency,flood")
+    parser.add_argument("--only", default="wide,latency,flood,death")
     args = parser.parse_args()
     from distributed import LocalCluster
 
@@ -269,6 +310,8 @@ def main() -> int:
             rows += bench_latency(address, work)
         if "flood" in only:
             rows += bench_flood(address, work)
+        if "death" in only:
+            rows += bench_death(address)
         print("\n".join(rows))
         print(json.dumps({"load_average_end": os.getloadavg()[0]}), file=sys.stderr)
     finally:
