@@ -151,3 +151,19 @@ async def test_retrying_after_the_file_was_edited_says_it_runs_the_commands_as_l
         await pilot.press("r")
         await until(pilot, lambda: "p.yaml changed since the run started" in screen_text(app))
         assert "runs the commands as loaded" in screen_text(app)
+
+
+async def test_a_retried_tasks_duration_is_its_last_attempts_not_the_idle_time_before_it():
+    now = [1_795_000_000.0]
+    pipe = Pipeline(name="demo", file="/nonexistent/demo.yaml", tasks=(t("a", "flaky:2"),))
+    sched = Scheduler(pipe, runner=FakeRunner(), clock=lambda: now[0])
+    app = TuiflowApp(sched, terminal_alerts=False, title="demo", clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "failed" and app.selected == "a")
+        now[0] += 22.0                 # the task sits failed for 22 s, then is retried
+        await pilot.press("r")
+        await until(pilot, lambda: sched.attempt("a") == 2 and app.model.result == "succeeded")
+        await until(pilot, lambda: "#2" in screen_text(app).splitlines()[1])
+        row = screen_text(app).splitlines()[1]
+        assert "0.0s #2" in row and "22" not in row
+        assert app.model.tasks["a"].duration(now[0]) == 0.0
