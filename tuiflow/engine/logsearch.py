@@ -43,7 +43,8 @@ class Matcher:
         """Whether a line (text as written, escapes and all) shows the query."""
         return self.folded in strip_ansi(render_line(line)).lower()
 
-    def scan(self, data: bytes, first: int, max_hits: int, end: int | None = None) -> tuple[list[int], int | None]:
+    def scan(self, data: bytes | bytearray, first: int, max_hits: int,
+             end: int | None = None) -> tuple[list[int], int | None]:
         """Numbers of the lines of `data[:end]` that show the query, `data` starting with line `first`.
 
         Returns (hits, None), or (hits, last line looked at) when `max_hits` stopped it early.
@@ -58,7 +59,7 @@ class Matcher:
         if self._ascii:
             hay, newline, cr, bs = data.lower(), b"\n", b"\r", b"\x08"
         else:
-            hay = data[:end].decode("utf-8", "replace").lower()
+            hay = bytes(data[:end]).decode("utf-8", "replace").lower()
             end, newline, cr, bs = len(hay), "\n", "\r", "\x08"
         esc = "\x1b" if isinstance(hay, str) else b"\x1b"
         needle = self._needle
@@ -76,7 +77,7 @@ class Matcher:
                 stop = end
             text = hay[start:stop]
             if esc in text or cr in text or bs in text:  # type: ignore[operator]
-                raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+                raw = text if isinstance(text, str) else text.decode("utf-8", "replace")
                 shown = self.shows(raw)
             else:
                 shown = True

@@ -95,7 +95,7 @@ class LogPane(Vertical):
     def show(self, task: str | None, attempts: list[int], logs: RunLogs | None, placeholder: str) -> None:
         """Show `task`'s logs: its `attempts` (oldest first, the newest goes on live), read
         through `logs`; `placeholder` until there is a line."""
-        for group in ("load", "fetch", "search", "reveal"):
+        for group in ("load", "fetch", "prefetch", "search", "reveal"):
             self.workers.cancel_group(self, group)
         self.task_name = task
         self.logs = logs
@@ -146,6 +146,7 @@ class LogPane(Vertical):
                 return
         self.counting = ""
         self._status(force=True)
+        self._prefetch([0])                # `home` shows line 1 at once
 
     async def _count(self, task: str, log: AttemptLog, logs: RunLogs, doc: PaneDoc) -> bool:
         """The engine counts the lines before what the pane read; the pane shows them then."""
@@ -273,6 +274,16 @@ class LogPane(Vertical):
                 if not await self._fetch_block(doc, found[0].number, found[1] // BLOCK):
                     return
 
+    def _prefetch(self, rows: list[int]) -> None:
+        """Read the screens around `rows` ahead (where `home` or `n` goes next), in the background."""
+        height = self.view.size.height or 24
+        spans = [range(max(0, row - height), row + height) for row in rows]
+
+        async def fetch() -> None:
+            for span in spans:
+                await self._fetch_rows(span)
+        self.run_worker(fetch(), group="prefetch", exclusive=True, exit_on_error=False)
+
     # ------------------------------------------------------------------ search
     def start_search(self, query: str, at: tuple[int, int] | None = None) -> None:
         """Search every line shown for `query` (empty: no search); `at`: a match to start from."""
@@ -386,6 +397,9 @@ class LogPane(Vertical):
             self.view.scroll_to_row(row)
         self.view.search_moved()
         self._status(force=True)
+        order = self._order()
+        ahead = [search.step(order, *match, forward=True), search.step(order, *match, forward=False)]
+        self._prefetch([r for r in (self.doc.row_of(*m) for m in ahead if m and m != match) if r is not None])
 
     @property
     def can_step(self) -> bool:
