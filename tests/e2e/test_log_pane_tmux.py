@@ -47,14 +47,18 @@ def test_attach_at_80x24_finds_and_shows_any_line_of_a_long_log(tmp_path, term):
     assert started.returncode == 0, started.stderr
     term.start(*TUIFLOW_CMD, "attach", env={"NO_COLOR": "1", "TERM": "xterm"})
     term.wait_text("row 300000")                     # the first task is shown, at its end
-    term.send("/")
-    term.wait_text("escape: close")
-    term.send("row 000007", "Enter", "n", "n")         # one burst: the query, enter, next, next
+    term.send("/", "row 000007", "Enter", "n", "n")    # one burst: search, the query, enter, next, next
     term.wait_for(lambda s: "/row 000007: 1/1" in s and s.count("row 000007") == 2 and "row 000008" in s,
                   what="the match on screen")
     term.send("Home")
     screen = term.wait_text("abX")                     # the first lines, read back from the engine
     assert "title gone" in screen and "HACKED" not in screen and "row 000001" in screen
+    rows = [line.split("▕", 1)[1].strip() for line in screen.splitlines() if "▕" in line]
+    height = len([r for r in rows if r.startswith(("row ", "title gone", "abX"))])   # lines in the pane
+    term.send("PageDown", "PageDown", "PageDown")     # a burst: three pages, none lost
+    first = 1 + 3 * height                            # line 1 is "title gone", line 2 "abX"
+    term.wait_for(lambda s: f"▕row {first - 2:06d}" in s and f"▕row {first - 3:06d}" not in s,
+                  what=f"line {first} at the top")
     title = term._tmux("display-message", "-p", "#{pane_title}").stdout
     assert "HACKED" not in title                      # the task's OSC never reached the terminal
     term.send("End")

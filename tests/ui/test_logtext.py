@@ -114,15 +114,17 @@ def test_the_pane_search_numbers_live_lines_and_steps_through_attempts():
     search.add(1, [3, 9])
     search.start_live(2, 4, b"par")
     search.feed(2, b"tial error\nfine\nERROR again\nerr")   # lines 4 and 6 of attempt 2
-    assert search.hits[2].tolist() == [4, 6] and search.live_carry == b"err"
+    search.add(2, [1])          # the engine's answer for the lines before, after those came
+    assert search.hits[2].tolist() == [1, 4, 6] and search.live_carry == b"err"
     order = [1, 2]
     assert search.step(order, 1, 3, forward=True) == (1, 9)
-    assert search.step(order, 1, 9, forward=True) == (2, 4)
+    assert search.step(order, 1, 9, forward=True) == (2, 1)
+    assert search.step(order, 2, 1, forward=True) == (2, 4)
     assert search.step(order, 2, 6, forward=True) == (1, 3)        # wraps around
     assert search.step(order, 1, 3, forward=False) == (2, 6)
     assert search.step(order, 2, 5, forward=False, inclusive=True) == (2, 4)
     search.current = (2, 4)
-    assert search.ordinal() == 3 and search.count == 4
+    assert search.ordinal() == 4 and search.count == 5
 
 
 async def test_a_pane_joins_the_log_tail_to_live_output_at_the_exact_byte(tmp_path):

@@ -88,7 +88,8 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
                 tooltip="Go to the next failed task"),
         Binding("left_square_bracket", "next_failure(-1)", "previous failed", key_display="[", show=False,
                 tooltip="Go to the previous failed task"),
-        Binding("slash", "search", "search", key_display="/", tooltip="Search the log pane"),
+        # priority: read in the app's turn, so the keys typed right after it go to the search bar
+        Binding("slash", "search", "search", key_display="/", priority=True, tooltip="Search the log pane"),
         Binding("n", "search_next", "next", show=False, tooltip="Next search match"),
         Binding("N", "search_prev", "previous", show=False, tooltip="Previous search match"),
         Binding("w", "wrap", "wrap", show=False, tooltip="Wrap long lines in the log pane"),

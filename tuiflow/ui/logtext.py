@@ -307,6 +307,35 @@ class PaneDoc:
                 self.max_width = min(widest, MAX_CELLS)
 
 
+class Hits:
+    """One attempt's matches, in line order: those the engine found (up to where the search
+    began), then those found here in output that came later (all after them)."""
+
+    __slots__ = ("early", "late")
+
+    def __init__(self) -> None:
+        self.early = array("q")
+        self.late = array("q")
+
+    def add(self, lines: list[int], late: bool) -> None:
+        part = self.late if late else self.early
+        if part and lines and lines[0] <= part[-1]:   # the same line again (a long line's pieces)
+            lines = [n for n in lines if n > part[-1]]
+        part.extend(lines)
+
+    def __len__(self) -> int:
+        return len(self.early) + len(self.late)
+
+    def __getitem__(self, i: int) -> int:
+        if i < 0:
+            i += len(self)
+        early = self.early
+        return early[i] if i < len(early) else self.late[i - len(early)]
+
+    def tolist(self) -> list[int]:
+        return self.early.tolist() + self.late.tolist()
+
+
 @dataclass(eq=False)
 class PaneSearch:
     """A search over every line of a pane: the line numbers that show the query, per attempt.
@@ -317,7 +346,7 @@ class PaneSearch:
 
     query: str
     matcher: Matcher = field(init=False)
-    hits: dict[int, array] = field(default_factory=dict)
+    hits: dict[int, Hits] = field(default_factory=dict)
     current: tuple[int, int] | None = None          # (attempt, line) of the current match
     steps: int = 0                                  # n (+1) / N (-1) typed before there was one
     total: int = 0                                  # bytes the engine has to scan
@@ -332,16 +361,14 @@ class PaneSearch:
     def __post_init__(self) -> None:
         self.matcher = Matcher(self.query)
 
-    def add(self, attempt: int, lines: list[int]) -> None:
+    def add(self, attempt: int, lines: list[int], late: bool = False) -> None:
+        """Matches the engine found (`late`: found here, in output that came after)."""
         if self.full or not lines:
             return
-        hits = self.hits.setdefault(attempt, array("q"))
-        if hits and lines[0] <= hits[-1]:
-            lines = [n for n in lines if n > hits[-1]]
         room = MAX_HITS - self.count
         if len(lines) >= room:
             lines, self.full = lines[:room], True
-        hits.extend(lines)
+        self.hits.setdefault(attempt, Hits()).add(lines, late)
 
     def start_live(self, attempt: int, line: int, carry: bytes) -> None:
         """Lines of `attempt` from `line` on are scanned here; `carry`: what of it is written."""
@@ -354,7 +381,7 @@ class PaneSearch:
         cut = data.rfind(b"\n") + 1
         if cut:
             found, _ = self.matcher.scan(data, self.live_line, MAX_HITS, cut)
-            self.add(attempt, found)
+            self.add(attempt, found, late=True)
             self.live_line += data.count(b"\n", 0, cut)
         self.live_carry = data[cut:cut + OPEN_RAW]
 
@@ -397,4 +424,4 @@ class PaneSearch:
         return last, self.hits[last][-1]
 
 
-__all__ = ["AttemptLog", "BLOCK", "BlockCache", "LiveLines", "MISSING", "PaneDoc", "PaneSearch", "rendered"]
+__all__ = ["AttemptLog", "BLOCK", "BlockCache", "Hits", "LiveLines", "MISSING", "PaneDoc", "PaneSearch", "rendered"]

@@ -14,6 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from textual.actions import SkipAction
+from textual.widgets import Input
+
 from tuiflow.engine.graph import topological_levels
 from tuiflow.ui.screens.help import HelpScreen
 from tuiflow.ui.treeplan import stages
@@ -121,6 +124,8 @@ class ViewActions:
         self._update_titles()
 
     def action_search(self) -> None:
+        if self.screen is not self.main_pane.screen or isinstance(self.focused, Input):
+            raise SkipAction()   # `/` typed in a text field, or another screen is up: not for us
         pane = self._target_pane()
         self.searchbar.open(pane.search.query if pane.search else "", pane.view,
                             lambda query: self._search_closed(pane, query))

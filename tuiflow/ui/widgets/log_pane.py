@@ -91,6 +91,13 @@ class LogPane(Vertical):
         yield self.why
         yield self.view
 
+    def _run(self, work, *args: object, group: str, exclusive: bool = False) -> Worker[None]:  # noqa: ANN001
+        """A worker of this pane (ended with it). The coroutine is made when the worker starts,
+        so one cancelled before it started (keys in a burst) leaves nothing behind."""
+        async def run() -> None:
+            await work(*args)
+        return self.run_worker(run, group=group, exclusive=exclusive, exit_on_error=False)
+
     # ------------------------------------------------------------------ what it shows
     def show(self, task: str | None, attempts: list[int], logs: RunLogs | None, placeholder: str) -> None:
         """Show `task`'s logs: its `attempts` (oldest first, the newest goes on live), read
@@ -108,8 +115,7 @@ class LogPane(Vertical):
             self.loader = None
             return
         self.joiner.loading = True
-        self.loader = self.run_worker(self._load(task, sorted(set(attempts)), logs), group="load",
-                                      exit_on_error=False)
+        self.loader = self._run(self._load, task, sorted(set(attempts)), logs, group="load")
 
     def reload(self, attempt: int = 0) -> None:
         """Read the task again (live output was missed: this viewer fell behind); `attempt`:
@@ -221,7 +227,7 @@ class LogPane(Vertical):
     def _lines_wanted(self, event: LogView.LinesWanted) -> None:
         event.stop()
         if self._fetcher is None or self._fetcher.is_finished:
-            self._fetcher = self.run_worker(self._fetch(self.doc), group="fetch", exit_on_error=False)
+            self._fetcher = self._run(self._fetch, self.doc, group="fetch")
 
     async def _fetch(self, doc: PaneDoc) -> None:
         """Fetch the blocks of lines the view drew as not loaded, those on screen first."""
@@ -282,7 +288,7 @@ class LogPane(Vertical):
         async def fetch() -> None:
             for span in spans:
                 await self._fetch_rows(span)
-        self.run_worker(fetch(), group="prefetch", exclusive=True, exit_on_error=False)
+        self._run(fetch, group="prefetch", exclusive=True)
 
     # ------------------------------------------------------------------ search
     def start_search(self, query: str, at: tuple[int, int] | None = None) -> None:
@@ -297,7 +303,7 @@ class LogPane(Vertical):
         search.current = at
         self.view.set_search(search)
         self._status(force=True)
-        self.run_worker(self._scan(search), group="search", exit_on_error=False)
+        self._run(self._scan, search, group="search")
 
     async def _scan(self, search: PaneSearch) -> None:
         """The engine scans each log up to where the pane's own lines start; the pane scans what
@@ -426,8 +432,7 @@ class LogPane(Vertical):
     def reveal(self, attempt: int, line: int, query: str = "") -> Worker[None]:
         """Show 1-based `line` of an attempt's log (a hit of the search across logs), with
         `query` searched from there."""
-        return self.run_worker(self._reveal(attempt, line - 1, query), group="reveal", exclusive=True,
-                               exit_on_error=False)
+        return self._run(self._reveal, attempt, line - 1, query, group="reveal", exclusive=True)
 
     async def _reveal(self, attempt: int, line: int, query: str) -> None:
         doc = self.doc

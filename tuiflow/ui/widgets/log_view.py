@@ -309,6 +309,32 @@ class LogView(ScrollView, can_focus=True):
             n += 1
         return n
 
+    # Scrolling keys move from where the view is now, at once: Textual's own scroll from the
+    # position as of the last refresh, so keys that come in a burst (over ssh) were lost.
+    def action_scroll_up(self) -> None:
+        self._scroll_by(-1)
+
+    def action_scroll_down(self) -> None:
+        self._scroll_by(1)
+
+    def action_page_up(self) -> None:
+        self._scroll_by(-self._page())
+
+    def action_page_down(self) -> None:
+        self._scroll_by(self._page())
+
+    def action_scroll_home(self) -> None:
+        self.scroll_to(x=0, y=0, animate=False, immediate=True)
+
+    def _page(self) -> int:
+        if self.wrap:    # the lines on screen, however many rows each takes
+            return max(1, len({row for row, _ in self._wrap_layout()}))
+        return max(1, self.scrollable_content_region.height)
+
+    def _scroll_by(self, rows: int) -> None:
+        y = max(0, min(self.max_scroll_y, round(self.scroll_y) + rows))
+        self.scroll_to(y=y, animate=False, immediate=True)
+
     def action_follow(self) -> None:
         self.post_message(self.FollowRequested(self))
         self.follow_end()

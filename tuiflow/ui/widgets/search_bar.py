@@ -52,7 +52,8 @@ class SearchBar(Input):
         if not self.is_open:            # typed after enter or escape: not for the bar
             event.prevent_default()
             event.stop()
-            self.app.post_message(events.Key(event.key, event.character))
+            if self.is_attached and self.app.is_running:
+                self.app.post_message(events.Key(event.key, event.character))
         elif event.key in ("enter", "escape"):
             event.prevent_default()
             event.stop()
