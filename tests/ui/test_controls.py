@@ -310,14 +310,17 @@ async def test_question_mark_shows_help_with_every_key():
         await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
 
 
-async def test_a_auto_follows_the_task_that_writes():
+async def test_a_auto_follows_the_task_that_writes(tmp_path):
     app, sched, runner = make_app(t("quiet", "sleep:30"), t("talker", "sleep:0.5 && echo:I speak && sleep:30"),
-                                  t("late", "sleep:2 && echo:me too && sleep:30"), limit=3)
+                                  t("late", f"wait:{tmp_path}/go && echo:me too && sleep:30"), limit=3)
     async with app.run_test(size=SIZE) as pilot:
         await select(app, pilot, "quiet")
         await pilot.press("a")
         await until(pilot, lambda: app.main_pane.task_name == "talker")
         await until(pilot, lambda: "I speak" in screen_text(app) and "auto" in screen_text(app))  # once read
+        talker = app.model.tasks["talker"].output
+        await until(pilot, lambda: app.clock() - talker.last >= 1.2)    # quiet for more than a second
+        (tmp_path / "go").touch()     # only now does the other task write
         await until(pilot, lambda: app.main_pane.task_name == "late")  # talker has gone quiet
         await pilot.press("a")
         assert not app.auto
