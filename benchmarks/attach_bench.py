@@ -107,8 +107,10 @@ def startup(cmd: list[str], runs: int) -> list[float]:
 
 # ---------------------------------------------------------------------------- first screen
 
-def first_screen(cmd: list[str], tasks: int, mb: int) -> dict:
-    folder = fresh_dir("attach")
+def big_run(cmd: list[str], tasks: int, mb: int, name: str = "attach") -> Path:
+    """A live run of `tasks` tasks (started with --detach), 100 of which have written `mb` MB of
+    logs in all, each ending with `tNNNN DONE` and sleeping; the others sleep."""
+    folder = fresh_dir(name)
     talkers = 100
     per_task = mb * 1_000_000 // talkers
     lines = per_task // 100
@@ -128,6 +130,15 @@ def first_screen(cmd: list[str], tasks: int, mb: int) -> dict:
             if done >= talkers:
                 break
             time.sleep(0.2)
+    except BaseException:
+        stop_engines(folder)
+        raise
+    return folder
+
+
+def first_screen(cmd: list[str], tasks: int, mb: int) -> dict:
+    folder = big_run(cmd, tasks, mb)
+    try:
         run_dir = next(folder.glob(".tuiflow/runs/*"))
         count = folder / "count"
         ssh = shlex.join([*COUNTER, "ssh", str(count)])

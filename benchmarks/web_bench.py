@@ -40,13 +40,23 @@ from urllib.parse import parse_qs, urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attach_bench import fresh_dir, stop_engines, talkers, write  # noqa: E402
+from attach_bench import big_run, engine_of, fresh_dir, stop_engines, talkers, write  # noqa: E402
 from tui_pty import PtyApp, tuiflow_cmd  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 LINK = re.compile(r"http://\S+/\?token=\S+")
+
+
+def remove(folder: Path) -> None:
+    """Stop the run's engine, wait until it is gone (it writes its run folder to the end), remove the folder."""
+    pid = engine_of(folder)
+    stop_engines(folder)
+    deadline = time.monotonic() + 15
+    while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 class Serve:
@@ -167,30 +177,8 @@ class Watch:
             self.pull(page)
 
 
-def big_run(cmd: list[str], tasks: int, mb: int) -> Path:
-    folder = fresh_dir("web")
-    talking = 100
-    per_task = mb * 1_000_000 // talking
-    body = ["name: big", f"max_parallel: {talking}", "log_limit: 2GB", "tasks:"]
-    for i in range(tasks):
-        if i < talking:
-            body.append(f"  - {{name: t{i:04d}, command: 'seq -f \"t{i:04d} %092.0f\" {per_task // 100}; "
-                        f"echo t{i:04d} DONE; sleep 600'}}")
-        else:
-            body.append(f"  - {{name: t{i:04d}, command: 'sleep 600'}}")
-    write(folder, "\n".join(body) + "\n")
-    subprocess.run([*cmd, "pipeline.yaml", "--detach"], cwd=folder, check=True, capture_output=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        done = sum(1 for p in folder.glob(".tuiflow/runs/*/logs/*/1.log") if p.stat().st_size >= per_task)
-        if done >= talking:
-            break
-        time.sleep(0.2)
-    return folder
-
-
 def first_screen(browser, cmd: list[str], tasks: int, mb: int, runs: int) -> dict:
-    folder = big_run(cmd, tasks, mb)
+    folder = big_run(cmd, tasks, mb, "web")
     complete = re.compile(r"big · run .*RUNNING(?s:.*)t0000(?s:.*)t0001(?s:.*)t0000 DONE(?s:.*) quit")
     times, first_bytes, loads, sizes, terminal = [], [], [], [], []
     serve = Serve(cmd, folder)
@@ -216,8 +204,7 @@ def first_screen(browser, cmd: list[str], tasks: int, mb: int, runs: int) -> dic
             terminal.append(terminal_first_screen(cmd, folder, complete, columns, lines))
     finally:
         serve.stop()
-        stop_engines(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        remove(folder)
     return {"tasks": tasks, "log_mb": mb, "runs": runs,
             "first_complete_screen_s": round(statistics.median(times), 3),
             "all_s": [round(x, 3) for x in times],
@@ -276,8 +263,7 @@ def talker_bytes(browser, cmd: list[str]) -> dict:
     finally:
         context.close()
         serve.stop()
-        stop_engines(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        remove(folder)
     return {"browser": web, "terminal": terminal_talkers(cmd, *size)}
 
 
@@ -315,8 +301,7 @@ def terminal_talkers(cmd: list[str], columns: int, lines: int) -> dict:
         app.send(b"q")
         time.sleep(0.5)
         app.stop()
-        stop_engines(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        remove(folder)
 
 
 def main() -> int:
