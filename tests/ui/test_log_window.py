@@ -139,6 +139,9 @@ async def test_wrapped_lines_end_with_the_last_line_on_screen(tmp_path):
         await pilot.press("home", "end")
         await until(pilot, lambda: screen_text(app).splitlines()[-3].strip(" ▕▁▂▃▄▅▆▇█") == "THE LAST LINE")
         assert screen_text(app).count("w" * 60) >= 4   # the long line, wrapped, just above
+        await pilot.resize_terminal(60, 20)             # narrower: more rows a line, the end still at the bottom
+        await until(pilot, lambda: screen_text(app).splitlines()[-3].strip(" ▕▁▂▃▄▅▆▇█") == "THE LAST LINE")
+        assert screen_text(app).splitlines()[-4].strip(" ▕▁▂▃▄▅▆▇█").startswith("w")
 
 
 async def test_a_jump_keeps_its_line_while_output_goes_on_and_end_follows_again(tmp_path):

@@ -157,11 +157,10 @@ class LogView(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- geometry
     def _update_size(self) -> None:
-        width = self.scrollable_content_region.width or self.size.width
         rows = self.doc.rows
-        if self.wrap:
+        if self.wrap:    # no width of its own: never a horizontal scrollbar, whatever the last width was
             height = self.scrollable_content_region.height or self.size.height or 1
-            self.virtual_size = Size(width, self._end_top(height) + height if rows else 1)
+            self.virtual_size = Size(0, self._end_top(height) + height if rows else 1)
         else:
             self.virtual_size = Size(self.doc.max_width + 1, rows or 1)
 
@@ -185,19 +184,28 @@ class LogView(ScrollView, can_focus=True):
         return 0
 
     def _wrap_layout(self) -> list[tuple[int, int]]:
-        """Wrap mode: (row, part) on each line of the screen, from the top row down."""
+        """Wrap mode: (row, part) on each line of the screen, from the top row down; at the end,
+        from the last row up, so the screen is full and the first line may show only its end."""
         width, height = self._wrap_width(), self.size.height
-        key = (self.scroll_offset.y, width, height, self.doc.rows, self.doc.version,
+        top, rows = self.scroll_offset.y, self.doc.rows
+        at_end = top >= self.max_scroll_y
+        key = (top, at_end, width, height, rows, self.doc.version,
                len(self.doc.attempts[-1].live.open_text) if self.doc.attempts else 0)
         if key == self._layout_key:
             return self._layout
         layout: list[tuple[int, int]] = []
-        row = self.scroll_offset.y
-        rows = self.doc.rows
-        while len(layout) < height and row < rows:
-            parts = self._wrapped_rows(self.doc.text(row), width)
-            layout.extend((row, part) for part in range(min(parts, height - len(layout))))
-            row += 1
+        if at_end:
+            row = rows - 1
+            while len(layout) < height and row >= 0:
+                parts = self._wrapped_rows(self.doc.text(row), width)
+                layout[:0] = [(row, part) for part in range(max(0, parts - (height - len(layout))), parts)]
+                row -= 1
+        else:
+            row = top
+            while len(layout) < height and row < rows:
+                parts = self._wrapped_rows(self.doc.text(row), width)
+                layout.extend((row, part) for part in range(min(parts, height - len(layout))))
+                row += 1
         self._layout, self._layout_key = layout, key
         return layout
 
@@ -355,8 +363,8 @@ class LogView(ScrollView, can_focus=True):
 
     def _still_at_end(self) -> None:
         if self.follow:
-            self._update_size()
-            if self.scroll_offset.y < self.max_scroll_y:
+            self._update_size()   # the size may have changed since (wrapped lines at a new width)
+            if self.scroll_offset.y != self.max_scroll_y:
                 self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def watch_scroll_y(self, old: float, new: float) -> None:
@@ -380,6 +388,7 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
+        self._layout_key = ()
         self._update_size()
         if self.follow:
             self._to_end()
