@@ -3,10 +3,12 @@ with only a few of them in memory; control sequences show as a terminal would sh
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.ui.helpers import make_app, screen_text, t, until
 from tuiflow.engine import logaccess
 from tuiflow.engine.model import RetryPolicy
-from tuiflow.ui.logtext import CACHE_CHARS
+from tuiflow.ui.logtext import BLOCK, CACHE_CHARS
 
 SIZE = (120, 36)
 MANY = 25_000      # more lines than a pane keeps (10 000)
@@ -51,6 +53,51 @@ async def test_scrolling_up_goes_past_the_kept_lines_to_the_first_line(tmp_path)
         await until(pilot, lambda: rows(app)[-1] == f"line {MANY}")
         pane = app.main_pane
         assert len(pane.doc.attempts[-1].recent) <= 10_000 and pane.doc.cache.chars <= CACHE_CHARS
+
+
+async def test_the_screens_above_and_below_are_read_ahead_so_paging_draws_at_once(tmp_path):
+    """Paging through lines the pane does not hold: the next screen was read while the reader looked
+    at this one, so `pagedown` / `pageup` draw every line at once even when the engine cannot
+    answer right now (no `…`)."""
+    app, sched, _ = make_app(t("big", numbered(MANY, needle_at=(12_000,))), tmp=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        await show(app, pilot, "big")
+        pane, view = app.main_pane, app.main_pane.view
+        lines, gate = pane.logs.lines, asyncio.Event()
+        gate.set()
+
+        async def gated_lines(*args, **kwargs):
+            await gate.wait()
+            return await lines(*args, **kwargs)
+        pane.logs.lines = gated_lines     # the engine's answers, held while the gate is shut
+
+        def read(row: int) -> bool:       # the rows of a screen the reader may page to are read
+            log, index = pane.doc.locate(row)
+            return pane.doc.cache.has(log.number, index // BLOCK)
+
+        async def page(key: str, first: int) -> None:
+            height = view.size.height
+            await until(pilot, lambda: read(max(0, view.scroll_offset.y - height))
+                        and read(view.scroll_offset.y + 2 * height - 1))
+            gate.clear()
+            await pilot.press(key)
+            await pilot.pause()
+            assert rows(app)[0] == f"line {first}" and "…" not in rows(app)
+            gate.set()
+
+        view.focus()
+        await pilot.press("home")
+        await until(pilot, lambda: rows(app)[0] == "line 1" and "…" not in rows(app))
+        height = view.size.height
+        for n in range(1, 3 * BLOCK // height + 2):        # down through three blocks of lines
+            await page("pagedown", 1 + n * height)
+        await pilot.press("slash", *"needle", "enter")     # far from what was read, then up
+        await until(pilot, lambda: "line 12000 needle" in rows(app) and "…" not in rows(app))
+        await pilot.press("escape")
+        top = int(rows(app)[0].split()[1])
+        for n in range(1, 3 * BLOCK // height + 2):
+            await page("pageup", top - n * height)
 
 
 async def test_slash_finds_a_line_before_the_kept_ones_and_n_goes_on_through_the_whole_log(tmp_path):

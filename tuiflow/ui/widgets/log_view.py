@@ -214,6 +214,10 @@ class LogView(ScrollView, can_focus=True):
         # the widget's style is the same for every line of one pass: compute it once
         self._pass_style = self.rich_style
         lines = super().render_lines(crop)
+        top, height, rows = self.scroll_offset.y, self.size.height, self.doc.rows
+        for row in (top - height, top + 2 * height - 1):   # a screen up and down: read ahead
+            if 0 <= row < rows:
+                self.doc.text(row)
         if self.doc.wanted and not self._wanted_posted:
             self._wanted_posted = True
             self.post_message(self.LinesWanted(self))
