@@ -14,6 +14,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -303,6 +304,7 @@ def _find(f, matcher: Matcher, offset: int, line: int, end: int, max_bytes: int,
         offset, line = offset + cut, line + buf.count(b"\n", 0, cut)
         if len(hits) >= max_hits:
             break
+        time.sleep(0)    # let the engine's loop have the GIL between pieces (a viewer's keys wait on it)
     return Found(hits, offset, line)
 
 
