@@ -219,20 +219,27 @@ class HeadlessPrinter(_StreamSink):
     # -- EventSink
 
     def handle(self, event: Event) -> None:
+        # The view sees every event, printed or not, first: the run's socket server shares it
+        # (one RunView per process, not one per sink).
+        kind = type(event)
+        if kind is TaskStateChanged:
+            known = self.view.tasks.get(event.task)  # type: ignore[attr-defined]
+            before = (known.state, known.attempt) if known is not None else (TaskState.PENDING, -1)
+        elif kind is LimitChanged:
+            old = self.view.max_parallel
+        self.view.apply(event)
         if self._dead:
             return
         try:
-            if type(event) is TaskOutput:
-                self._output(event)
-            elif type(event) is TaskStateChanged:
-                self._state(event)
+            if kind is TaskOutput:
+                self._output(event)  # type: ignore[arg-type]
+            elif kind is TaskStateChanged:
+                self._state(event, *before)  # type: ignore[arg-type]
             elif isinstance(event, RunStarted):
                 self._run_start(event)
             elif isinstance(event, TasksAdded):
                 self._added(event)
             elif isinstance(event, LimitChanged):
-                old = self.view.max_parallel
-                self.view.apply(event)
                 change = f"{old} → {event.max_parallel}" if old else str(event.max_parallel)
                 self._line(event.time, f"{CONTROL_MARK} limit {change}")
             elif isinstance(event, Paused):
@@ -359,12 +366,9 @@ class HeadlessPrinter(_StreamSink):
             return ""
         return f" (attempt {self._attempts(rec, attempt)})"
 
-    def _state(self, ev: TaskStateChanged) -> None:
-        known = self.view.tasks.get(ev.task)
-        prev = known.state if known is not None else TaskState.PENDING
-        if known is not None and prev is ev.state and known.attempt == ev.attempt:
+    def _state(self, ev: TaskStateChanged, prev: TaskState, prev_attempt: int) -> None:
+        if prev is ev.state and prev_attempt == ev.attempt:
             return  # the same state again with more detail (the scheduler re-announces a start with its pid)
-        self.view.apply(ev)
         rec = self.view.tasks[ev.task]
         if ev.state is not TaskState.RUNNING:
             self._flush_partial(ev.task)
@@ -432,7 +436,6 @@ class HeadlessPrinter(_StreamSink):
     # -- run-level events
 
     def _run_start(self, ev: RunStarted) -> None:
-        self.view.apply(ev)
         self._pipeline_name = ev.pipeline
         count = sum(1 for info in ev.tasks if not info.virtual)   # what runs a command, as validate counts
         parts = [ev.pipeline, f"run {ev.run_id}" if ev.run_id else "", f"{count} task{'s' if count != 1 else ''}",
@@ -442,7 +445,6 @@ class HeadlessPrinter(_StreamSink):
             self._line(ev.time, f"{NOTE_MARK} {note}")
 
     def _added(self, ev: TasksAdded) -> None:
-        self.view.apply(ev)
         if ev.tasks:
             names = [t.name for t in ev.tasks]
             shown = ", ".join(names[:8]) + (f", … ({len(names) - 8} more)" if len(names) > 8 else "")
@@ -618,4 +620,4 @@ async def run_headless(scheduler: Scheduler, *, events: str | None, stream: Bina
     def on_stop(sig: int) -> None:
         printer.note(f"{CONTROL_MARK} {signal.Signals(sig).name} received: cancelling the run")
 
-    return await serve(scheduler, served, linger=False, on_stop=on_stop)
+    return await serve(scheduler, served, linger=False, on_stop=on_stop, view=getattr(printer, "view", None))

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tuiflow.engine import stopsignals
 from tuiflow.engine.errors import PipelineInvalid, UsageError
@@ -29,6 +29,9 @@ from tuiflow.ui.protocol import StartFailed
 from .protocol import frame, parse_header, read_frame_blocking
 from .registry import register, socket_path, unregister
 from .server import RunServer
+
+if TYPE_CHECKING:
+    from tuiflow.engine.runview import RunView
 
 READY_TIMEOUT = 60.0
 LOG_FILE = "engine.log"
@@ -89,16 +92,18 @@ def open_socket(run_dir: str, run_id: str) -> Served:
 
 
 async def serve(scheduler: Any, served: Served | None, *, linger: bool, adopt: socket.socket | None = None,
-                on_stop: Callable[[int], None] | None = None) -> int:
+                on_stop: Callable[[int], None] | None = None, view: RunView | None = None) -> int:
     """Run `scheduler` (with its socket served, when given); any stop signal cancels the run and
     makes the exit code 128+N (the first signal's).
 
     `on_stop(sig)` is told of the first signal (the headless printer says it). With `linger` the
     run stays open for its viewers after it ends, until the last one leaves (see RunServer).
+    `view`: a RunView that a sink subscribed before this one keeps up to date (the headless
+    printer's), which the server then shares instead of keeping its own.
     """
     server = None
     if served is not None:
-        server = RunServer(scheduler, linger=linger)
+        server = RunServer(scheduler, linger=linger, view=view)
         await server.listen(served.listener)
         if adopt is not None:
             await server.adopt(adopt)

@@ -133,11 +133,16 @@ class RunServer:
     when the last one leaves (a TUI's engine). Without it the run ends when it finishes
     (headless, whose viewers are told and let go)."""
 
-    def __init__(self, scheduler: Scheduler, *, linger: bool, on_log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, scheduler: Scheduler, *, linger: bool, on_log: Callable[[str], None] | None = None,
+                 view: RunView | None = None) -> None:
+        """`view`: a RunView kept up to date by a sink that was subscribed to `scheduler` before
+        this server (the headless printer's), shared rather than kept twice; by default the
+        server keeps its own."""
         self.scheduler = scheduler
         self.logs: LogAccess | None = scheduler.logs
         self.linger = linger
-        self.view = RunView()
+        self.view = view if view is not None else RunView()
+        self._own_view = view is None
         self.seq = 0
         self.viewers: set[Viewer] = set()
         self.connections = 0
@@ -156,7 +161,8 @@ class RunServer:
 
     # ------------------------------------------------------------------ EventSink
     def handle(self, event: Event) -> None:
-        self.view.apply(event)
+        if self._own_view:
+            self.view.apply(event)
         if type(event) is TaskOutput:
             self._output(event)  # type: ignore[arg-type]
             return
