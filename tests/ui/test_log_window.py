@@ -4,6 +4,7 @@ with only a few of them in memory; control sequences show as a terminal would sh
 from __future__ import annotations
 
 import asyncio
+import re
 
 from tests.ui.helpers import make_app, screen_text, t, until
 from tuiflow.engine import logaccess
@@ -115,6 +116,36 @@ async def test_slash_finds_a_line_before_the_kept_ones_and_n_goes_on_through_the
         await until(pilot, lambda: "/NEEDLE: 2/3" in screen_text(app) and "line 12000 needle" in screen_text(app))
         await pilot.press("N", "N")
         await until(pilot, lambda: "/NEEDLE: 3/3" in screen_text(app))
+
+
+async def test_a_search_shows_how_far_it_got_and_the_pane_answers_keys_meanwhile(tmp_path, monkeypatch):
+    """`/` goes through the log in pieces, in a worker: while it does, the title says how far it
+    got and the pane scrolls; once through, it goes to the match."""
+    monkeypatch.setattr(logaccess, "FIND_BYTES", 64 * 1024)          # ~270 KB of log: 5 pieces
+    app, sched, _ = make_app(t("big", numbered(MANY, needle_at=(20_000,))), tmp=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.model.result == "succeeded")
+        await show(app, pilot, "big")
+        pane = app.main_pane
+        find, gate, pieces = pane.logs.find, asyncio.Event(), []
+
+        async def gated_find(*args, **kwargs):   # the engine's pieces, the second held until the gate opens
+            if pieces:
+                await gate.wait()
+            pieces.append(await find(*args, **kwargs))
+            return pieces[-1]
+        pane.logs.find = gated_find
+        pane.view.focus()
+        await pilot.press("home")
+        await until(pilot, lambda: rows(app)[0] == "line 1")
+        await pilot.press("slash", *"needle", "enter")
+        await until(pilot, lambda: re.search(r"/needle: searching [1-9]\d?%", screen_text(app)))
+        await pilot.press("pagedown")                                   # meanwhile
+        await until(pilot, lambda: rows(app)[0] == f"line {1 + pane.view.size.height}" and "…" not in rows(app))
+        assert re.search(r"/needle: searching [1-9]\d?%", screen_text(app)) and "line 20000" not in screen_text(app)
+        gate.set()
+        await until(pilot, lambda: "/needle: 1/1" in screen_text(app) and "line 20000 needle" in screen_text(app))
+        assert len(pieces) == 5
 
 
 async def test_a_search_counts_matches_in_every_attempt_and_in_output_that_arrives_later(tmp_path):
