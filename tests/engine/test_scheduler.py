@@ -10,6 +10,7 @@ from tests.engine.fakes import FakeRunner, Recorder, until
 from tuiflow.engine import scheduler as scheduler_module
 from tuiflow.engine.events import (
     ControlApplied,
+    ExecutorChanged,
     LimitChanged,
     Paused,
     RunFinished,
@@ -111,6 +112,36 @@ async def test_pause_resume_and_limit_changes_mid_run():
     assert len(rec.of(Paused)) == 1
     controls = [(e.control, e.applied) for e in rec.of(ControlApplied)]
     assert controls == [("pause", True), ("pause", False), ("set_max_parallel", True), ("resume", True)]
+
+
+class WorkersRunner(FakeRunner):
+    """A remote runner (the scheduler's RemoteRunner, as the Dask one is): its commands run on
+    workers that come and go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where = "cluster: 1 worker"
+        self.on_change = None
+
+
+async def test_a_remote_runner_says_where_commands_run_and_when_that_changes():
+    remote = WorkersRunner()
+    pipe = Pipeline(name="p", file="/tmp/p.yaml", tasks=(t("a", "sleep:0.2"),))
+    rec = Recorder()
+    s = Scheduler(pipe, runner=remote, sinks=[rec])
+    assert remote.on_change is not None
+    job = asyncio.create_task(s.run())
+    await until(lambda: s.running_count == 1)
+    remote.where = "cluster: 2 workers"
+    remote.on_change()
+    assert await job == 0
+    assert [e.executor for e in rec.of(RunStarted)] == ["cluster: 1 worker"]
+    assert [e.executor for e in rec.of(ExecutorChanged)] == ["cluster: 2 workers"]
+
+    local, runner, rec = make(t("a"))    # commands run here: no words, nothing to listen to
+    assert await local.run() == 0
+    assert [e.executor for e in rec.of(RunStarted)] == [""]
+    assert not hasattr(runner, "on_change")
 
 
 async def test_cancel_one_task_blocks_its_downstream_only():

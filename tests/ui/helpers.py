@@ -24,12 +24,23 @@ def t(name: str, command: str | None = "ok", *deps: str, **kw) -> TaskSpec:
 
 
 class FileStore:
-    """Writes each attempt's output to logs/<task>/<attempt>.log, like the run store."""
+    """Writes each attempt's output to logs/<task>/<attempt>.log, like the run store (the
+    scheduler's `Store`): at once, as it is handed over, so there is nothing to start, sync or close."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.run_id = "2026-11-23T14:02:11"
         self.run_dir = str(root)
+        self.on_problem = None
+
+    async def start(self) -> None:
+        pass
+
+    async def sync(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
 
     def log_path(self, task: str, attempt: int) -> str:
         return str(self.root / "logs" / task / f"{attempt}.log")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from . import procutil, spawn
 from .durations import format_duration
@@ -73,6 +73,19 @@ class CommandRunner(Protocol):
     async def aclose(self) -> None:
         """End every process this runner started that is still alive."""
         ...
+
+
+@runtime_checkable
+class RemoteRunner(Protocol):
+    """A runner whose commands run elsewhere (the Dask runner), a capability the scheduler looks
+    for once (isinstance): `where` says where, in the words the TUI header and the headless run
+    line show, and `on_change`, set by the scheduler, is told when that changes (workers come and
+    go). The local runner has neither: its commands run here."""
+
+    on_change: Callable[[], None] | None
+
+    @property
+    def where(self) -> str: ...
 
 
 # ---------------------------------------------------------------------------- the local runner

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import partial
+from typing import Protocol
 
 from .events import (
     ControlApplied,
@@ -36,7 +37,7 @@ from .logaccess import LogAccess
 from .masking import Masker
 from .model import FINISHED, Pipeline, RunState, TaskSpec, TaskState, TriggerRule, instance_label
 from .plan import Plan, TaskRecord
-from .runner import CommandRequest, CommandResult, CommandRunner, RunningCommand, shell_argv
+from .runner import CommandRequest, CommandResult, CommandRunner, RemoteRunner, RunningCommand, shell_argv
 from .store import EVENTS as EVENTS_FILE
 
 S = TaskState
@@ -51,6 +52,30 @@ def task_info(spec: TaskSpec) -> TaskInfo:
                     virtual=spec.virtual, description=spec.description)
 
 
+class Store(EventSink, Protocol):
+    """What the scheduler needs of the run's store (engine/store.py's RunStore; the UI tests'
+    FileStore): it hears every event as a sink, names the run and its folder, and says where an
+    attempt's log file is; the scheduler starts it with the run and closes it at the end."""
+
+    run_id: str
+    run_dir: str
+    on_problem: Callable[[str], None] | None   # set by the scheduler: the first failed write, in words, once
+
+    def log_path(self, task: str, attempt: int) -> str: ...
+
+    async def start(self) -> None:
+        """Start writing in the background (called on the run's loop, before the first event)."""
+        ...
+
+    async def sync(self) -> None:
+        """Return once every output byte handled so far is in its log file (a reader sees it)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Write everything still buffered, then stop."""
+        ...
+
+
 class Scheduler:
     # A run in this process, as a front end sees it (ui/protocol.py): it lives and ends with the
     # process, so nobody can detach from it, and every control is the front end's own.
@@ -60,7 +85,7 @@ class Scheduler:
     end_reason = ""
 
     def __init__(self, pipeline: Pipeline, *, runner: CommandRunner | None = None,
-                 store: object | None = None, max_parallel: int | None = None,
+                 store: Store | None = None, max_parallel: int | None = None,
                  sinks: Iterable[EventSink] = (), clock: Callable[[], float] = time.time,
                  weights: Mapping[str, float] | None = None,
                  environ: Mapping[str, str] | None = None, run_id: str = "",
@@ -75,19 +100,17 @@ class Scheduler:
         self.runner = runner
         self.store = store
         self.clock = clock
-        self.run_id = run_id or getattr(store, "run_id", "")
-        self.run_dir = getattr(store, "run_dir", "")
-        log_path = getattr(store, "log_path", None)
-        self.logs = LogAccess(log_path, getattr(store, "sync", None)) if log_path is not None else None
+        self.run_id = run_id or (store.run_id if store is not None else "")
+        self.run_dir = store.run_dir if store is not None else ""
+        self.logs = LogAccess(store.log_path, store.sync) if store is not None else None
         self.plan = Plan(pipeline.tasks, max_parallel=max_parallel or pipeline.max_parallel,
                          pools=pipeline.pools, fail_fast=pipeline.fail_fast, weights=weights,
                          approved=set(approved), refuse_gates=refuse_gates)
         self.specs = {t.name: t for t in pipeline.tasks}
         self._sinks: list[EventSink] = []
         if store is not None:
-            self._sinks.append(store)  # type: ignore[arg-type]
-            if hasattr(store, "on_problem"):
-                store.on_problem = self._storage_failed
+            self._sinks.append(store)
+            store.on_problem = self._storage_failed
         if self.logs is not None:
             self._sinks.append(self.logs)  # a log someone reads is indexed as the task writes
         self.problem = ""   # the first failed write to the run folder, in words
@@ -97,8 +120,9 @@ class Scheduler:
         self._text_masker = Masker(self._secrets)
         self._handles: dict[str, RunningCommand] = {}
         self._workers: dict[str, tuple[int, str]] = {}   # task -> (attempt, the Dask worker it ran on)
-        if hasattr(runner, "on_change"):
-            runner.on_change = self._executor_changed
+        self._remote = runner if isinstance(runner, RemoteRunner) else None   # looked for once
+        if self._remote is not None:
+            self._remote.on_change = self._executor_changed
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._reuse = dict(reuse or {})
         self._reused_from = reused_from
@@ -148,7 +172,11 @@ class Scheduler:
     def _executor_changed(self) -> None:
         """The runner's workers changed: every front end hears where commands run now."""
         if self.started_at is not None:
-            self._emit(ExecutorChanged(time=self.clock(), executor=getattr(self.runner, "where", "")))
+            self._emit(ExecutorChanged(time=self.clock(), executor=self._where()))
+
+    def _where(self) -> str:
+        """Where commands run, for front ends: a remote runner's words; empty for this machine."""
+        return self._remote.where if self._remote is not None else ""
 
     def _note_run_state(self) -> None:
         """Publish the run's one-word state when it changed (viewers have no Plan to derive it)."""
@@ -233,26 +261,23 @@ class Scheduler:
     def log_path(self, task: str, attempt: int) -> str | None:
         if self.store is None or attempt < 1:
             return None
-        return self.store.log_path(task, attempt)  # type: ignore[attr-defined]
+        return self.store.log_path(task, attempt)
 
     # ------------------------------------------------------------------ controls
     # Each returns whether it changed anything; `by` says who asked (recorded in events.jsonl).
 
     def pause(self, by: str = "") -> bool:
-        applied = not self.plan.paused
-        self.plan.paused = True
-        self._control("pause", None, [], applied, by=by)
-        if applied:
-            self._emit(Paused(time=self.clock()))
-            self._note_run_state()
-        return applied
+        return self._set_paused(True, by)
 
     def resume(self, by: str = "") -> bool:
-        applied = self.plan.paused
-        self.plan.paused = False
-        self._control("resume", None, [], applied, by=by)
+        return self._set_paused(False, by)
+
+    def _set_paused(self, paused: bool, by: str) -> bool:
+        applied = self.plan.paused is not paused
+        self.plan.paused = paused
+        self._control("pause" if paused else "resume", None, [], applied, by=by)
         if applied:
-            self._emit(Resumed(time=self.clock()))
+            self._emit(Paused(time=self.clock()) if paused else Resumed(time=self.clock()))
             self._note_run_state()
         return applied
 
@@ -354,13 +379,13 @@ class Scheduler:
         """Run until nothing can make progress (and, with stay_open, until close())."""
         self._wake = asyncio.Event()
         self.started_at = self.clock()
-        if self.store is not None and hasattr(self.store, "start"):
-            await self.store.start()  # type: ignore[attr-defined]
+        if self.store is not None:
+            await self.store.start()
         self._emit(RunStarted(time=self.started_at, run_id=self.run_id, pipeline=self.pipeline.name,
                               file=self.pipeline.file, run_dir=self.run_dir,
                               max_parallel=self.plan.max_parallel,
                               tasks=tuple(task_info(t) for t in self.pipeline.tasks),
-                              notes=self.pipeline.notes, executor=getattr(self.runner, "where", "")))
+                              notes=self.pipeline.notes, executor=self._where()))
         reason = f"reused from run {self._reused_from}" if self._reused_from else "reused"
         self._emit_changes(self.plan.initial(self._reuse, reason))
         try:
@@ -410,8 +435,8 @@ class Scheduler:
             self._signal(list(self._handles))
             await asyncio.gather(*self._jobs.values(), return_exceptions=True)
         await self.runner.aclose()
-        if self.store is not None and hasattr(self.store, "aclose"):
-            await self.store.aclose()  # type: ignore[attr-defined]
+        if self.store is not None:
+            await self.store.aclose()
 
     def _launch(self, name: str) -> None:
         spec = self.specs[name]
