@@ -31,7 +31,7 @@ from tuiflow.engine.events import (
 from tuiflow.engine.model import Pipeline, TaskSpec, TaskState
 from tuiflow.engine.runner import CommandRequest, LocalRunner
 from tuiflow.engine.runs import list_runs, load_run
-from tuiflow.engine.store import RunStore, limit_marker, safe_name
+from tuiflow.engine.store import RunStore, encode_task, join_run_json, limit_marker, safe_name
 
 NAMES = ["extract[region=us]", "caller/step", "a b", "a_b", 'say "hi"', "..", "A", "a"]
 
@@ -305,6 +305,27 @@ def test_incremental_run_json_matches_a_full_encoding(tmp_path: Path) -> None:
     assert run["tasks"]["late [x]"]["state"] == "running"
     assert run["tasks"]["plain"] == first["tasks"]["plain"]
     assert json.loads(RunStore.create(str(tmp_path), pipeline())._snapshot())["tasks"] == {}
+    digests = {n: "d" + n for n in names}
+    assert json.loads(st._snapshot(), object_pairs_hook=list) == plainly(st._state, digests, st._tasks)
+
+
+def plainly(state: dict, digests: dict, tasks: dict) -> list:
+    """run.json's value encoded the plain way, in one go, with its keys in order at every level."""
+    return json.loads(json.dumps({**state, "task_digests": digests, "tasks": tasks}), object_pairs_hook=list)
+
+
+def test_run_json_joined_from_parts_is_the_plain_encoding_of_the_state() -> None:
+    tasks = {'q"uote\\': {"state": "succeeded", "output": "ü\n\x1b[31m", "exit_code": 0, "pid": None},
+             "ünï cödé": {"state": "pending", "duration": 1.5, "started": None, "nested": {"a": [1, 2.0]}},
+             "late [x]": {}}
+    digests = {name: "d" + name for name in tasks}
+    state = {"version": 1, "run_id": "r", "pipeline": 'p "one"', "ended": None, "paused": False,
+             "started": 1795000000.123456}
+    frags = [encode_task(name, rec) for name, rec in tasks.items()]
+    for s, t in ((state, tasks), ({}, tasks), (state, {}), ({}, {})):
+        text = join_run_json(s, store_mod._ENCODE(digests), frags[:len(t)])
+        assert json.loads(text, object_pairs_hook=list) == plainly(s, digests, t)
+        assert json.loads(text) == json.loads(json.dumps({**s, "task_digests": digests, "tasks": t}))
 
 
 async def test_a_failing_write_is_recorded_not_raised(tmp_path: Path) -> None:

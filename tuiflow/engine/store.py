@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 from .events import (
     Event,
@@ -144,6 +144,36 @@ def _atomic_write(dir_fd: int, name: str, tmp: str, data: bytes, sync_dir: bool 
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+
+def encode_task(name: str, record: dict[str, Any]) -> str:
+    """One task's member of run.json's `tasks` object: `"name": {...}` (see `join_run_json`)."""
+    return f"{_ENCODE(name)}: {_ENCODE(record)}"
+
+
+def join_run_json(state: dict[str, Any], digests: str, tasks: Iterable[str]) -> str:
+    """run.json's text from parts encoded earlier: the same JSON as encoding
+    `{**state, "task_digests": ..., "tasks": {...}}` in one go (tests/engine/test_store.py checks
+    that it parses to the same value), but the parts that did not change are not encoded again.
+
+    `digests` is the encoded `task_digests` object (fixed for the run: encoded once), `tasks` the
+    `encode_task` member of every task (each encoded again only when the task changed). At
+    10 000 tasks, none changed, this takes about a quarter of the time of encoding the whole
+    dict (8 against 31 ms on a loaded 2-core machine). `state` holds neither key.
+    """
+    head = _ENCODE(state)[:-1]                       # the object without its closing brace
+    sep = ", " if len(head) > 1 else ""              # an empty state is `{`
+    return f"{head}{sep}\"task_digests\": {digests}, \"tasks\": {{{', '.join(tasks)}}}}}"
+
+
+class Batch(NamedTuple):
+    """What one round hands the writer thread (`RunStore._write`), written in this order."""
+
+    logs: dict[tuple[str, int], list[bytes]]        # output chunks by (task, attempt)
+    events: list[Event]                             # lines for events.jsonl
+    to_close: list[tuple[tuple[str, int], bool]]    # attempts that ended (and whether to make their empty log)
+    snapshot: bytes | None                          # run.json, when one is due
+    final: bool                                     # the run's last batch: run.json's folder is fsync'ed too
 
 
 class RunStore:
@@ -426,10 +456,10 @@ class RunStore:
         job = self._take(final=True)
         self._closed = True
         if self._executor is not None:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, *job)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, job)
             self._executor.shutdown(wait=True)
         else:
-            self._write(*job)
+            self._write(job)
         self._close_files()
         self._tell_problem()
 
@@ -457,13 +487,12 @@ class RunStore:
                     await asyncio.wait_for(self._wake.wait(), due - now)
                 continue
             job = self._take(final=False)
-            self._inflight = fut = self._executor.submit(self._write, *job)
+            self._inflight = fut = self._executor.submit(self._write, job)
             await asyncio.wrap_future(fut, loop=loop)
             self._inflight = None
             self._tell_problem()
 
-    def _take(self, final: bool) -> tuple[dict[tuple[str, int], list[bytes]], list[Event],
-                                          list[tuple[tuple[str, int], bool]], bytes | None, bool]:
+    def _take(self, final: bool) -> Batch:
         """Hand the buffers over to the writer; run.json comes along when due (or final)."""
         now = time.monotonic()
         logs = self._take_logs()
@@ -477,7 +506,7 @@ class RunStore:
             snapshot = self._snapshot()
         elif self._json_dirty:
             self._dirty = True  # run.json still owed: the next round writes it
-        return logs, events, to_close, snapshot, final
+        return Batch(logs, events, to_close, snapshot, final)
 
     def _snapshot(self) -> bytes:
         """run.json as bytes; only tasks changed since the last one are encoded again.
@@ -486,14 +515,12 @@ class RunStore:
         grows with it: writing run.json never takes more than ~5% of the loop.
         """
         t0 = time.perf_counter()
-        enc = _ENCODE
         frags, tasks = self._frags, self._tasks
         for name in self._stale:
-            frags[name] = f"{enc(name)}: {enc(tasks[name])}"
+            frags[name] = encode_task(name, tasks[name])
         self._stale.clear()
         self._state["heartbeat"] = time.time()
-        text = (f"{enc(self._state)[:-1]}, \"task_digests\": {self._digests}, "
-                f"\"tasks\": {{{', '.join(frags.values())}}}}}")
+        text = join_run_json(self._state, self._digests, frags.values())
         self._json_dirty = False
         self._last_json = time.monotonic()
         data = text.encode()
@@ -527,33 +554,32 @@ class RunStore:
 
     # writer thread ---------------------------------------------------------------------------
 
-    def _write(self, logs: dict[tuple[str, int], list[bytes]], events: list[Event],
-               to_close: list[tuple[tuple[str, int], bool]], snapshot: bytes | None, final: bool) -> None:
+    def _write(self, batch: Batch) -> None:
         """One batch, in order. A failing write (disk full...) is kept in `error`, never raised:
         the run goes on, and what could not be written is lost rather than the run.
 
         An attempt that ended without output gets its (empty) log file now: one open, what its
         first output would have cost, and none at all while it runs.
         """
-        self._write_logs(logs)
-        for key, make in to_close:
+        self._write_logs(batch.logs)
+        for key, make in batch.to_close:
             fd = self._fds.pop(key, None)
             if fd is None and make:
                 fd = self._log_fd(key)
                 self._fds.pop(key, None)
             if fd is not None:
                 os.close(fd)
-        if events:
+        if batch.events:
             try:
                 if self._events_fd < 0:
                     self._events_fd = os.open(EVENTS, _FILE_FLAGS, 0o600, dir_fd=self._run_fd)
-                text = "".join([_ENCODE(e.to_dict()) + "\n" for e in events])
+                text = "".join([_ENCODE(e.to_dict()) + "\n" for e in batch.events])
                 _write_all(self._events_fd, [text.encode()])
             except OSError as exc:
                 self._failed(exc, os.path.join(self.run_dir, EVENTS))
-        if snapshot is not None:
+        if batch.snapshot is not None:
             try:
-                self._write_json(snapshot, sync_dir=final)
+                self._write_json(batch.snapshot, sync_dir=batch.final)
             except OSError as exc:
                 self._failed(exc, os.path.join(self.run_dir, RUN_JSON))
 
