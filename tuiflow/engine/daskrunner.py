@@ -1,4 +1,4 @@
-"""The Dask runner: each command runs on a worker of a Dask cluster (SPEC §7), as the local one would.
+"""The Dask runner: each command runs on a worker of a Dask cluster (docs/dask.md), as the local one would.
 
 The engine keeps the DAG and every control; this runner only implements the CommandRunner
 protocol with one asynchronous `distributed.Client` on the engine's loop. Each attempt is one
