@@ -1,5 +1,5 @@
 """What reaches the terminal: no mouse reporting with --no-mouse, a task's 16 colours as the
-terminal's own (so the user's palette applies)."""
+terminal's own (so the user's palette applies), a desktop notification when the run ends."""
 
 from __future__ import annotations
 
@@ -24,6 +24,23 @@ def test_no_mouse_never_turns_mouse_reporting_on_and_the_default_does(tmp_path):
             assert bool(MOUSE_ON.search(out)) is wanted, args
         finally:
             pty.close()
+
+
+def test_a_run_that_succeeds_says_so_in_a_desktop_notification(tmp_path):
+    """OSC 9 and OSC 777 go to the terminal through Textual's driver (tuiflow/ui/textual_driver.py):
+    a Textual that changed it fails here, on the bytes a terminal gets."""
+    write(tmp_path, """
+        name: e2e-notify
+        tasks:
+          - {name: hello, command: echo hello}
+        """)
+    pty = Pty(tmp_path, "pipeline.yaml")
+    try:
+        out = pty.read_until(lambda b: b"\x1b]777;notify;tuiflow: run succeeded;" in b)
+        assert b"\x1b]9;tuiflow: run succeeded: e2e-notify: succeeded in " in out
+        assert b"\x1b]777;notify;tuiflow: run succeeded;e2e-notify: succeeded in " in out
+    finally:
+        pty.close()
 
 
 def colours_before(out: bytes, text: bytes) -> set[int]:

@@ -39,6 +39,7 @@ from tuiflow.ui.linefilters import TuiflowFilters
 from tuiflow.ui.protocol import EngineGone, SchedulerAPI, StartFailed
 from tuiflow.ui.screens.confirm import QuitScreen
 from tuiflow.ui.summary import LAST_LINES, last_lines, render_summary
+from tuiflow.ui.textual_driver import write_to_terminal
 from tuiflow.ui.themes import DEFAULT_THEME, load_themes
 from tuiflow.ui.views import ViewActions
 from tuiflow.ui.widgets.dag_tree import DagTree
@@ -608,13 +609,10 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         """Bell, plus OSC 9 (iTerm2, Windows Terminal, kitty) and OSC 777 (foot, urxvt, ghostty)."""
         if not self.terminal_alerts or self.is_headless:
             return
-        driver = getattr(self, "_driver", None)
-        if driver is None:
-            return
         clean = lambda s: "".join(ch for ch in s if ch.isprintable() and ch not in ";\x1b\x07")[:200]  # noqa: E731
-        driver.write(f"\x1b]9;{clean(title)}: {clean(body)}\x07")
-        driver.write(f"\x1b]777;notify;{clean(title)};{clean(body)}\x1b\\")
-        self.bell()
+        if write_to_terminal(self, f"\x1b]9;{clean(title)}: {clean(body)}\x07"
+                                   f"\x1b]777;notify;{clean(title)};{clean(body)}\x1b\\"):
+            self.bell()
 
     # -------------------------------------------------------------- auto mode
     def _auto_follow(self, out_tasks: list[str], failed: list[str]) -> None:
