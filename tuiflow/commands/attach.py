@@ -22,26 +22,24 @@ from ..remote.registry import resolve, socket_path
 def main(args: argparse.Namespace) -> int:
     try:
         channel, hint = ssh_channel(args) if args.ssh else local_channel(args.run)
-    except UsageError as exc:
-        print_message(f"tuiflow attach: {exc}")
-        return EXIT_INVALID
-    except ConnectionError as exc:
-        print_message(f"tuiflow attach: {exc}")
-        return EXIT_FAILED
+    except (UsageError, ConnectionError) as exc:
+        return not_reached("tuiflow attach", exc)
     try:
         hello = channel.hello(read_only=args.read_only, timeout=None if args.ssh else 10.0)
-    except Refused as exc:
+    except (Refused, ConnectionError, ProtocolError) as exc:
         channel.close()
-        print_message(f"tuiflow attach: the engine refused: {exc}")
-        return EXIT_INVALID
-    except (ConnectionError, ProtocolError) as exc:
-        channel.close()
-        print_message(f"tuiflow attach: {exc}")
-        return EXIT_FAILED
+        return not_reached("tuiflow attach", exc)
     run = RemoteRun(channel, hello)
     from ..ui.app import run_tui
 
     return run_tui(None, run, theme=args.theme, attach_hint=hint, mouse=not args.no_mouse)
+
+
+def not_reached(command: str, exc: UsageError | Refused | ConnectionError | ProtocolError) -> int:
+    """Say why `command` did not get to a run's engine; its exit code: 2 when the request cannot
+    be right (no such run, a viewer the engine refuses), 1 when the engine could not be reached."""
+    print_message(f"{command}: {'the engine refused: ' if isinstance(exc, Refused) else ''}{exc}")
+    return EXIT_INVALID if isinstance(exc, (UsageError, Refused)) else EXIT_FAILED
 
 
 def local_channel(arg: str | None) -> tuple[Channel, str]:

@@ -27,7 +27,7 @@ from ..exitcodes import EXIT_FAILED, EXIT_INVALID, EXIT_OK
 from ..remote.client import Channel, Refused
 from ..remote.protocol import ProtocolError, read_frame
 from ..remote.registry import resolve
-from .attach import local_channel
+from .attach import local_channel, not_reached
 
 if TYPE_CHECKING:
     from ..web.access import Access
@@ -55,15 +55,8 @@ def main(args: argparse.Namespace) -> int:
     with sock:
         try:
             got = _start(args) if starts else _existing(args.run)
-        except UsageError as exc:
-            print_message(f"tuiflow serve: {exc}")
-            return EXIT_INVALID
-        except Refused as exc:
-            print_message(f"tuiflow serve: the engine refused: {exc}")
-            return EXIT_INVALID
-        except (ConnectionError, ProtocolError) as exc:
-            print_message(f"tuiflow serve: {exc}")
-            return EXIT_FAILED
+        except (UsageError, Refused, ConnectionError, ProtocolError) as exc:
+            return not_reached("tuiflow serve", exc)
         if isinstance(got, int):
             return got
         run, holder = got
