@@ -8,7 +8,7 @@ a stalled viewer, and what crosses an SSH link.
     .venv/bin/python benchmarks/attach_bench.py ssh-bytes
 
 `--baseline CMD` is another tuiflow command to compare with, side by side in the same session
-(e.g. the code before issue 9, whose TUI ran the engine in its own process).
+(e.g. the code before issue 9, whose TUI ran the engine inside the UI's own process).
 
 - startup: a one-task pipeline in the TUI; time from spawn until the first screen shows the
   task's row and the header (goal: ≤ 0.3 s).

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .engine.runner import CommandRunner
     from .engine.scheduler import Scheduler
     from .engine.store import RunStore
+    from .remote.launcher import EngineLaunch
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +168,13 @@ async def _check_executor(pipeline: Pipeline) -> None:
 
 
 def run_pipeline(pipeline: Pipeline, options: RunOptions,
-                 on_started: Callable[[dict[str, Any]], None] | None = None) -> int:
+                 on_started: Callable[[dict[str, Any]], None] | None = None,
+                 engine: EngineLaunch | None = None) -> int:
     """Run it in the front end `options` ask for; with `--detach`, `on_started(ready)` is called
     with the engine's `ready` (run_id, run_dir, pid) while the launcher's connection still holds
-    the engine (`tuiflow serve FILE` connects a viewer of its own there)."""
+    the engine (`tuiflow serve FILE` connects a viewer of its own there). `engine`: one started
+    already (remote/launcher.py `start_early`), told to go once every check here has passed; the caller
+    abandons it when the run does not start."""
     from .engine.errors import UsageError
     from .engine.privdir import UnsafeDirectory
     from .engine.store import check_state_dir
@@ -195,7 +199,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions,
     except UsageError as exc:   # ExecutorUnavailable too
         print_message(f"tuiflow: {exc}")
         return EXIT_INVALID
-    return _in_own_process(pipeline, options, on_started)
+    return _in_own_process(pipeline, options, on_started, engine)
 
 
 async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan | None) -> int:
@@ -216,13 +220,15 @@ async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan 
 
 
 def _in_own_process(pipeline: Pipeline, options: RunOptions,
-                    on_started: Callable[[dict[str, Any]], None] | None = None) -> int:
+                    on_started: Callable[[dict[str, Any]], None] | None = None,
+                    engine: EngineLaunch | None = None) -> int:
     """The TUI, or `--detach`: the engine in its own process; the TUI attaches to it."""
     from .engine.yamlsource import streamed
     from .remote.client import Channel, RemoteRun
-    from .remote.host import EngineLaunch, LaunchFailed
+    from .remote.launcher import EngineLaunch, LaunchFailed
 
-    launch = EngineLaunch(list(options.argv), source=streamed(pipeline.file) or streamed(options.file))
+    launch = engine or EngineLaunch(list(options.argv), source=streamed(pipeline.file) or streamed(options.file))
+    launch.go()
     if options.detach:
         try:
             ready = launch.wait_ready()

@@ -2,9 +2,12 @@
 
 `tuiflow FILE` (the TUI) and `tuiflow FILE --detach` start the engine by running the
 interpreter again (`python -m tuiflow _engine ...`, in a new session, no terminal), before any
-thread exists, and wait for its first word on a socketpair: `ready` (then the same socket
-becomes the launcher's connection, so a one-task run cannot end before its viewer is there),
-or `error` with what to print and the exit code. The engine sets up its run folder and socket,
+thread exists — for a pipeline in a regular file, even before the launcher reads it, so both
+processes load it at once — and wait for its first word on a socketpair: `ready` (then the same
+socket becomes the launcher's connection, so a one-task run cannot end before its viewer is
+there), or `error` with what to print and the exit code. The engine makes nothing (no run
+folder, no task) until the launcher, its own checks passed, says `go`; a launcher that says
+no, or is gone, leaves nothing behind. The engine sets up its run folder and socket,
 forks off its keeper (remote/keeper.py), and serves the run until it has ended and no viewer
 is left. Headless runs keep the engine in their own process but serve the same socket.
 """
@@ -16,30 +19,21 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tuiflow.engine import stopsignals
 from tuiflow.engine.errors import PipelineInvalid, UsageError
 from tuiflow.engine.runs import engine_identity
-from tuiflow.ui.protocol import StartFailed
 
-from .protocol import frame, parse_header, read_frame_blocking
+from .protocol import frame, read_frame_blocking, read_payload_frame_blocking
 from .registry import register, socket_path, unregister
 from .server import RunServer
 
 if TYPE_CHECKING:
     from tuiflow.engine.runview import RunView
 
-READY_TIMEOUT = 60.0
 LOG_FILE = "engine.log"
-
-
-class LaunchFailed(StartFailed):
-    """The engine process could not set the run up, or ended before it was ready."""
-
 
 class Served(NamedTuple):
     """A run's listening socket and its live-run entry, to be taken down when the run ends."""
@@ -132,49 +126,6 @@ async def serve(scheduler: Any, served: Served | None, *, linger: bool, adopt: s
     return stopsignals.exit_code(stopped[0]) if stopped else code
 
 
-# ---------------------------------------------------------------------- the launcher's side
-
-class EngineLaunch:
-    """A started engine process and the launcher's end of its socketpair."""
-
-    def __init__(self, run_argv: list[str], source: bytes | None = None) -> None:
-        """`source`: the pipeline as read from a pipe (`tuiflow <(gen)`), which the engine cannot
-        read again; it is the first thing sent on the socketpair."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock = ours
-        fd = theirs.fileno()
-        given = ["--source-from-launcher"] if source is not None else []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tuiflow", "_engine", "--launcher-fd", str(fd), *given, *run_argv],
-            pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
-        theirs.close()
-        if source is not None:
-            ours.sendall(frame({"t": "source"}, source))
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
-        """The engine's `ready` (run_id, run_dir, pid); LaunchFailed with its message otherwise."""
-        self.sock.settimeout(timeout)
-        try:
-            header = read_frame_blocking(self.sock.recv)
-        except (TimeoutError, OSError):
-            header = None
-        finally:
-            self.sock.settimeout(None)
-        if header is not None and header.get("t") == "ready":
-            assert self.proc.stderr is not None
-            self.proc.stderr.close()
-            return header
-        if header is not None and header.get("t") == "error":
-            raise LaunchFailed(str(header.get("message", "")), int(header.get("exit", 2)))
-        self.proc.kill()
-        assert self.proc.stderr is not None
-        said = self.proc.stderr.read().decode(errors="replace").strip()
-        code = self.proc.wait()
-        raise LaunchFailed(f"tuiflow: the run's engine ended before it was ready (exit {code})"
-                           + (f":\n{said[-2000:]}" if said else ""), 70)
-
-
 # ---------------------------------------------------------------------- the engine's side
 
 def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = False) -> int:
@@ -187,9 +138,8 @@ def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = Fal
     if source_from_launcher:  # the pipeline came from a pipe the launcher has read already
         from tuiflow.engine.yamlsource import provide
 
-        with launcher.makefile("rb") as stream:
-            header = parse_header(stream.readline())
-            provide(options.file, stream.read(header.get("n", 0)))
+        got = read_payload_frame_blocking(launcher.recv)   # exactly that frame: `go` may follow at once
+        provide(options.file, got[1] if got is not None else b"")
 
     def tell(header: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
@@ -199,6 +149,9 @@ def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = Fal
         from tuiflow.engine.loader import load
         pipeline = load(options.file, options.params)
         resume = plan_resume_for(pipeline, options)
+        said = read_frame_blocking(launcher.recv)
+        if said is None or said.get("t") != "go":   # the launcher refused the run, or is gone
+            return 2
         store, weights = create_store(pipeline, options)
         served = open_socket(store.run_dir, store.run_id)
     except PipelineInvalid as exc:
@@ -225,4 +178,4 @@ def _log_to(path: str) -> None:
     os.close(fd)
 
 
-__all__ = ["EngineLaunch", "LaunchFailed", "Served", "bind_unix", "engine_main", "open_socket", "serve"]
+__all__ = ["Served", "bind_unix", "engine_main", "open_socket", "serve"]

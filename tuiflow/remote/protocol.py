@@ -64,6 +64,15 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], byte
 def read_frame_blocking(recv: Callable[[int], bytes]) -> dict[str, Any] | None:
     """One header-only frame from a blocking socket's `recv`, a byte at a time, so nothing after it
     is taken from the stream (the handshake, before the event loop owns the connection)."""
+    got = read_payload_frame_blocking(recv)
+    if got is not None and got[1]:
+        raise ProtocolError("a handshake frame carries no payload")
+    return None if got is None else got[0]
+
+
+def read_payload_frame_blocking(recv: Callable[[int], bytes]) -> tuple[dict[str, Any], bytes] | None:
+    """One frame, payload included, from a blocking socket's `recv`, taking nothing after it
+    (the pipeline a launcher hands its engine, with `go` right behind it)."""
     line = bytearray()
     while not line.endswith(b"\n"):
         try:
@@ -76,10 +85,14 @@ def read_frame_blocking(recv: Callable[[int], bytes]) -> dict[str, Any] | None:
         if len(line) > MAX_HEADER:
             raise ProtocolError(f"a frame header longer than {MAX_HEADER} bytes")
     header = parse_header(bytes(line))
-    if header.get("n"):
-        raise ProtocolError("a handshake frame carries no payload")
-    return header
+    size, payload = int(header.get("n") or 0), bytearray()
+    while len(payload) < size:
+        piece = recv(min(size - len(payload), 1 << 20))
+        if not piece:
+            return None
+        payload += piece
+    return header, bytes(payload)
 
 
 __all__ = ["MAX_HEADER", "MAX_PAYLOAD", "PROTOCOL", "ProtocolError", "frame", "parse_header", "read_frame",
-           "read_frame_blocking"]
+           "read_frame_blocking", "read_payload_frame_blocking"]

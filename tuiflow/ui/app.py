@@ -27,6 +27,7 @@ from textual.widgets import ContentSwitcher, Tree
 from textual.worker import Worker, WorkerState
 
 from tuiflow.engine import stopsignals
+from tuiflow.engine.errors import StartFailed
 from tuiflow.engine.events import ControlApplied, Event, RunStarted, TasksAdded
 from tuiflow.engine.model import LIVE_RUN_STATES, RunState, TaskState
 from tuiflow.engine.runview import Changes, RunView
@@ -36,7 +37,7 @@ from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
 from tuiflow.ui.controls import ControlActions
 from tuiflow.ui.finding import FindingActions
 from tuiflow.ui.linefilters import TuiflowFilters
-from tuiflow.ui.protocol import EngineGone, SchedulerAPI, StartFailed
+from tuiflow.ui.protocol import EngineGone, SchedulerAPI
 from tuiflow.ui.screens.confirm import QuitScreen
 from tuiflow.ui.summary import LAST_LINES, last_lines, render_summary
 from tuiflow.ui.textual_driver import write_to_terminal

@@ -19,15 +19,6 @@ class EngineGone(ConnectionError):
     """The engine of an attached run went away (killed, crashed) without ending the run."""
 
 
-class StartFailed(Exception):
-    """The run could not be started (its engine said why): printed on the normal screen, with
-    the exit code it gives."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
 class RunLogs(Protocol):
     """A run's logs, read wherever the engine is (engine/logaccess.py; remote/client.py).
     Lines are numbered from 1 in each attempt's log; offsets are bytes of that log."""

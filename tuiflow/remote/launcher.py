@@ -1,0 +1,107 @@
+"""The launcher's side of a run's engine process (remote/host.py is the engine's side): start it,
+hand it the pipeline when it came from a pipe, tell it to go (or abandon it), wait for `ready`.
+
+Small on purpose: `tuiflow FILE` starts its engine before it reads the pipeline itself, so what
+this module imports is all that stands between the command's start and the engine's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tuiflow.engine.errors import StartFailed
+
+from .protocol import frame, read_frame_blocking
+
+READY_TIMEOUT = 60.0
+
+
+class LaunchFailed(StartFailed):
+    """The engine process could not set the run up, or ended before it was ready."""
+
+
+class EngineLaunch:
+    """A started engine process and the launcher's end of its socketpair."""
+
+    def __init__(self, run_argv: list[str], source: bytes | None = None) -> None:
+        """`source`: the pipeline as read from a pipe (`tuiflow <(gen)`), which the engine cannot
+        read again; it is the first thing sent on the socketpair."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = ours
+        fd = theirs.fileno()
+        given = ["--source-from-launcher"] if source is not None else []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tuiflow", "_engine", "--launcher-fd", str(fd), *given, *run_argv],
+            pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        theirs.close()
+        self._decided = False
+        if source is not None:
+            ours.sendall(frame({"t": "source"}, source))
+
+    def go(self) -> None:
+        """The launcher's checks passed: the engine may set the run up."""
+        if not self._decided:
+            self._decided = True
+            with contextlib.suppress(OSError):   # an engine gone already: wait_ready says so
+                self.sock.sendall(frame({"t": "go"}))
+
+    def abandon(self) -> None:
+        """The launcher refused the run (or failed) before `go`: the engine ends, having made nothing."""
+        if self._decided:
+            return
+        self._decided = True
+        self.sock.close()
+        self.proc.kill()
+        self.proc.wait()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> dict[str, Any]:
+        """The engine's `ready` (run_id, run_dir, pid); LaunchFailed with its message otherwise."""
+        self.sock.settimeout(timeout)
+        try:
+            header = read_frame_blocking(self.sock.recv)
+        except (TimeoutError, OSError):
+            header = None
+        finally:
+            self.sock.settimeout(None)
+        if header is not None and header.get("t") == "ready":
+            assert self.proc.stderr is not None
+            self.proc.stderr.close()
+            return header
+        if header is not None and header.get("t") == "error":
+            raise LaunchFailed(str(header.get("message", "")), int(header.get("exit", 2)))
+        self.proc.kill()
+        assert self.proc.stderr is not None
+        said = self.proc.stderr.read().decode(errors="replace").strip()
+        code = self.proc.wait()
+        raise LaunchFailed(f"tuiflow: the run's engine ended before it was ready (exit {code})"
+                           + (f":\n{said[-2000:]}" if said else ""), 70)
+
+
+
+def start_early(file: str, run_argv: Sequence[str], *, headless: bool, detach: bool) -> EngineLaunch | None:
+    """The engine process of a TUI or `--detach` run, started before the launcher reads the
+    pipeline, so both load it at the same time (the first screen comes ~80 ms sooner). Only for
+    a regular file (a pipe can be read once: the launcher reads it and hands it over). It waits
+    for the launcher's `go`; `abandon()` it when the launcher refuses the run. None for a
+    headless run (its engine is the launcher's own process)."""
+    if headless or not (detach or sys.stdout.isatty()):
+        return None
+    try:
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            return None
+    except (OSError, ValueError):
+        return None
+    return EngineLaunch(list(run_argv))
+
+
+__all__ = ["READY_TIMEOUT", "EngineLaunch", "LaunchFailed", "start_early"]
