@@ -409,6 +409,50 @@ def test_an_engine_that_cannot_start_says_why_on_the_normal_screen(tmp_path, pri
         pty.close()
 
 
+def engine_processes(tmp_path: Path) -> list[int]:
+    """`tuiflow _engine` processes (or their keepers) working in tmp_path."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            cwd = (entry / "cwd").resolve()
+        except OSError:
+            continue
+        if "_engine" in argv and cwd == tmp_path:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_run_the_launcher_refuses_leaves_no_engine_and_no_run_folder(tmp_path):
+    """The engine starts before the launcher has read the file (both load it at once) and makes
+    nothing until the launcher says go. A refusal the launcher finds late — a Dask scheduler
+    that cannot be reached, known only after importing distributed and trying it, by when the
+    engine has long loaded the file and is waiting — ends that engine, and nothing of the run is
+    left, in the TUI as with --detach."""
+    pytest.importorskip("distributed", reason='the Dask extra is not installed: pip install -e ".[dask]"')
+    write(tmp_path, """
+        name: e2e-refused-late
+        executor: dask
+        scheduler: tcp://127.0.0.1:9
+        tasks:
+          - {name: a, command: 'true'}
+        """)
+    out = tuiflow(tmp_path, "pipeline.yaml", "--detach")
+    assert out.returncode == 2 and "cannot reach the Dask scheduler" in out.stderr
+    pty = Pty(tmp_path, "pipeline.yaml")
+    try:
+        seen = pty.read_until(lambda b: pty.proc.poll() is not None, timeout=30)
+        assert pty.proc.wait(5) == 2
+        assert b"cannot reach the Dask scheduler" in seen
+    finally:
+        pty.close()
+    assert engine_processes(tmp_path) == []
+    runs = tmp_path / ".tuiflow" / "runs"
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+
 def test_a_pipeline_read_from_a_pipe_runs_in_the_tui(tmp_path, terms):
     """`tuiflow <(gen-pipeline)`: the pipe can be read once; the engine gets what the UI read."""
     write(tmp_path, """
