@@ -54,9 +54,9 @@ def test_a_gate_approved_in_advance_runs_and_one_nobody_can_approve_fails_saying
     assert p.state("after") is S.BLOCKED
 
 
-async def test_A_asks_then_approves_or_rejects_the_gate_under_the_cursor():
+async def test_A_asks_then_approves_or_rejects_the_gate_under_the_cursor(tmp_path):
     app, sched, _ = make_app(t("build"), gate("deploy", "build"), t("smoke", "ok", "deploy"),
-                             gate("drop_db", "build"), t("after_drop", "ok", "drop_db"), limit=4)
+                             gate("drop_db", "build"), t("after_drop", "ok", "drop_db"), limit=4, tmp=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: sched.state("deploy") is S.AWAITING_APPROVAL and app.dag.built)
         await until(pilot, lambda: "⚑ deploy" in screen_text(app) and "⚑ drop_db" in screen_text(app))

@@ -157,7 +157,7 @@ def test_run_dispatches_to_launch(pipeline: str, monkeypatch: pytest.MonkeyPatch
     from tuiflow import launch
 
     seen: list[tuple[object, launch.RunOptions]] = []
-    monkeypatch.setattr(launch, "run_pipeline", lambda p, options: seen.append((p, options)) or 7)
+    monkeypatch.setattr(launch, "run_pipeline", lambda p, options, engine=None: seen.append((p, options)) or 7)
     argv = [pipeline, "--headless", "--max-parallel", "3", "-p", "WHERE=there", "--state-dir", "/tmp/s",
             "--theme", "dark"]
     assert main(argv) == 7

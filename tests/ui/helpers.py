@@ -53,12 +53,16 @@ class FileStore:
                 f.write(event.data)
 
 
+# Where make_app puts a run folder when not given one: the test's tmp_path (tests/ui/conftest.py).
+DEFAULT_ROOT: Path | None = None
+
+
 def make_app(*specs: TaskSpec, limit: int = 2, tmp: Path | None = None, frozen: bool = False,
              theme: str | None = None, **kw) -> tuple[TuiflowApp, Scheduler, FakeRunner]:
     pipe = Pipeline(name="demo", file="/tmp/demo.yaml", tasks=tuple(specs), max_parallel=limit, **kw)
     runner = FakeRunner()
     clock = (lambda: FROZEN) if frozen else None
-    store = FileStore(tmp if tmp is not None else Path(tempfile.mkdtemp(prefix="tuiflow-ui-")))
+    store = FileStore(tmp if tmp is not None else Path(tempfile.mkdtemp(prefix="tuiflow-ui-", dir=DEFAULT_ROOT)))
     sched = Scheduler(pipe, runner=runner, store=store, **({"clock": clock} if clock else {}))
     app = TuiflowApp(sched, theme=theme, terminal_alerts=False, title="demo",
                      **({"clock": clock} if clock else {}))
