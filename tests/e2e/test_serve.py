@@ -28,10 +28,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests.e2e.test_attach import engine_pid, no_engine_left, run_json, tuiflow, wait, write  # noqa: F401
-from tests.e2e.test_tui_tmux import alive
+from tests.e2e.test_tui_tmux import Pty, alive
 from tests.e2e.tmux import TUIFLOW_CMD, Tmux
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux process tools (/proc)")
+HINT = 'the web UI\'s tests need its extra, Playwright and pyte (the test extra): pip install -e ".[test,dask,web]"'
+for _module in ("textual_serve", "playwright", "pyte"):
+    pytest.importorskip(_module, reason=HINT)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -351,6 +354,25 @@ def test_a_host_that_is_not_this_server_gets_403(guarded):
     assert websocket(port, Cookie=guarded.cookie, Host=f"evil.example:{port}",
                      Origin=f"http://evil.example:{port}")[0] == 403
     assert get(port, "/", Cookie=guarded.cookie, Host=f"localhost:{port}")[0] == 200
+
+
+def test_enter_prints_another_link_and_each_opens_once(guarded):
+    (run_dir,) = guarded.cwd.glob(".tuiflow/runs/*")
+    term = Pty(guarded.cwd, "serve", str(run_dir))           # on a terminal
+    try:
+        term.read_until(lambda out: b"Enter here prints another link" in out)
+        os.write(term.master, b"\n")
+        out = term.read_until(lambda out: len(LINK.findall(out.decode(errors="replace"))) == 2).decode()
+        first, second = LINK.finditer(out)
+        port = int(first.group(2))
+        assert first.group(3) != second.group(3)
+        assert get(port, f"/?token={second.group(3)}")[0] == 200
+        assert get(port, f"/?token={first.group(3)}")[0] == 200
+        assert get(port, f"/?token={second.group(3)}")[0] == 401
+    finally:
+        term.proc.send_signal(signal.SIGINT)
+        term.proc.wait(15)
+        term.close()
 
 
 def test_listening_beyond_this_machine_says_so_loudly(guarded):

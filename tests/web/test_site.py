@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import aiohttp
 import pytest
 
-from tuiflow.web import site as site_module
-from tuiflow.web.access import Access
-from tuiflow.web.site import Site
+HINT = 'the web UI\'s tests need its extra (the test extra pulls it): pip install -e ".[test,dask,web]"'
+pytest.importorskip("textual_serve", reason=HINT)
+
+import aiohttp  # noqa: E402
+
+from tuiflow.web import site as site_module  # noqa: E402
+from tuiflow.web.access import Access  # noqa: E402
+from tuiflow.web.site import Site  # noqa: E402
 
 VIEWER = "exec head -c 1 >/dev/null"
 
