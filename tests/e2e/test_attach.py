@@ -478,6 +478,8 @@ def test_a_stale_socket_is_reported_and_removed(tmp_path):
         """)
     assert tuiflow(tmp_path, "pipeline.yaml", "--detach").returncode == 0
     engine = engine_pid(tmp_path)
+    wait(lambda: run_json(tmp_path)["tasks"]["waits"]["pid"], what="the task's pid in run.json")
+    task = run_json(tmp_path)["tasks"]["waits"]["pid"]         # its own session: ended by pid below
     keeper = int(Path(f"/proc/{engine}/stat").read_text().split(")")[-1].split()[1])
     os.kill(keeper, signal.SIGKILL)
     os.kill(engine, signal.SIGKILL)
@@ -487,7 +489,8 @@ def test_a_stale_socket_is_reported_and_removed(tmp_path):
     assert out.returncode == 2
     assert "was interrupted" in out.stderr and "stale socket is removed" in out.stderr
     assert not sock.exists()
-    subprocess.run(["pkill", "-f", "sleep 60"], check=False)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(task, signal.SIGKILL)            # not `pkill -f`: it would end other suites' tasks too
 
 
 def test_a_headless_run_can_be_watched_and_says_when_it_ends(tmp_path, terms):
