@@ -238,8 +238,18 @@ def test_a_page_shows_the_run_and_a_key_in_it_pauses_the_run_for_every_viewer(tm
     wait(lambda: run_json(tmp_path)["paused"] is True, what="run.json to say paused")
     assert [(c["control"], c["by"]) for c in controls(tmp_path)] == [("pause", f"pid {tab}")]
 
-    page.close()                                   # closing the tab ends its viewer, not the run
-    wait(lambda: not web.tabs(), timeout=15, what="the tab's viewer to leave")
+    second = browser.new_page()                    # a second tab of the same browser: its cookie, no link
+    other = PageScreen(second)
+    second.goto(f"http://127.0.0.1:{web.port}/")
+    other.wait_for(lambda s: "PAUSED" in s and "alpha line" in s, what="the second tab")
+    wait(lambda: len(web.tabs()) == 2, what="a viewer for each tab")
+    assert tab in web.tabs()
+
+    page.close()                                   # closing a tab ends its viewer, not the run
+    wait(lambda: tab not in web.tabs(), timeout=15, what="the first tab's viewer to leave")
+    assert len(web.tabs()) == 1                    # the other tab's viewer stays
+    second.close()
+    wait(lambda: not web.tabs(), timeout=15, what="the second tab's viewer to leave")
     assert alive(engine)
     state = run_json(tmp_path)
     assert state["state"] == "running" and state["tasks"]["alpha"]["state"] == "running"
