@@ -46,8 +46,8 @@ LONG_RUN = """
     max_parallel: 2
     tasks:
       - {name: alpha, command: 'for i in $(seq 1 1200); do echo "alpha line $i"; sleep 0.5; done'}
-      - {name: beta, command: 'sleep 600'}
-      - {name: gamma, command: 'sleep 600', depends_on: alpha}
+      - {name: beta, command: 'sleep 900'}
+      - {name: gamma, command: 'sleep 900', depends_on: alpha}
     """
 
 
