@@ -288,6 +288,25 @@ def test_a_read_only_page_watches_and_its_keys_change_nothing(tmp_path, browser,
     page.close()
 
 
+def test_a_page_opened_after_the_run_ended_still_shows_it(tmp_path, browser, served):
+    """The server holds a finished run open for the pages (as an open TUI does): a tab opened or
+    reloaded after the end shows it, until the server stops; then the engine ends."""
+    write(tmp_path, "name: quick\ntasks:\n  - {name: only, command: echo finished here}\n")
+    web = served("pipeline.yaml")
+    wait(lambda: run_json(tmp_path)["state"] == "succeeded", what="the run to end")
+    engine = engine_pid(tmp_path)
+    assert alive(engine)
+    page = browser.new_page()
+    screen = PageScreen(page)
+    page.goto(web.url)
+    screen.wait_for(lambda s: "SUCCEEDED" in s and "finished here" in s, what="the finished run in the page")
+    page.close()
+    wait(lambda: not web.tabs(), timeout=15, what="the tab's viewer to leave")
+    assert alive(engine)
+    assert web.stop() == 130
+    wait(lambda: not alive(engine), timeout=15, what="the engine to end with its last viewer")
+
+
 # ---------------------------------------------------------------------------- the checks, over plain HTTP
 
 @pytest.fixture(scope="module")

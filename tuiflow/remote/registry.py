@@ -124,6 +124,8 @@ def _must_be_live(run: dict[str, Any], arg: str) -> dict[str, Any]:
     state = run.get("state")
     if state != "running":
         stale = socket_path(run["run_dir"])
+        if os.path.exists(stale) and engine_alive(run):
+            return run  # over, but its engine holds it open for the viewers it has (a TUI, `tuiflow serve`)
         removed = ""
         if os.path.exists(stale):  # its engine was killed with its keeper: nobody removed it
             with contextlib.suppress(OSError):
