@@ -83,8 +83,9 @@ def engine_pid(where: Path) -> int:
     return engine()  # type: ignore[return-value]
 
 
-def ui_processes(tmp_path: Path) -> list[int]:
-    """tuiflow processes working in tmp_path that are not an engine (or its keeper): viewers."""
+def tuiflow_processes(tmp_path: Path, engines: bool = False) -> list[int]:
+    """tuiflow processes working in tmp_path: the viewers, or (`engines`) the `tuiflow _engine`
+    processes and their keepers."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -94,9 +95,17 @@ def ui_processes(tmp_path: Path) -> list[int]:
             cwd = (entry / "cwd").resolve()
         except OSError:
             continue
-        if TUIFLOW in argv and "_engine" not in argv and not argv[0].endswith("sh") and cwd == tmp_path:
+        if cwd != tmp_path:
+            continue
+        if ("_engine" in argv) if engines else (TUIFLOW in argv and "_engine" not in argv
+                                                and not argv[0].endswith("sh")):
             found.append(int(entry.name))
     return found
+
+
+def ui_processes(tmp_path: Path) -> list[int]:
+    """tuiflow processes working in tmp_path that are not an engine (or its keeper): viewers."""
+    return tuiflow_processes(tmp_path)
 
 
 def pids(tmp_path: Path, *names: str) -> dict[str, int]:
@@ -409,22 +418,6 @@ def test_an_engine_that_cannot_start_says_why_on_the_normal_screen(tmp_path, pri
         pty.close()
 
 
-def engine_processes(tmp_path: Path) -> list[int]:
-    """`tuiflow _engine` processes (or their keepers) working in tmp_path."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            cwd = (entry / "cwd").resolve()
-        except OSError:
-            continue
-        if "_engine" in argv and cwd == tmp_path:
-            found.append(int(entry.name))
-    return found
-
-
 def test_a_run_the_launcher_refuses_leaves_no_engine_and_no_run_folder(tmp_path):
     """The engine starts before the launcher has read the file (both load it at once) and makes
     nothing until the launcher says go. A refusal the launcher finds late — a Dask scheduler
@@ -448,7 +441,7 @@ def test_a_run_the_launcher_refuses_leaves_no_engine_and_no_run_folder(tmp_path)
         assert b"cannot reach the Dask scheduler" in seen
     finally:
         pty.close()
-    assert engine_processes(tmp_path) == []
+    assert tuiflow_processes(tmp_path, engines=True) == []
     runs = tmp_path / ".tuiflow" / "runs"
     assert not runs.exists() or list(runs.iterdir()) == []
 
