@@ -15,6 +15,7 @@ from tuiflow.engine.events import (
     Paused,
     RunFinished,
     RunStarted,
+    StorageFailed,
     TaskOutput,
     TaskStateChanged,
 )
@@ -258,3 +259,35 @@ async def test_ten_thousand_tasks_scale_linearly():
     """
     small, big = await engine_lines_run(1000), await engine_lines_run(10000)
     assert 9 * small < big < 12 * small, (small, big, big / small)
+
+
+async def test_a_write_that_fails_at_the_last_flush_is_in_the_runs_end_not_after_it():
+    """The store finds a failed write only when it writes its last batch (a full disk, the
+    writer thread behind under load): the scheduler has it write what it holds before saying
+    the run ended, so the failure comes first and is in RunFinished (the summary says it)."""
+
+    class LateFailingStore(Recorder):
+        run_id, run_dir, on_problem = "r", "/tmp/r", None
+
+        def log_path(self, task: str, attempt: int) -> str:
+            return f"/tmp/r/logs/{task}/{attempt}.log"
+
+        async def start(self) -> None:
+            pass
+
+        async def sync(self) -> None:
+            await asyncio.sleep(0)   # the writer thread's turn
+            if self.on_problem is not None and not any(isinstance(e, StorageFailed) for e in self.events):
+                self.on_problem("cannot write /tmp/r/logs/a/1.log: No space left on device")
+
+        async def aclose(self) -> None:
+            pass
+
+    pipe = Pipeline(name="p", file="/tmp/p.yaml", tasks=(t("a", "echo:x"), t("b", "ok", "a")), max_parallel=2)
+    store = LateFailingStore()
+    s = Scheduler(pipe, runner=FakeRunner(), store=store)
+    assert await s.run() == 120
+    kinds = [type(e) for e in store.events]
+    assert kinds.index(StorageFailed) < kinds.index(RunFinished)
+    (fin,) = store.of(RunFinished)
+    assert fin.exit_code == 120 and fin.problem.startswith("cannot write /tmp/r/logs/a/1.log")

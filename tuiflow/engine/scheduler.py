@@ -397,6 +397,13 @@ class Scheduler:
                     self._launch(name)
                 if self.plan.finished() and not self._jobs:
                     if not self._finished_announced:
+                        if self.store is not None:
+                            # Every output byte written before the end is said: a write that
+                            # failed (a full disk) is then part of the run's end and its summary,
+                            # not told after it (under load the last batch could still be queued).
+                            await self.store.sync()
+                            if not (self.plan.finished() and not self._jobs):
+                                continue   # a control came meanwhile (a retry): the run goes on
                         self._announce_finish()
                     if not stay_open or self._closed:
                         break
