@@ -264,7 +264,8 @@ def test_cancelling_the_run_ends_the_remote_process_group(tmp_path: Path, addres
 
 def test_a_cancel_reaches_attempts_still_queued_on_a_busy_worker_and_they_never_run(tmp_path: Path,
                                                                                      address: str) -> None:
-    """Six tasks on four worker threads: two wait in their worker's queue; cancelled, they never start."""
+    """Six tasks on four worker threads: two wait in their worker's queue; cancelled with the run, they never
+    start, not even on the thread that stopping a running one frees before their own cancel would arrive."""
     mark = marker(tmp_path)
     ran = tmp_path / "ran.txt"
     p = pipeline_file(tmp_path, "max_parallel: 6\ntasks:\n" + "".join(

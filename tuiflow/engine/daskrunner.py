@@ -70,6 +70,8 @@ class DaskRunner:
         self._refresh: asyncio.Task[None] | None = None
         self._opening: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._to_stop: list[DaskCommand] = []          # cancels asked for since the loop last turned
+        self._stoppers: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # ------------------------------------------------------------------ opening
@@ -301,6 +303,42 @@ class DaskRunner:
             for cmd in list(self._commands.values()):
                 cmd.check()
 
+    # ------------------------------------------------------------------ cancelling
+
+    def stop_soon(self, cmd: DaskCommand) -> None:
+        """Cancels asked for together (a run's cancel asks for every attempt in one go) reach each
+        worker in one call, handled there at once: one by one, stopping an attempt that runs could
+        free its worker thread for one still queued there, started before its own cancel arrived."""
+        if not self._to_stop:
+            asyncio.get_running_loop().call_soon(self._stop_now)
+        self._to_stop.append(cmd)
+
+    def _stop_now(self) -> None:
+        by_worker: dict[str, list[DaskCommand]] = {}
+        for cmd in self._to_stop:
+            if not cmd.done:
+                by_worker.setdefault(cmd.worker, []).append(cmd)
+        self._to_stop = []
+        for address, cmds in by_worker.items():
+            task = asyncio.get_running_loop().create_task(self._stop(address, cmds))
+            self._stoppers.add(task)
+            task.add_done_callback(self._stoppers.discard)
+
+    async def _stop(self, address: str, cmds: list[DaskCommand]) -> None:
+        """Tell the worker; an attempt that had not started there ends now, as never run."""
+        try:
+            said = await self.client.run(daskworker.cancel, [c.key for c in cmds], workers=[address],
+                                         on_error="return")
+        except Exception:  # noqa: BLE001 - the worker is gone: its removal ends the attempts
+            return
+        answers = said.get(address)
+        if not isinstance(answers, dict):   # the worker failed to answer: the same
+            return
+        for cmd in cmds:
+            if answers.get(cmd.key) == "queued" and not cmd.done:
+                cmd.drop()
+                cmd.finish(CommandResult(exit_code=None, cancelled=True, reason="cancelled"))
+
     def _lost(self, address: str, how: str) -> None:
         """A worker is gone: its attempts fail naming it; Dask must not run them anywhere else."""
         self.workers.pop(address, None)
@@ -345,7 +383,6 @@ class DaskCommand:
         self.future: Any = None
         self.cancelling = False
         self._done: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
-        self._stopper: asyncio.Task[None] | None = None
         self._settler: asyncio.Task[None] | None = None
 
     @property
@@ -385,18 +422,7 @@ class DaskCommand:
         if self.done or self.cancelling:
             return
         self.cancelling = True
-        self._stopper = asyncio.get_running_loop().create_task(self._stop())
-
-    async def _stop(self) -> None:
-        """Tell the worker; an attempt that had not started there ends now, as never run."""
-        client = self.runner.client
-        try:
-            said = await client.run(daskworker.cancel, self.key, workers=[self.worker], on_error="return")
-        except Exception:  # noqa: BLE001 - the worker is gone: its removal ends the attempt
-            return
-        if said.get(self.worker) == "queued" and not self.done:
-            self.drop()
-            self.finish(CommandResult(exit_code=None, cancelled=True, reason="cancelled"))
+        self.runner.stop_soon(self)
 
     # -- the Dask task ended without our result event first (a bug, a lost task)
 

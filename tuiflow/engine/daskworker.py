@@ -6,8 +6,9 @@ killed worker's commands are still ended), relays the output to the engine as it
 of at most BATCH_BYTES at most every BATCH_INTERVAL, with `log_event` on the run's topic, and ends
 with the result on the same topic (so it arrives after every batch) before returning it.
 
-`cancel` is run on the worker's event loop through `Client.run`: a running attempt is told to stop
-(the agent: SIGTERM to its group, SIGKILL after the grace); one that has not started never will.
+`cancel` is run on the worker's event loop through `Client.run`, with every attempt the engine
+cancels at once on this worker: a running attempt is told to stop (the agent: SIGTERM to its
+group, SIGKILL after the grace); one that has not started never will.
 An attempt whose key the scheduler let go (the engine's client left) is stopped the same way.
 
 Messages on the topic are lists `["tuiflow", key, kind, payload]`:
@@ -32,6 +33,7 @@ BATCH_BYTES = 64 * 1024  # bytes in one output event, at most: a topic keeps its
 TICK = 0.05              # how often a quiet attempt checks whether it was cancelled
 AGENT_MODULE = "tuiflow.engine.daskagent"
 MARK = "tuiflow"
+CANCELLED = {"exit_code": None, "cancelled": True, "reason": "cancelled"}   # an attempt that never started
 
 _lock = threading.Lock()          # _jobs and _cancelled
 _agent_lock = threading.Lock()
@@ -60,7 +62,7 @@ def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
         else:
             job = _jobs[key] = _Job(key)
     if job is None:
-        result = {"exit_code": None, "cancelled": True, "reason": "cancelled"}
+        result = dict(CANCELLED)
     else:
         try:
             result = job.run(worker, topic, request)
@@ -72,19 +74,25 @@ def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
     return result
 
 
-def cancel(key: str) -> str:
-    """Stop attempt `key` on this worker: "running" or "ended" (its result follows on the topic), or
-    "queued" (it has not started and never will; the engine ends it). Run on the worker's loop by
-    Client.run."""
-    with _lock:
-        job = _jobs.get(key)
-        if job is None:
-            if key in _ended:
-                return "ended"
-            _remember(_cancelled, key)
-            return "queued"
-    job.stop()
-    return "running"
+def cancel(keys: list[str]) -> dict[str, str]:
+    """Stop these attempts on this worker, all at once; for each key: "running" or "ended" (its
+    result follows on the topic), or "queued" (it has not started and never will; the engine ends
+    it). Run on the worker's loop by Client.run. The engine sends the attempts it cancels together
+    (a run's cancel) in one call: were they sent one by one, stopping a running one could free its
+    thread for one still queued here, which would start before its own cancel arrived."""
+    said = {}
+    with _lock:   # run_attempt decides under it whether an attempt starts
+        for key in keys:
+            job = _jobs.get(key)
+            if job is not None:
+                job.stop()
+                said[key] = "running"
+            elif key in _ended:
+                said[key] = "ended"
+            else:
+                _remember(_cancelled, key)
+                said[key] = "queued"
+    return said
 
 
 def _remember(keys: dict[str, None], key: str) -> None:
@@ -116,6 +124,8 @@ class _Job:
             self.agent_end.close()
         sock = self.sock
         try:
+            if self._stop.is_set():   # cancelled since it was taken: its command never starts (a
+                return dict(CANCELLED)   # cancel that comes after this look stops it once started)
             sock.sendall(frame({"request": True}, request.encode()))
             return self._relay(worker, topic)
         except OSError as exc:
