@@ -384,6 +384,7 @@ def _load(file: str, args: argparse.Namespace):   # -> Pipeline | None (errors p
 def cmd_run(args: argparse.Namespace) -> int:
     engine = None
     if not args.dry_run:
+        _import_asyncio_without_tls()   # before the launcher's imports bring asyncio (and ssl) in
         from .remote.launcher import start_early
 
         engine = start_early(args.file, args.run_argv, headless=bool(args.headless or args.events), detach=args.detach)

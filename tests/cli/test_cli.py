@@ -236,6 +236,20 @@ def test_console_script_entry_point(pipeline: str) -> None:
     assert (result.returncode, result.stdout) == (0, f"{pipeline}: ok (5 tasks)\n")
 
 
+def test_a_run_never_loads_openssl(tmp_path: Path) -> None:
+    """asyncio is imported with ssl held back in the `tuiflow` command (~4 ms of every start,
+    docs/architecture.md "Start-up"): nothing imported before it may bring asyncio in first."""
+    probe = ("import sys, tuiflow.cli as c\n"
+             "c._own_process = True\n"
+             "code = c.main(sys.argv[1:])\n"
+             "print('SSL', '_ssl' in sys.modules)\n")
+    (tmp_path / "p.yaml").write_text("tasks:\n  - {name: a, command: 'true'}\n")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", probe, "p.yaml", "--headless", "--state-dir", str(tmp_path / "st")],
+                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert result.stdout.rstrip().endswith("SSL False"), (result.stdout, result.stderr)
+
+
 @pytest.mark.parametrize("unbuffered", ["", "1"])
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_output_that_cannot_be_written_fails_with_a_message(pipeline: str, unbuffered: str) -> None:
