@@ -409,7 +409,6 @@ def _run(args: argparse.Namespace, engine: EngineLaunch | None) -> int:
 
         sys.stdout.write(escape_controls(plan(pipeline, args.max_parallel, known), keep_newlines=True))
         return 0
-    _import_asyncio_without_tls()
     from .launch import RunOptions, run_pipeline
 
     return run_pipeline(pipeline, RunOptions.from_args(args), engine=engine)

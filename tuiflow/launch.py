@@ -178,6 +178,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions,
     from .engine.errors import UsageError
     from .engine.privdir import UnsafeDirectory
     from .engine.store import check_state_dir
+    from .remote.launcher import runs_headless
 
     try:
         check_state_dir(state_dir_for(pipeline.file, options.state_dir))
@@ -192,7 +193,7 @@ def run_pipeline(pipeline: Pipeline, options: RunOptions,
         check_approvals(pipeline, options.approve)
         resume = plan_resume_for(pipeline, options)
         pipeline = with_executor(pipeline, options)
-        if options.headless or (not options.detach and not sys.stdout.isatty()):
+        if runs_headless(options.headless, options.detach):
             return asyncio.run(_headless(pipeline, options, resume))
         if pipeline.executor.kind != "local":
             asyncio.run(_check_executor(pipeline))

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 LOG_FILE = "engine.log"
 
+
 class Served(NamedTuple):
     """A run's listening socket and its live-run entry, to be taken down when the run ends."""
 

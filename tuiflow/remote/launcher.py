@@ -87,6 +87,11 @@ class EngineLaunch:
                            + (f":\n{said[-2000:]}" if said else ""), 70)
 
 
+def runs_headless(headless: bool, detach: bool) -> bool:
+    """Whether a run has no UI of its own: asked for (`--headless`, `--events`), or its output is
+    not a terminal and it is not `--detach`ed. Its engine is then the launcher's own process."""
+    return headless or not (detach or sys.stdout.isatty())
+
 
 def start_early(file: str, run_argv: Sequence[str], *, headless: bool, detach: bool) -> EngineLaunch | None:
     """The engine process of a TUI or `--detach` run, started before the launcher reads the
@@ -94,7 +99,7 @@ def start_early(file: str, run_argv: Sequence[str], *, headless: bool, detach: b
     a regular file (a pipe can be read once: the launcher reads it and hands it over). It waits
     for the launcher's `go`; `abandon()` it when the launcher refuses the run. None for a
     headless run (its engine is the launcher's own process)."""
-    if headless or not (detach or sys.stdout.isatty()):
+    if runs_headless(headless, detach):
         return None
     try:
         if not stat.S_ISREG(os.stat(file).st_mode):
@@ -104,4 +109,4 @@ def start_early(file: str, run_argv: Sequence[str], *, headless: bool, detach: b
     return EngineLaunch(list(run_argv))
 
 
-__all__ = ["READY_TIMEOUT", "EngineLaunch", "LaunchFailed", "start_early"]
+__all__ = ["READY_TIMEOUT", "EngineLaunch", "LaunchFailed", "runs_headless", "start_early"]

@@ -64,15 +64,28 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, Any], byte
 def read_frame_blocking(recv: Callable[[int], bytes]) -> dict[str, Any] | None:
     """One header-only frame from a blocking socket's `recv`, a byte at a time, so nothing after it
     is taken from the stream (the handshake, before the event loop owns the connection)."""
-    got = read_payload_frame_blocking(recv)
-    if got is not None and got[1]:
+    header = _header_blocking(recv)
+    if header is not None and header.get("n"):
         raise ProtocolError("a handshake frame carries no payload")
-    return None if got is None else got[0]
+    return header
 
 
 def read_payload_frame_blocking(recv: Callable[[int], bytes]) -> tuple[dict[str, Any], bytes] | None:
     """One frame, payload included, from a blocking socket's `recv`, taking nothing after it
     (the pipeline a launcher hands its engine, with `go` right behind it)."""
+    header = _header_blocking(recv)
+    if header is None:
+        return None
+    size, payload = int(header.get("n") or 0), bytearray()
+    while len(payload) < size:
+        piece = recv(min(size - len(payload), 1 << 20))
+        if not piece:
+            return None
+        payload += piece
+    return header, bytes(payload)
+
+
+def _header_blocking(recv: Callable[[int], bytes]) -> dict[str, Any] | None:
     line = bytearray()
     while not line.endswith(b"\n"):
         try:
@@ -84,14 +97,7 @@ def read_payload_frame_blocking(recv: Callable[[int], bytes]) -> tuple[dict[str,
         line += byte
         if len(line) > MAX_HEADER:
             raise ProtocolError(f"a frame header longer than {MAX_HEADER} bytes")
-    header = parse_header(bytes(line))
-    size, payload = int(header.get("n") or 0), bytearray()
-    while len(payload) < size:
-        piece = recv(min(size - len(payload), 1 << 20))
-        if not piece:
-            return None
-        payload += piece
-    return header, bytes(payload)
+    return parse_header(bytes(line))
 
 
 __all__ = ["MAX_HEADER", "MAX_PAYLOAD", "PROTOCOL", "ProtocolError", "frame", "parse_header", "read_frame",
