@@ -15,13 +15,9 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from . import __version__
 from .exitcodes import EXIT_FLUSH_FAILED, EXIT_INTERNAL, EXIT_INVALID
-
-if TYPE_CHECKING:
-    from .remote.launcher import EngineLaunch
 
 _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EFBIG}
 COMMANDS = ("run", "validate", "graph", "schema", "history", "logs", "attach", "ps", "connect", "serve")
@@ -382,20 +378,14 @@ def _load(file: str, args: argparse.Namespace):   # -> Pipeline | None (errors p
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    engine = None
     if not args.dry_run:
         _import_asyncio_without_tls()   # before the launcher's imports bring asyncio (and ssl) in
-        from .remote.launcher import start_early
+        from .remote.launcher import runs_headless
 
-        engine = start_early(args.file, args.run_argv, headless=bool(args.headless or args.events), detach=args.detach)
-    try:
-        return _run(args, engine)
-    finally:
-        if engine is not None:
-            engine.abandon()   # the run did not start (a mistake in the file, a refusal): it ends
+        if not runs_headless(bool(args.headless or args.events), args.detach):
+            from .launch import RunOptions, run_in_engine
 
-
-def _run(args: argparse.Namespace, engine: EngineLaunch | None) -> int:
+            return run_in_engine(RunOptions.from_args(args))   # its engine reads the pipeline
     pipeline = _load(args.file, args)
     if pipeline is None:
         return EXIT_INVALID
@@ -411,7 +401,7 @@ def _run(args: argparse.Namespace, engine: EngineLaunch | None) -> int:
         return 0
     from .launch import RunOptions, run_pipeline
 
-    return run_pipeline(pipeline, RunOptions.from_args(args), engine=engine)
+    return run_pipeline(pipeline, RunOptions.from_args(args))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

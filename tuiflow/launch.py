@@ -16,15 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .engine.model import Pipeline
 from .engine.termsafe import escape_controls, print_message
 from .exitcodes import EXIT_INVALID, EXIT_OK
 
 if TYPE_CHECKING:
     from .engine.history import ResumePlan
+    from .engine.model import Pipeline
     from .engine.runner import CommandRunner
     from .engine.scheduler import Scheduler
     from .engine.store import RunStore
+    from .remote.client import RemoteRun
     from .remote.launcher import EngineLaunch
 
 
@@ -160,47 +161,47 @@ async def open_runner(pipeline: Pipeline) -> CommandRunner | None:
     return runner
 
 
-async def _check_executor(pipeline: Pipeline) -> None:
-    """Before a TUI or detached run's engine starts: can its executor be used at all?"""
+async def check_executor(pipeline: Pipeline) -> None:
+    """Before a TUI's or a detached run's engine makes its run: can its executor be used at all?
+    (A headless run opens its runner for good before its run folder instead.)"""
     runner = await open_runner(pipeline)
     if runner is not None:
         await runner.aclose()
 
 
-def run_pipeline(pipeline: Pipeline, options: RunOptions,
-                 on_started: Callable[[dict[str, Any]], None] | None = None,
-                 engine: EngineLaunch | None = None) -> int:
-    """Run it in the front end `options` ask for; with `--detach`, `on_started(ready)` is called
-    with the engine's `ready` (run_id, run_dir, pid) while the launcher's connection still holds
-    the engine (`tuiflow serve FILE` connects a viewer of its own there). `engine`: one started
-    already (remote/launcher.py `start_early`), told to go once every check here has passed; the caller
-    abandons it when the run does not start."""
+def prepare(pipeline: Pipeline, options: RunOptions) -> tuple[Pipeline, ResumePlan | None]:
+    """The checks a run passes before it makes anything (its state directory is this user's own,
+    --approve names gates, --resume has a run to take up, the executor has an address), and the
+    pipeline with the executor chosen. UsageError says what is wrong (printed after `tuiflow: `,
+    exit 2). The engine of a headless run calls it in the command's process; a TUI's or a
+    detached run's in its own process (remote/host.py)."""
     from .engine.errors import UsageError
     from .engine.privdir import UnsafeDirectory
     from .engine.store import check_state_dir
-    from .remote.launcher import runs_headless
 
     try:
         check_state_dir(state_dir_for(pipeline.file, options.state_dir))
     except UnsafeDirectory as exc:
-        print_message(f"tuiflow: unsafe state directory {exc}")
-        return EXIT_INVALID
+        raise UsageError(f"unsafe state directory {exc}") from None
     except PermissionError as exc:
-        print_message(f"tuiflow: cannot write {exc.filename}: permission denied (--state-dir DIR "
-                      "chooses another place)")
-        return EXIT_INVALID
+        raise UsageError(f"cannot write {exc.filename}: permission denied (--state-dir DIR chooses "
+                         "another place)") from None
+    check_approvals(pipeline, options.approve)
+    resume = plan_resume_for(pipeline, options)
+    return with_executor(pipeline, options), resume
+
+
+def run_pipeline(pipeline: Pipeline, options: RunOptions) -> int:
+    """A headless run (`--headless`, `--events`, or output that is not a terminal): its engine in
+    this process, serving the run's socket so it can be watched."""
+    from .engine.errors import UsageError
+
     try:
-        check_approvals(pipeline, options.approve)
-        resume = plan_resume_for(pipeline, options)
-        pipeline = with_executor(pipeline, options)
-        if runs_headless(options.headless, options.detach):
-            return asyncio.run(_headless(pipeline, options, resume))
-        if pipeline.executor.kind != "local":
-            asyncio.run(_check_executor(pipeline))
+        pipeline, resume = prepare(pipeline, options)
+        return asyncio.run(_headless(pipeline, options, resume))
     except UsageError as exc:   # ExecutorUnavailable too
         print_message(f"tuiflow: {exc}")
         return EXIT_INVALID
-    return _in_own_process(pipeline, options, on_started, engine)
 
 
 async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan | None) -> int:
@@ -220,37 +221,59 @@ async def _headless(pipeline: Pipeline, options: RunOptions, resume: ResumePlan 
     return await run_headless(scheduler, events=options.events, served=served)
 
 
-def _in_own_process(pipeline: Pipeline, options: RunOptions,
-                    on_started: Callable[[dict[str, Any]], None] | None = None,
-                    engine: EngineLaunch | None = None) -> int:
-    """The TUI, or `--detach`: the engine in its own process; the TUI attaches to it."""
-    from .engine.yamlsource import streamed
-    from .remote.client import Channel, RemoteRun
-    from .remote.launcher import EngineLaunch, LaunchFailed
+def run_in_engine(options: RunOptions, on_started: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """The TUI, or `--detach`: the engine in a process of its own, which reads the pipeline and
+    makes every check (remote/host.py), while this one loads the UI; the TUI then attaches to it
+    like any viewer. This process never reads the pipeline (a pipe's bytes aside, handed over):
+    the first screen comes as soon as both are ready. With `--detach`, `on_started(ready)` is
+    called with the engine's `ready` (run_id, run_dir, pid, pipeline) while the launcher's
+    connection still holds the engine (`tuiflow serve FILE` connects a viewer of its own there)."""
+    from .remote.launcher import EngineLaunch, LaunchFailed, is_stream
 
-    launch = engine or EngineLaunch(list(options.argv), source=streamed(pipeline.file) or streamed(options.file))
-    launch.go()
-    if options.detach:
+    source = None
+    if is_stream(options.file):
+        from .engine.errors import PipelineInvalid
+        from .engine.yamlsource import read_if_stream
+
         try:
-            ready = launch.wait_ready()
-        except LaunchFailed as exc:
-            print(escape_controls(str(exc), keep_newlines=True), file=sys.stderr)
-            return exc.exit_code
-        if on_started is not None:
-            on_started(ready)
-        launch.sock.close()
-        print(escape_controls(f"tuiflow: run {ready['run_id']} of {pipeline.name} started (engine pid "
-                              f"{ready['pid']}).\n  attach:  tuiflow attach {ready['run_id']}\n"
-                              f"  folder:  {ready['run_dir']}", keep_newlines=True))
-        return EXIT_OK
-
-    def connect() -> RemoteRun:
-        """In the app's worker thread: the screen comes up while the engine starts."""
+            source = read_if_stream(options.file)
+        except PipelineInvalid as exc:
+            for error in exc.errors:
+                print_message(str(error))
+            return EXIT_INVALID
+    launch = EngineLaunch(list(options.argv), source)
+    try:
+        if not options.detach:
+            from .ui.app import run_tui  # while the engine loads the pipeline
+        launch.go()
         ready = launch.wait_ready()
-        channel = Channel(launch.sock, where=ready["run_dir"])
-        return RemoteRun(channel, channel.hello())
-
-    from .ui.app import run_tui
-
+        if options.detach:
+            if on_started is not None:
+                on_started(ready)
+            launch.sock.close()
+            print(escape_controls(f"tuiflow: run {ready['run_id']} of {ready.get('pipeline', '')} started "
+                                  f"(engine pid {ready['pid']}).\n  attach:  tuiflow attach {ready['run_id']}\n"
+                                  f"  folder:  {ready['run_dir']}", keep_newlines=True))
+            return EXIT_OK
+        run = _viewer(launch, ready)
+    except LaunchFailed as exc:
+        print(escape_controls(str(exc), keep_newlines=True), file=sys.stderr)
+        return exc.exit_code
+    finally:
+        launch.abandon()   # the run did not start (Ctrl-C while the UI loaded): its engine ends
     collect_garbage_again()
-    return run_tui(pipeline, connect, theme=options.theme, mouse=options.mouse, summary=options.summary)
+    return run_tui(ready.get("pipeline", ""), run, theme=options.theme, mouse=options.mouse, summary=options.summary)
+
+
+def _viewer(launch: EngineLaunch, ready: dict[str, Any]) -> RemoteRun:
+    """The TUI's connection: the launcher's own socket, greeted (LaunchFailed if the engine
+    vanished in between)."""
+    from .remote.client import Channel, Refused, RemoteRun
+    from .remote.launcher import LaunchFailed
+    from .remote.protocol import ProtocolError
+
+    channel = Channel(launch.sock, where=ready["run_dir"])
+    try:
+        return RemoteRun(channel, channel.hello())
+    except (OSError, ProtocolError, Refused) as exc:
+        raise LaunchFailed(f"tuiflow: the run's engine did not answer: {exc}", 70) from None

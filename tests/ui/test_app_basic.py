@@ -59,21 +59,6 @@ async def test_a_scheduler_that_crashes_is_a_visible_error_and_quits_with_1(tmp_
     assert app.return_code == 1
 
 
-async def test_a_scheduler_that_cannot_be_built_is_a_visible_error():
-    from tuiflow.ui.app import TuiflowApp
-
-    def factory():
-        raise OSError("cannot create the run folder: read-only file system")
-
-    app = TuiflowApp(factory, terminal_alerts=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
-        assert "read-only file system" in screen_text(app)
-        await pilot.press("q")
-        await until(pilot, lambda: not app.is_running)
-    assert app.return_code == 1
-
-
 async def test_the_pipelines_notes_show_when_the_run_starts():
     """What the loader noted (a Dagu file run as a graph, an output read without depending on
     it) is said on screen, not only by `validate`."""

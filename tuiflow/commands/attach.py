@@ -32,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
     run = RemoteRun(channel, hello)
     from ..ui.app import run_tui
 
-    return run_tui(None, run, theme=args.theme, attach_hint=hint, mouse=not args.no_mouse)
+    return run_tui("", run, theme=args.theme, attach_hint=hint, mouse=not args.no_mouse)
 
 
 def not_reached(command: str, exc: UsageError | Refused | ConnectionError | ProtocolError) -> int:

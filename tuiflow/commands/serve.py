@@ -79,12 +79,8 @@ def _existing(arg: str | None) -> tuple[dict[str, Any], Channel]:
 
 def _start(args: argparse.Namespace) -> tuple[dict[str, Any], Channel] | int:
     """A new run of the FILE, started as `tuiflow FILE --detach` starts one."""
-    from ..cli import _load
-    from ..launch import RunOptions, run_pipeline
+    from ..launch import RunOptions, run_in_engine
 
-    pipeline = _load(args.run, args)
-    if pipeline is None:
-        return EXIT_INVALID
     argv = [args.run, *(f"--param={k}={v}" for k, v in args.params)]
     if args.max_parallel:
         argv.append(f"--max-parallel={args.max_parallel}")
@@ -95,9 +91,9 @@ def _start(args: argparse.Namespace) -> tuple[dict[str, Any], Channel] | int:
     held: list[tuple[dict[str, Any], Channel]] = []
 
     def on_started(ready: dict[str, Any]) -> None:
-        held.append(({**ready, "pipeline": pipeline.name}, hold(ready["run_dir"])))
+        held.append((ready, hold(ready["run_dir"])))
 
-    code = run_pipeline(pipeline, options, on_started=on_started)
+    code = run_in_engine(options, on_started=on_started)
     if code != EXIT_OK or not held:
         return code or EXIT_FAILED
     return held[0]

@@ -189,10 +189,16 @@ _STREAMS = {stat.S_IFIFO: "a pipe (FIFO)", stat.S_IFCHR: "a character device", s
 _STREAMED: dict[str, bytes] = {}   # a pipe given as a file, as it was read (it cannot be read twice)
 
 
-def streamed(file: str) -> bytes | None:
-    """What a pipe or FIFO given as `file` held, once read (None for a regular file): the TUI
-    hands it to its engine process, which could not read the pipe again."""
-    return _STREAMED.get(file)
+def read_if_stream(file: str) -> bytes | None:
+    """What a pipe, FIFO or terminal given as `file` holds, read here once (PipelineInvalid when it
+    cannot be): a TUI hands it to its engine process, which could not read it again. None for
+    anything else, which the engine reads (and reports on) itself."""
+    try:
+        if stat.S_IFMT(os.stat(file).st_mode) not in _STREAMS:
+            return None
+    except (OSError, ValueError):
+        return None
+    return _read(file)
 
 
 def provide(file: str, raw: bytes) -> None:

@@ -131,7 +131,7 @@ async def serve(scheduler: Any, served: Served | None, *, linger: bool, adopt: s
 
 def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = False) -> int:
     """`tuiflow _engine`: set the run up, tell the launcher, fork the keeper, serve the run."""
-    from tuiflow.launch import collect_garbage_again, create_store, plan_resume_for, scheduler_for
+    from tuiflow.launch import check_executor, collect_garbage_again, create_store, prepare, scheduler_for
 
     from . import keeper
 
@@ -148,17 +148,18 @@ def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = Fal
 
     try:
         from tuiflow.engine.loader import load
-        pipeline = load(options.file, options.params)
-        resume = plan_resume_for(pipeline, options)
+        pipeline, resume = prepare(load(options.file, options.params), options)
+        if pipeline.executor.kind != "local":
+            asyncio.run(check_executor(pipeline))
         said = read_frame_blocking(launcher.recv)
-        if said is None or said.get("t") != "go":   # the launcher refused the run, or is gone
+        if said is None or said.get("t") != "go":   # the launcher gave up, or is gone
             return 2
         store, weights = create_store(pipeline, options)
         served = open_socket(store.run_dir, store.run_id)
     except PipelineInvalid as exc:
         tell({"t": "error", "message": "\n".join(str(e) for e in exc.errors), "exit": 2})
         return 2
-    except (UsageError, OSError) as exc:
+    except (UsageError, OSError) as exc:   # ExecutorUnavailable too
         tell({"t": "error", "message": f"tuiflow: {exc}", "exit": 2})
         return 2
     _log_to(os.path.join(store.run_dir, LOG_FILE))
@@ -166,7 +167,8 @@ def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = Fal
                  close_in_keeper=(served.listener.fileno(), launcher.fileno()))
     store.set_engine(engine_identity())
     scheduler = scheduler_for(pipeline, options, store, weights, resume)
-    tell({"t": "ready", "run_id": store.run_id, "run_dir": store.run_dir, "pid": os.getpid()})
+    tell({"t": "ready", "run_id": store.run_id, "run_dir": store.run_dir, "pid": os.getpid(),
+          "pipeline": pipeline.name})
     collect_garbage_again()
     return asyncio.run(serve(scheduler, served, linger=True, adopt=launcher))
 

@@ -1,8 +1,9 @@
 """The launcher's side of a run's engine process (remote/host.py is the engine's side): start it,
 hand it the pipeline when it came from a pipe, tell it to go (or abandon it), wait for `ready`.
 
-Small on purpose: `tuiflow FILE` starts its engine before it reads the pipeline itself, so what
-this module imports is all that stands between the command's start and the engine's.
+Small on purpose: what this module imports is all that stands between the command's start and
+the engine's (the launcher of a TUI never reads the pipeline: its engine does, and says what is
+wrong with it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Sequence
 from typing import Any
 
 from tuiflow.engine.errors import StartFailed
@@ -47,14 +47,15 @@ class EngineLaunch:
             ours.sendall(frame({"t": "source"}, source))
 
     def go(self) -> None:
-        """The launcher's checks passed: the engine may set the run up."""
+        """The launcher is still there and wants the run: the engine may make it."""
         if not self._decided:
             self._decided = True
             with contextlib.suppress(OSError):   # an engine gone already: wait_ready says so
                 self.sock.sendall(frame({"t": "go"}))
 
     def abandon(self) -> None:
-        """The launcher refused the run (or failed) before `go`: the engine ends, having made nothing."""
+        """The launcher gave up before `go` (Ctrl-C, a failure of its own): the engine ends,
+        having made nothing. Nothing once `go` was said."""
         if self._decided:
             return
         self._decided = True
@@ -93,20 +94,15 @@ def runs_headless(headless: bool, detach: bool) -> bool:
     return headless or not (detach or sys.stdout.isatty())
 
 
-def start_early(file: str, run_argv: Sequence[str], *, headless: bool, detach: bool) -> EngineLaunch | None:
-    """The engine process of a TUI or `--detach` run, started before the launcher reads the
-    pipeline, so both load it at the same time (the first screen comes ~80 ms sooner). Only for
-    a regular file (a pipe can be read once: the launcher reads it and hands it over). It waits
-    for the launcher's `go`; `abandon()` it when the launcher refuses the run. None for a
-    headless run (its engine is the launcher's own process)."""
-    if runs_headless(headless, detach):
-        return None
+def is_stream(file: str) -> bool:
+    """Perhaps a pipe, FIFO or terminal, which only the launcher can read (once), to hand the bytes
+    over (engine/yamlsource.py `read_if_stream` decides); a regular file, a directory or a missing
+    path is the engine's to read and report on."""
     try:
-        if not stat.S_ISREG(os.stat(file).st_mode):
-            return None
+        mode = os.stat(file).st_mode
     except (OSError, ValueError):
-        return None
-    return EngineLaunch(list(run_argv))
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-__all__ = ["READY_TIMEOUT", "EngineLaunch", "LaunchFailed", "runs_headless", "start_early"]
+__all__ = ["READY_TIMEOUT", "EngineLaunch", "LaunchFailed", "is_stream", "runs_headless"]

@@ -27,11 +27,9 @@ from textual.widgets import ContentSwitcher, Tree
 from textual.worker import Worker, WorkerState
 
 from tuiflow.engine import stopsignals
-from tuiflow.engine.errors import StartFailed
 from tuiflow.engine.events import ControlApplied, Event, RunStarted, TasksAdded
 from tuiflow.engine.model import LIVE_RUN_STATES, RunState, TaskState
 from tuiflow.engine.runview import Changes, RunView
-from tuiflow.engine.termsafe import escape_controls
 from tuiflow.ui import status
 from tuiflow.ui.bridge import Bridge, EngineBatch, OutputChunk
 from tuiflow.ui.controls import ControlActions
@@ -104,14 +102,13 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         Binding("ctrl+q", "quit", "quit", show=False, priority=True),
     ]
 
-    def __init__(self, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,
+    def __init__(self, scheduler: SchedulerAPI, *,
                  theme: str | None = None, clock: Callable[[], float] = time.time,
                  max_lines: int = 10_000, terminal_alerts: bool = True, title: str = "") -> None:
         super().__init__()
         # No smooth-scroll animations: each frame of one is a full repaint sent down the link.
         self.animation_level = "none"
-        self._scheduler_source = scheduler
-        self.sched: SchedulerAPI | None = None
+        self.sched: SchedulerAPI | None = scheduler
         self.clock = clock
         self.max_lines = max_lines
         self.terminal_alerts = terminal_alerts
@@ -125,7 +122,6 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         self.detached = False
         self.hung_up = False
         self.last_lines: dict[str, list[str]] = {}
-        self.start_failed: StartFailed | None = None
         self.selected: str | None = None
         self.auto = False
         self._auto_switched = 0.0
@@ -221,10 +217,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         self.dag.focus()
         self._install_signal_handlers()
         self._continue_only_after_own_stop()
-        source = self._scheduler_source
-        if not (callable(source) and not hasattr(source, "run")):
-            self.sched = source  # type: ignore[assignment]
-            self.sched.subscribe(self.bridge)
+        self.sched.subscribe(self.bridge)
         self._scheduler_worker = self.run_worker(self._run_scheduler(), name="scheduler",
                                                  group="scheduler", exit_on_error=False)
         self._update_status()
@@ -303,20 +296,6 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         self._signals.clear()
 
     async def _run_scheduler(self) -> int:
-        if self.sched is None:
-            # A factory: the run is being set up (an engine starting) while the screen comes up.
-            try:
-                sched = await asyncio.to_thread(self._scheduler_source)  # type: ignore[arg-type]
-            except StartFailed as exc:  # said on the normal screen once the app is gone
-                self.start_failed = exc
-                self._exit_with(exc.exit_code)
-                return exc.exit_code
-            except Exception as exc:  # building the run failed: say so, never a traceback
-                self._fail(f"cannot start the run: {exc}")
-                return 1
-            self.sched = sched
-            sched.subscribe(self.bridge)
-            self._update_status()
         return await self.sched.run(stay_open=True)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -719,23 +698,18 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
                               full=self.full_summary)
 
 
-def run_tui(pipeline: object, scheduler: SchedulerAPI | Callable[[], SchedulerAPI], *,
+def run_tui(title: str, scheduler: SchedulerAPI, *,
             theme: str | None = None, clock: Callable[[], float] = time.time,
             attach_hint: str = "", mouse: bool = True, summary: str = "short") -> int:
     """Open the app on a run; when it closes, print the summary and return the run's exit code.
 
-    `scheduler` is a run to show or a zero-argument factory of one (called inside the app, so
-    the run starts only once the terminal is ready). After a detach, one line says how to come
+    `title`: the pipeline's name, until the run says it. After a detach, one line says how to come
     back (`attach_hint`); after a hang-up nothing is printed (there is no terminal to print on).
     `mouse=False` never asks the terminal for mouse reports; `summary="full"` lists every task.
     """
-    name = getattr(pipeline, "name", "") or ""
-    app = TuiflowApp(scheduler, theme=theme, clock=clock, title=name)
+    app = TuiflowApp(scheduler, theme=theme, clock=clock, title=title)
     app.full_summary = summary == "full"
     code = app.run(mouse=mouse)
-    if app.start_failed is not None:
-        print(escape_controls(str(app.start_failed), keep_newlines=True), file=sys.stderr)
-        return app.start_failed.exit_code
     if app.hung_up:
         return app._final_exit_code()
     console = Console(highlight=False, soft_wrap=True)
