@@ -21,6 +21,7 @@ DEFAULT_THEME = "tuiflow-dark"
 COLOR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground",
               "background", "surface", "panel", "boost")
 OTHER_KEYS = {"name", "dark", "luminosity_spread", "text_alpha", "variables", "ansi", "description"}
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: a tenth of the time at start-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,7 @@ def load_themes(dirs: Iterable[Path] | None = None) -> tuple[list[Theme], list[T
     for folder in theme_dirs() if dirs is None else dirs:
         for path in sorted(folder.glob("*.y*ml")):
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
                 theme = parse_theme(data, path.name)
             except (OSError, yaml.YAMLError, ValueError, TypeError) as exc:
                 problems.append(ThemeProblem(path.name, _first_line(exc)))
