@@ -638,3 +638,37 @@ def test_the_headless_path_never_loads_textual() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_one_run_view_per_process_applied_once_per_event(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a headless run the run store, the printer and the socket server read one RunView, which
+    sees each event once (issue 9: one run model), and run.json is written from it."""
+    from pathlib import Path
+
+    from tests.engine.fakes import FakeRunner, Recorder
+    from tuiflow.engine import runview
+    from tuiflow.engine.scheduler import Scheduler
+    from tuiflow.engine.store import RunStore
+    from tuiflow.headless import run_headless
+    from tuiflow.remote.host import open_socket
+
+    applied: list[object] = []
+    real_apply = runview.RunView.apply
+    monkeypatch.setattr(runview.RunView, "apply",
+                        lambda self, event, changes=None: applied.append(event) or real_apply(self, event, changes))
+    pipe = pipeline(TaskSpec(name="a", command="spam:3000"), TaskSpec(name="b", command="fail:3", depends_on=("a",)),
+                    TaskSpec(name="c", command="ok"))
+    store = RunStore.create(str(tmp_path), pipe)
+    sched = Scheduler(pipe, runner=FakeRunner(), store=store)
+    seen = Recorder()
+    sched.subscribe(seen)
+    buf = io.BytesIO()
+    assert await run_headless(sched, events=None, stream=buf, served=open_socket(store.run_dir, store.run_id)) == 1
+    assert len(seen.events) > 5 and applied == seen.events      # every event, once, in order
+    run = json.loads((Path(store.run_dir) / "run.json").read_text())
+    assert (run["state"], run["exit_code"]) == ("failed", 1)
+    assert {name: (t["state"], t["attempt"], t["exit_code"]) for name, t in run["tasks"].items()} == {
+        "a": ("succeeded", 1, 0), "b": ("failed", 1, 3), "c": ("succeeded", 1, 0)}
+    printed = lines(buf)
+    assert any(line.endswith("✗ b exit 3") for line in printed)   # the printer read the same view
+    assert any(" ✓ a " in line for line in printed)

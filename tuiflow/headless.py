@@ -203,7 +203,10 @@ class HeadlessPrinter(_StreamSink):
     """
 
     def __init__(self, stream: BinaryIO | None = None, *, colour: bool | None = None,
-                 pipeline: Pipeline | None = None, terminal: bool | None = None) -> None:
+                 pipeline: Pipeline | None = None, terminal: bool | None = None,
+                 view: RunView | None = None) -> None:
+        """`view`: the run's RunView as a sink subscribed before this one keeps it (the run
+        store's), read rather than kept twice; by default the printer keeps its own."""
         super().__init__(stream)
         self.colour = use_colour(self._stream) if colour is None else colour
         self.terminal = is_terminal(self._stream) if terminal is None else terminal
@@ -212,22 +215,30 @@ class HeadlessPrinter(_StreamSink):
         self._clock = _Clock()
         self._prefix_cache: dict[tuple[str, int], bytes] = {}
         self._partial: dict[str, _Partial] = {}
-        self.view = RunView()             # the run as every front end sees it (engine/runview.py)
+        self.view = view if view is not None else RunView()   # the run as every front end sees it
+        self._own_view = view is None
+        self._seen: dict[str, tuple[TaskState, int]] = {}   # each task's state and attempt before an event
+        self._limit = 0
         self._pipeline_name = pipeline.name if pipeline else ""
         self._notes = pipeline.notes if pipeline else ()
 
     # -- EventSink
 
     def handle(self, event: Event) -> None:
-        # The view sees every event, printed or not, first: the run's socket server shares it
-        # (one RunView per process, not one per sink).
+        # The view sees every event, printed or not, first: the socket server shares it.
         kind = type(event)
         if kind is TaskStateChanged:
-            known = self.view.tasks.get(event.task)  # type: ignore[attr-defined]
-            before = (known.state, known.attempt) if known is not None else (TaskState.PENDING, -1)
+            before = self._seen.get(event.task, (TaskState.PENDING, -1))  # type: ignore[attr-defined]
+            self._seen[event.task] = (event.state, event.attempt)  # type: ignore[attr-defined]
         elif kind is LimitChanged:
-            old = self.view.max_parallel
-        self.view.apply(event)
+            old, self._limit = self._limit, event.max_parallel  # type: ignore[attr-defined]
+        elif kind is RunStarted or kind is TasksAdded:
+            for info in event.tasks:  # type: ignore[attr-defined]
+                self._seen.setdefault(info.name, (TaskState.PENDING, 1))
+            if kind is RunStarted:
+                self._limit = event.max_parallel  # type: ignore[attr-defined]
+        if self._own_view:
+            self.view.apply(event)
         if self._dead:
             return
         try:
@@ -594,10 +605,10 @@ class _Printer(Protocol):
 
 
 def make_printer(events: str | None, stream: BinaryIO | None = None,
-                 pipeline: Pipeline | None = None) -> _Printer:
-    """The sink for `--events FORMAT` (None: the plain printer)."""
+                 pipeline: Pipeline | None = None, view: RunView | None = None) -> _Printer:
+    """The sink for `--events FORMAT` (None: the plain printer); `view`: see HeadlessPrinter."""
     if events is None or events == "text":
-        return HeadlessPrinter(stream, pipeline=pipeline)
+        return HeadlessPrinter(stream, pipeline=pipeline, view=view)
     if events == "jsonl":
         return JsonlPrinter(stream, pipeline)
     raise ValueError(f"unknown events format {events!r} (expected jsonl)")
@@ -614,10 +625,12 @@ async def run_headless(scheduler: Scheduler, *, events: str | None, stream: Bina
     """
     from .remote.host import serve
 
-    printer = make_printer(events, stream, getattr(scheduler, "pipeline", None))
+    shared = getattr(getattr(scheduler, "store", None), "view", None)   # the run store's: applied first
+    printer = make_printer(events, stream, getattr(scheduler, "pipeline", None), view=shared)
     scheduler.subscribe(printer)
 
     def on_stop(sig: int) -> None:
         printer.note(f"{CONTROL_MARK} {signal.Signals(sig).name} received: cancelling the run")
 
-    return await serve(scheduler, served, linger=False, on_stop=on_stop, view=getattr(printer, "view", None))
+    return await serve(scheduler, served, linger=False, on_stop=on_stop,
+                       view=shared if shared is not None else getattr(printer, "view", None))

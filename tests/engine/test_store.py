@@ -306,7 +306,8 @@ def test_incremental_run_json_matches_a_full_encoding(tmp_path: Path) -> None:
     assert run["tasks"]["plain"] == first["tasks"]["plain"]
     assert json.loads(RunStore.create(str(tmp_path), pipeline())._snapshot())["tasks"] == {}
     digests = {n: "d" + n for n in names}
-    assert json.loads(st._snapshot(), object_pairs_hook=list) == plainly(st._state, digests, st._tasks)
+    records = {name: st._task_record(name) for name in st._frags}   # every task, in run.json's order
+    assert json.loads(st._snapshot(), object_pairs_hook=list) == plainly(st._state, digests, records)
 
 
 def plainly(state: dict, digests: dict, tasks: dict) -> list:

@@ -1,7 +1,8 @@
 """A run as its front ends see it, rebuilt only from engine events: the one run view they share.
 
-The terminal UI (in process or attached over a socket), the headless printer and the socket
-server all keep one of these. It has no Plan: what a viewer cannot derive from events (why a
+The terminal UI (in process or attached over a socket) keeps one of these; in the engine's
+process there is one, applied by the run store (which writes run.json from it) and read by the
+socket server and the headless printer. It has no Plan: what a viewer cannot derive from events (why a
 task waits, the run's one-word state) arrives as events of its own. `snapshot()` gives the
 whole picture as JSON-ready data and applying a `RunSnapshot` restores it, which is how an
 attached viewer starts (and starts again after falling behind).
@@ -80,6 +81,7 @@ class TaskView:
     cancelling: bool = False
     why: str = ""                # as the engine last said it (attached viewers)
     output: OutputSize = field(default_factory=OutputSize)
+    value: str | None = None     # the task's `output` value, once it succeeded (run.json keeps it)
 
     @property
     def name(self) -> str:
@@ -265,7 +267,13 @@ class RunView:
             self.counts[old] -= 1
             self.counts[ev.state] += 1
         view.state, view.attempt, view.reason = ev.state, ev.attempt, ev.reason
-        view.exit_code, view.pid, view.worker = ev.exit_code, ev.pid, ev.worker
+        view.exit_code, view.value = ev.exit_code, ev.output
+        if ev.pid is not None:        # the last process and worker are kept once the attempt ends
+            view.pid = ev.pid
+        if ev.worker:
+            view.worker = ev.worker
+        if self.result is not None and not ev.state.finished:  # a retry after the end: live again
+            self.result = self.finished_at = None
         if ev.state is not S.RUNNING:
             view.cancelling = False
         if ev.state is S.RUNNING:
@@ -274,8 +282,6 @@ class RunView:
             last = view.attempts[-1] if view.attempts else None
             if last is None or last.number != ev.attempt or last.ended is not None:
                 view.attempts.append(Attempt(ev.attempt, started))
-            if self.result is not None:  # a retry after the end: the run is live again
-                self.result = self.finished_at = None
         else:
             if ev.started is not None:
                 view.started = ev.started

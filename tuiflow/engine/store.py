@@ -38,13 +38,7 @@ from typing import Any, NamedTuple
 
 from .events import (
     Event,
-    ExecutorChanged,
-    LimitChanged,
-    Paused,
-    Resumed,
-    RunFinished,
     RunStarted,
-    TaskInfo,
     TaskOutput,
     TasksAdded,
     TaskStateChanged,
@@ -52,6 +46,7 @@ from .events import (
 from .model import DEFAULT_LOG_LIMIT, Pipeline, TaskState
 from .privdir import open_private_dir, open_private_tree
 from .runs import RUN_JSON, TMP_JSON, engine_identity
+from .runview import RunView
 
 FLUSH_INTERVAL = 0.25        # seconds between writes while events arrive
 HEARTBEAT = 2.0              # run.json is rewritten at least this often while the engine lives
@@ -215,7 +210,11 @@ class RunStore:
         self._dirs: set[str] = set()                    # writer thread only
         self._started: set[tuple[str, int]] = set()     # attempts running now
         self._events_fd = -1                            # writer thread only
-        self._state: dict[str, Any] = {
+        # run.json is the run as the one RunView of this process has it (engine/runview.py: the
+        # view every front end keeps); the store applies it, first of the scheduler's sinks, and
+        # the socket server and the headless printer read the same one.
+        self.view = RunView()
+        self._state: dict[str, Any] = {   # what run.json says of the run besides its tasks
             "version": FORMAT_VERSION,
             "run_id": run_id,
             "pipeline": pipeline.name,
@@ -232,12 +231,12 @@ class RunStore:
         }
         # never changes during the run, yet is a third of run.json: encoded once, not at every write
         self._digests = _ENCODE(dict(pipeline.task_digests))
-        self._tasks: dict[str, dict[str, Any]] = {}
-        self._frags: dict[str, str] = {}      # task -> its encoded `"name": {...}` in run.json
+        self._frags: dict[str, str] = {}      # task -> its encoded `"name": {...}` in run.json, in order
         self._stale: set[str] = set()         # tasks whose fragment must be encoded again
+        self._told: set[str] = set()          # tasks the engine has said a state of
         self._json_interval = FLUSH_INTERVAL
         for spec in pipeline.tasks:
-            self._record(spec.name)
+            self._add(spec.name)
 
     @classmethod
     def create(cls, state_dir: str, pipeline: Pipeline, run_id: str | None = None) -> RunStore:
@@ -313,21 +312,32 @@ class RunStore:
             self._limits[task] = limit
         return limit
 
-    def _record(self, task: str) -> dict[str, Any]:
-        rec = self._tasks.get(task)
-        if rec is None:
-            rec = self._tasks[task] = {
-                "state": TaskState.PENDING.value, "attempt": 0, "reason": "", "exit_code": None,
-                "pid": None, "started": None, "ended": None, "duration": None, "output": None,
-                "log_dir": f"logs/{self._safe_for(task)}",
-            }
+    def _add(self, task: str) -> None:
+        if task not in self._frags:
             self._frags[task] = ""
             self._stale.add(task)
+
+    def _task_record(self, task: str) -> dict[str, Any]:
+        """A task's entry in run.json, from the view (pending until the engine says a state)."""
+        log_dir = f"logs/{self._safe_for(task)}"
+        v = self.view.tasks.get(task)
+        if v is None or task not in self._told:
+            return {"state": TaskState.PENDING.value, "attempt": 0, "reason": "", "exit_code": None, "pid": None,
+                    "started": None, "ended": None, "duration": None, "output": None, "log_dir": log_dir}
+        rec: dict[str, Any] = {
+            "state": v.state.value, "attempt": v.attempt, "reason": v.reason, "exit_code": v.exit_code,
+            "pid": v.pid, "started": v.started, "ended": v.ended,
+            "duration": v.ended - v.started if v.started is not None and v.ended is not None else None,
+            "output": v.value, "log_dir": log_dir,
+        }
+        if v.worker:
+            rec["worker"] = v.worker    # the Dask worker of the attempt (only there then)
         return rec
 
     # ------------------------------------------------------------------ EventSink
 
     def handle(self, event: Event) -> None:
+        self.view.apply(event)
         if type(event) is TaskOutput:
             self._output(event)
             return
@@ -375,23 +385,13 @@ class RunStore:
         return buf[-1][-1:] if buf else self._last_byte.get(key, b"")
 
     def _apply(self, event: Event) -> None:
+        """What the view does not keep: which tasks' entries changed, which attempts ended (their
+        log files are closed, or made empty), and the run's own fields."""
         st = self._state
         if isinstance(event, TaskStateChanged):
-            rec = self._record(event.task)
+            self._add(event.task)
+            self._told.add(event.task)
             self._stale.add(event.task)
-            rec["state"] = event.state.value
-            rec["attempt"] = event.attempt
-            rec["reason"] = event.reason
-            rec["exit_code"] = event.exit_code
-            if event.pid is not None:
-                rec["pid"] = event.pid
-            if event.worker:
-                rec["worker"] = event.worker    # the Dask worker of the attempt (only there then)
-            rec["started"] = event.started
-            rec["ended"] = event.ended
-            rec["duration"] = (event.ended - event.started
-                               if event.started is not None and event.ended is not None else None)
-            rec["output"] = event.output
             key = (event.task, event.attempt)
             if event.state is TaskState.RUNNING:
                 self._started.add(key)
@@ -401,32 +401,18 @@ class RunStore:
                     self._started.discard(key)
                     self._safe_for(event.task)  # resolved here: the writer thread only reads the mapping
                 self._to_close.append((key, ran and key not in self._written))
-            if st["ended"] is not None and not event.state.finished:
-                st["state"], st["ended"], st["exit_code"] = "running", None, None  # retried after the end
-        elif isinstance(event, RunStarted):
-            st.update(pipeline=event.pipeline, file=event.file, max_parallel=event.max_parallel,
-                      started=event.time)
-            if event.executor:
-                st["executor"] = event.executor
-            self._add_tasks(event.tasks)
-        elif isinstance(event, ExecutorChanged):
-            st["executor"] = event.executor
-        elif isinstance(event, TasksAdded):
-            self._add_tasks(event.tasks)
-        elif isinstance(event, LimitChanged):
-            st["max_parallel"] = event.max_parallel
-        elif isinstance(event, Paused):
-            st["paused"] = True
-        elif isinstance(event, Resumed):
-            st["paused"] = False
-        elif isinstance(event, RunFinished):
-            st["state"], st["exit_code"], st["ended"] = event.state, event.exit_code, event.time
-
-    def _add_tasks(self, tasks: Iterable[TaskInfo]) -> None:
-        for info in tasks:
-            if info.parent:
-                self._parents[info.name] = info.parent
-            self._record(info.name)
+        elif isinstance(event, RunStarted | TasksAdded):
+            for info in event.tasks:
+                if info.parent:
+                    self._parents[info.name] = info.parent
+                self._add(info.name)
+        view = self.view   # the run's own fields, as the view has them
+        st.update(state=view.result or "running", exit_code=view.exit_code if view.result else None,
+                  ended=view.finished_at, paused=view.paused)
+        if view.started_at is not None:
+            st.update(pipeline=view.pipeline, file=view.file, max_parallel=view.max_parallel, started=view.started_at)
+        if view.executor:
+            st["executor"] = view.executor
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -515,9 +501,9 @@ class RunStore:
         grows with it: writing run.json never takes more than ~5% of the loop.
         """
         t0 = time.perf_counter()
-        frags, tasks = self._frags, self._tasks
+        frags = self._frags
         for name in self._stale:
-            frags[name] = encode_task(name, tasks[name])
+            frags[name] = encode_task(name, self._task_record(name))
         self._stale.clear()
         self._state["heartbeat"] = time.time()
         text = join_run_json(self._state, self._digests, frags.values())

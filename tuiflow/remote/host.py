@@ -93,8 +93,8 @@ async def serve(scheduler: Any, served: Served | None, *, linger: bool, adopt: s
 
     `on_stop(sig)` is told of the first signal (the headless printer says it). With `linger` the
     run stays open for its viewers after it ends, until the last one leaves (see RunServer).
-    `view`: a RunView that a sink subscribed before this one keeps up to date (the headless
-    printer's), which the server then shares instead of keeping its own.
+    `view`: a RunView that a sink subscribed before this one keeps up to date (the run store's,
+    or the headless printer's), which the server then shares instead of keeping its own.
     """
     server = None
     if served is not None:
@@ -170,7 +170,7 @@ def engine_main(options: Any, launcher_fd: int, source_from_launcher: bool = Fal
     tell({"t": "ready", "run_id": store.run_id, "run_dir": store.run_dir, "pid": os.getpid(),
           "pipeline": pipeline.name})
     collect_garbage_again()
-    return asyncio.run(serve(scheduler, served, linger=True, adopt=launcher))
+    return asyncio.run(serve(scheduler, served, linger=True, adopt=launcher, view=store.view))
 
 
 def _log_to(path: str) -> None:

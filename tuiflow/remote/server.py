@@ -136,8 +136,8 @@ class RunServer:
     def __init__(self, scheduler: Scheduler, *, linger: bool, on_log: Callable[[str], None] | None = None,
                  view: RunView | None = None) -> None:
         """`view`: a RunView kept up to date by a sink that was subscribed to `scheduler` before
-        this server (the headless printer's), shared rather than kept twice; by default the
-        server keeps its own."""
+        this server (the run store's), shared rather than kept twice; by default the server
+        keeps its own."""
         self.scheduler = scheduler
         self.logs: LogAccess | None = scheduler.logs
         self.linger = linger
