@@ -2,6 +2,11 @@
 """Time `tuiflow FILE --headless` against GNU `make -jJ` on the same DAGs, side by side, in one run.
 
     .venv/bin/python benchmarks/run_bench.py [--runs 5] [--warmup 1] [-j 8] [--only wide_1000,flood_1M]
+    .venv/bin/python benchmarks/run_bench.py --baseline /work/wt/base/.venv/bin/tuiflow --only wide_1000
+
+`--baseline CMD` runs another tuiflow (older code, installed) in the same rounds, its order
+against this one swapped every round (make, old, new; make, new, old; ...), and adds its
+columns: the only fair way to compare two versions on a shared machine.
 
 Each case is run warm-up + N times, make and tuiflow alternating so that both see the same
 machine drift; the table gives the median (min-max) wall time from outside (spawn to reap),
@@ -165,6 +170,7 @@ class Runner:
     root: Path
     flood_sha: str = ""
     state_count: int = 0
+    baseline: list[str] = field(default_factory=list)   # another tuiflow command, run in the same rounds
 
     def make(self, case: Case, directory: Path) -> Sample:
         if case.kind == "flood":
@@ -184,7 +190,10 @@ class Runner:
         env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
         return env
 
-    def tuiflow_run(self, case: Case, directory: Path) -> Sample:
+    def baseline_run(self, case: Case, directory: Path) -> Sample:
+        return self.tuiflow_run(case, directory, self.baseline)
+
+    def tuiflow_run(self, case: Case, directory: Path, command: list[str] | None = None) -> Sample:
         # A new state folder for every run, all deleted at the end of the bench: ext4 skips the
         # inodes freed in the last minutes when it makes new ones (`recently_deleted`, a scan of
         # the inode table per mkdir/create), so deleting the last run's 2 000 entries right
@@ -192,7 +201,7 @@ class Runner:
         # at 1.2-2.7 s instead of 0.8 s). A user's runs pile up in .tuiflow/runs the same way.
         self.state_count += 1
         state = directory / f"state-{self.state_count}"
-        cmd = [*self.tuiflow, str(directory / "tuiflow.yaml"), "--headless", "--state-dir", str(state)]
+        cmd = [*(command or self.tuiflow), str(directory / "tuiflow.yaml"), "--headless", "--state-dir", str(state)]
         sample = timed(cmd, directory, env=self.tuiflow_env())
         if case.kind == "flood" and sample.code == 0:
             logs = _logs(state)
@@ -208,13 +217,18 @@ class Runner:
         return sample
 
 
-def measure(case: Case, runner: Runner, runs: int, warmup: int, with_make: bool = True) -> tuple[Series, Series]:
+def measure(case: Case, runner: Runner, runs: int, warmup: int,
+            with_make: bool = True) -> tuple[Series, Series, Series]:
+    """make, tuiflow and the baseline (empty without --baseline), run by run in turn."""
     directory = workloads.write(runner.root / case.name, case.kind, case.sizes, runner.jobs)
-    make, tui = Series(), Series()
+    make, tui, base = Series(), Series(), Series()
     for i in range(warmup + runs):
-        for series, fn in ((make, runner.make), (tui, runner.tuiflow_run)):
-            if series is make and not with_make:
-                continue
+        turns = [(tui, runner.tuiflow_run)]
+        if runner.baseline:
+            turns.insert(i % 2, (base, runner.baseline_run))   # old first one round, new first the next
+        if with_make:
+            turns.insert(0, (make, runner.make))
+        for series, fn in turns:
             try:
                 sample = fn(case, directory)
             except RuntimeError as exc:
@@ -224,9 +238,11 @@ def measure(case: Case, runner: Runner, runs: int, warmup: int, with_make: bool 
                 series.problems.append(f"exit {sample.code}")
             elif i >= warmup:
                 series.samples.append(sample)
-        print(f"  {case.name} run {i + 1}/{warmup + runs}: make {make.samples[-1].wall if make.samples else 0:.3f}"
-              f"  tuiflow {tui.samples[-1].wall if tui.samples else 0:.3f}", file=sys.stderr)
-    return make, tui
+        last = "".join(f"  {label} {s.samples[-1].wall if s.samples else 0:.3f}"
+                       for label, s in (("make", make), ("baseline", base), ("tuiflow", tui))
+                       if s.samples or (label == "baseline" and runner.baseline))
+        print(f"  {case.name} run {i + 1}/{warmup + runs}:{last}", file=sys.stderr)
+    return make, tui, base
 
 
 def verdict(case: Case, make: Series, tui: Series) -> tuple[str, str, bool]:
@@ -272,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--no-scaling", action="store_true", help="skip the 10k-vs-1k checks")
     ap.add_argument("--tuiflow", default="", help="command that runs tuiflow (default: the venv's tuiflow)")
+    ap.add_argument("--baseline", default="", help="another tuiflow command, interleaved run by run with this one")
     ap.add_argument("--workdir", default="", help="where to write the workloads (default: a temp dir)")
     ap.add_argument("--json", default="", help="also write the figures to this file")
     a = ap.parse_args(argv)
@@ -279,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     tuiflow_cmd = a.tuiflow.split() if a.tuiflow else [str(Path(sys.executable).with_name("tuiflow"))]
     root = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="tuiflow-bench-"))
     runner = Runner(tuiflow_cmd, a.jobs, root,
-                    flood_sha=workloads.flood_sha256(FLOOD_LINES))
+                    flood_sha=workloads.flood_sha256(FLOOD_LINES), baseline=a.baseline.split())
     only = {x for x in a.only.split(",") if x}
     cases = [c for c in CASES if not only or c.name in only]
 
@@ -288,29 +305,39 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     all_ok = True
     for case in cases:
-        make, tui = measure(case, runner, a.runs, a.warmup)
+        make, tui, base = measure(case, runner, a.runs, a.warmup)
         measured[case.name] = tui
         ratio, goal, ok = verdict(case, make, tui)
         all_ok &= ok
-        rows.append(f"| {case.name} | {make.cell()} | {tui.cell()} | {ratio} | {goal} | {'✓' if ok else '✗'} | "
-                    f"{make.cpu:.2f} / {tui.cpu:.2f} | {make.peak_mb:.1f} / {tui.peak_mb:.1f} |")
+        against = ""
+        if runner.baseline:
+            old_ratio = base.median / make.median if base.samples and make.samples else float("nan")
+            against = (f" {base.cell()} | {old_ratio:.2f}x | {tui.median / base.median - 1:+.1%} |"
+                       f" {base.cpu:.2f} |" if base.samples else " – | – | – | – |")
+        rows.append(f"| {case.name} | {make.cell()} |{against} {tui.cell()} | {ratio} | {goal} | "
+                    f"{'✓' if ok else '✗'} | {make.cpu:.2f} / {tui.cpu:.2f} | "
+                    f"{make.peak_mb:.1f} / {tui.peak_mb:.1f} |")
         results[case.name] = {"make": make.walls, "tuiflow": tui.walls, "make_cpu": make.cpu, "tuiflow_cpu": tui.cpu,
                               "make_peak_mb": make.peak_mb,
-                              "tuiflow_peak_mb": tui.peak_mb, "problems": make.problems + tui.problems}
-        for problem in make.problems + tui.problems:
-            rows.append(f"|  ↳ {case.name}: {problem} | | | | | | | |")
+                              "tuiflow_peak_mb": tui.peak_mb, "problems": make.problems + tui.problems + base.problems}
+        if runner.baseline:
+            results[case.name].update(baseline=base.walls, baseline_cpu=base.cpu)
+        for problem in make.problems + tui.problems + base.problems:
+            rows.append(f"|  ↳ {case.name}: {problem} |")
 
+    baseline_head = " baseline | its ratio | tuiflow vs baseline | baseline cpu s |" if runner.baseline else ""
     lines = [f"## tuiflow --headless vs make -j{a.jobs}", "", machine(), "",
-             f"{a.warmup} warm-up, {a.runs} runs, wall seconds median (min–max)", "",
-             f"| workload | make -j{a.jobs} | tuiflow | ratio | goal | met | cpu s make / tuiflow | "
+             f"{a.warmup} warm-up, {a.runs} runs, wall seconds median (min–max)"
+             + (f"; baseline: {a.baseline}, interleaved" if a.baseline else ""), "",
+             f"| workload | make -j{a.jobs} |{baseline_head} tuiflow | ratio | goal | met | cpu s make / tuiflow | "
              "peak MB make / tuiflow |",
-             "|---|---|---|---|---|---|---|---|", *rows]
+             "|---|---|" + ("---|---|---|---|" if runner.baseline else "") + "---|---|---|---|---|---|", *rows]
 
     if not a.no_scaling and (not only or SCALING.name in only or "wide_1000" in only):
-        _, big = measure(SCALING, runner, max(1, a.runs // 2), 0, with_make=False)
+        _, big, _ = measure(SCALING, runner, max(1, a.runs // 2), 0, with_make=False)
         small = measured.get("wide_1000")
         if small is None or not small.samples:
-            _, small = measure(CASES[0], runner, max(1, a.runs // 2), 0, with_make=False)
+            _, small, _ = measure(CASES[0], runner, max(1, a.runs // 2), 0, with_make=False)
         factor = big.median / small.median
         cpu_factor = big.cpu / small.cpu
         ok = factor <= 10 and not big.problems
