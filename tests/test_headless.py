@@ -466,6 +466,40 @@ async def test_a_second_signal_cancels_again_and_the_first_decides_the_exit_code
     assert sum("received: cancelling the run" in line for line in lines(buf)) == 1
 
 
+class CountingStream(io.BytesIO):
+    """A stream that counts its flushes: each is a write to the pipe and a wake-up of its reader."""
+
+    flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+async def test_a_burst_of_lines_is_one_flush_and_a_lone_line_still_shows() -> None:
+    import asyncio
+
+    from tuiflow.headless import FLUSH_DELAY
+
+    for make in (lambda s: HeadlessPrinter(s, colour=False), JsonlPrinter):
+        stream = CountingStream()
+        p = make(stream)
+        for i in range(200):              # 200 tasks start and end, over many loop iterations
+            p.handle(st(f"t{i}", S.RUNNING, pid=100 + i))
+            await asyncio.sleep(0)
+            p.handle(st(f"t{i}", S.SUCCEEDED, started=T0, ended=T0))
+            await asyncio.sleep(0)
+        assert stream.flushes == 0        # nothing written to the pipe yet: all of it waits together
+        await asyncio.sleep(FLUSH_DELAY * 2)   # a timer set before this sleep's: it has run by then
+        assert stream.flushes == 1
+        assert len(lines(stream)) == 400
+        p.handle(st("late", S.RUNNING, pid=1))  # one line alone, no event after it
+        await asyncio.sleep(FLUSH_DELAY * 2)
+        assert stream.flushes == 2
+        p.handle(RunFinished(time=T0, state="succeeded", exit_code=0))
+        assert stream.flushes == 3        # the end is written at once
+
+
 # ----------------------------------------------------------------------------- through the real Scheduler
 
 

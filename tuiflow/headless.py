@@ -153,8 +153,13 @@ class _Partial:
         self.time = t
 
 
+FLUSH_DELAY = 0.05
+"""Seconds a printed line may wait for the lines after it: one write for all of them."""
+
+
 class _StreamSink:
-    """Writing to a binary stream: flushed once per loop iteration, silenced when the reader leaves."""
+    """Writing to a binary stream: flushed at most FLUSH_DELAY after a line, silenced when the
+    reader leaves."""
 
     def __init__(self, stream: BinaryIO | None) -> None:
         self._stream: BinaryIO = sys.stdout.buffer if stream is None else stream
@@ -162,18 +167,21 @@ class _StreamSink:
         self._flush_pending = False
 
     def _schedule_flush(self) -> None:
-        """Flush once per loop iteration: a burst of events costs one write, yet lines show live."""
+        """Flush FLUSH_DELAY after the first line that waits: a burst of events costs one write
+        (and one wake-up of whoever reads the pipe), yet lines still show live. Flushing every
+        loop iteration cost wide 1 000 two writes a task, each waking the reader."""
         if self._flush_pending:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._flush()
+            self.flush()
             return
         self._flush_pending = True
-        loop.call_soon(self._flush)
+        loop.call_later(FLUSH_DELAY, self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what is buffered now (the end of a run, a signal's note)."""
         self._flush_pending = False
         if self._dead:
             return
@@ -266,7 +274,7 @@ class HeadlessPrinter(_StreamSink):
                 self._line(event.time, f"{RUN_MARK} {event.executor}")
             elif isinstance(event, RunFinished):
                 self._finish(event)
-                self._flush()
+                self.flush()
                 return
             self._schedule_flush()
         except OSError as exc:
@@ -277,7 +285,7 @@ class HeadlessPrinter(_StreamSink):
         if not self._dead:
             try:
                 self._line(time.time() if t is None else t, text)
-                self._flush()
+                self.flush()
             except OSError as exc:
                 self._broken(exc)
 
@@ -576,7 +584,7 @@ class JsonlPrinter(_StreamSink):
         try:
             self._stream.write(self._encode(d).encode("utf-8", errors="surrogateescape") + b"\n")
             if isinstance(event, RunFinished):
-                self._flush()
+                self.flush()
             else:
                 self._schedule_flush()
         except OSError as exc:
@@ -600,6 +608,8 @@ def event_from_json(d: dict[str, Any]) -> Event:
 
 class _Printer(Protocol):
     def handle(self, event: Event) -> None: ...
+
+    def flush(self) -> None: ...
 
     def note(self, text: str, t: float | None = None) -> None: ...
 
@@ -632,5 +642,8 @@ async def run_headless(scheduler: Scheduler, *, events: str | None, stream: Bina
     def on_stop(sig: int) -> None:
         printer.note(f"{CONTROL_MARK} {signal.Signals(sig).name} received: cancelling the run")
 
-    return await serve(scheduler, served, linger=False, on_stop=on_stop,
-                       view=shared if shared is not None else getattr(printer, "view", None))
+    try:
+        return await serve(scheduler, served, linger=False, on_stop=on_stop,
+                           view=shared if shared is not None else getattr(printer, "view", None))
+    finally:
+        printer.flush()   # a line said after the run's end (its last write failed) is not left waiting
