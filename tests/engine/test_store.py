@@ -342,6 +342,30 @@ async def test_a_failing_write_is_recorded_not_raised(tmp_path: Path) -> None:
     assert load_run(st.run_dir)["tasks"]["b"]["state"] == "succeeded"
 
 
+async def test_an_attempt_that_printed_nothing_gets_an_empty_log_never_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Made with one system call, not opened and closed (1 000 silent tasks: 1 000 opens fewer);
+    a log the task wrote itself ($TUIFLOW_TASK_LOG) is kept as it is."""
+    st = RunStore.create(str(tmp_path), pipeline("quiet", "own", "loud"))
+    await st.start()
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (opened.append(str(path)), real_open(path, *a, **k))[1])
+    for name in ("quiet", "own", "loud"):
+        st.handle(state(name, TaskState.RUNNING))
+    os.makedirs(st.log_dir("own"))
+    Path(st.log_path("own", 1)).write_bytes(b"written by the task\n")
+    st.handle(out("loud", b"printed\n"))
+    for name in ("quiet", "own", "loud"):
+        st.handle(state(name, TaskState.SUCCEEDED))
+    await st.aclose()
+    assert Path(st.log_path("quiet", 1)).read_bytes() == b"" and mode(st.log_path("quiet", 1)) == 0o600
+    assert Path(st.log_path("own", 1)).read_bytes() == b"written by the task\n"
+    assert Path(st.log_path("loud", 1)).read_bytes() == b"printed\n"
+    logs = [p for p in opened if p.endswith(".log")]
+    assert logs == ["loud/1.log"]      # the one that has bytes to write
+
+
 def test_list_runs_limit_reads_the_newest_by_folder_name(tmp_path: Path) -> None:
     now = time.time()
     ids = ["2026-11-23T14-02-09", "2026-11-23T14-02-11", "2026-11-23T14-02-11-2", "2026-11-23T14-02-11-10"]

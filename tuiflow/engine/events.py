@@ -9,7 +9,9 @@ An event is a message, equal only to itself (`eq=False`: value equality would co
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from operator import attrgetter
 from typing import Any, ClassVar, Protocol
 
 from .model import RunState, TaskState
@@ -34,19 +36,22 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data: the fields as they are (no deep copy: events are flat and frozen)."""
-        d = {name: getattr(self, name) for name in _field_names(type(self))}
+        names, values = _READERS.get(type(self)) or _reader(type(self))
+        d = dict(zip(names, values(self), strict=True))
         d["event"] = self.kind
         return d
 
 
-def _field_names(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
+def _reader(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """An event class's field names and one C call that reads them all (`attrgetter`): a third
+    of the time of a getattr per field (the run store writes three events a task)."""
+    names = tuple(f.name for f in fields(cls))
+    get = attrgetter(*names)
+    _READERS[cls] = reader = (names, get if len(names) > 1 else lambda event: (get(event),))
+    return reader
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_READERS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
 def _with_task_infos(event: Event, d: dict[str, Any], *keys: str) -> dict[str, Any]:

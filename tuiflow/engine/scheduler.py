@@ -460,7 +460,7 @@ class Scheduler:
         name = spec.name
         rec = self.plan.records[name]
         attempt = rec.attempt
-        masker = Masker(self._secrets)
+        masker = Masker(self._secrets) if self._secrets else self._text_masker   # no secrets: stateless, shared
         keep_stdout = spec.output is not None or name in self._foreach_sources
         limit = FOREACH_SOURCE_LIMIT if name in self._foreach_sources else OUTPUT_LIMIT
         captured = bytearray()

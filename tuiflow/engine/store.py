@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -544,17 +546,16 @@ class RunStore:
         """One batch, in order. A failing write (disk full...) is kept in `error`, never raised:
         the run goes on, and what could not be written is lost rather than the run.
 
-        An attempt that ended without output gets its (empty) log file now: one open, what its
-        first output would have cost, and none at all while it runs.
+        An attempt that ended without output gets its (empty) log file now (`_make_empty_log`),
+        and none at all while it runs.
         """
         self._write_logs(batch.logs)
         for key, make in batch.to_close:
             fd = self._fds.pop(key, None)
-            if fd is None and make:
-                fd = self._log_fd(key)
-                self._fds.pop(key, None)
             if fd is not None:
                 os.close(fd)
+            elif make:
+                self._make_empty_log(key)
         if batch.events:
             try:
                 if self._events_fd < 0:
@@ -575,16 +576,9 @@ class RunStore:
             why = exc.strerror or str(exc)
             self.problem = f"cannot write {path}: {why}"
 
-    def _log_fd(self, key: tuple[str, int]) -> int | None:
-        """The open log file of an attempt, made on first use; None when it cannot be.
-
-        Its folder is made once, in logs/ (which only this user can write, so the name stays
-        the folder it was made as).
-        """
-        fd = self._fds.get(key)
-        if fd is not None:
-            return fd
-        task, attempt = key
+    def _log_folder(self, task: str) -> str | None:
+        """The task's folder name in logs/, made once (in logs/, which only this user can write,
+        so the name stays the folder it was made as); None when it cannot be made."""
         safe = self._safe[task]
         if safe not in self._dirs:
             try:
@@ -595,6 +589,39 @@ class RunStore:
                 self._failed(exc, self.log_dir(task))
                 return None
             self._dirs.add(safe)
+        return safe
+
+    def _make_empty_log(self, key: tuple[str, int]) -> None:
+        """The log file of an attempt that printed nothing: made, not opened (mknod, one system
+        call instead of open and close; open where the system refuses mknod a regular file).
+        One that exists already (the task wrote its own $TUIFLOW_TASK_LOG) is left as it is."""
+        task, attempt = key
+        safe = self._log_folder(task)
+        if safe is None:
+            return
+        name = f"{safe}/{attempt}.log"
+        try:
+            try:
+                os.mknod(name, stat.S_IFREG | 0o600, dir_fd=self._logs_fd)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                    raise
+                os.close(os.open(name, _FILE_FLAGS, 0o600, dir_fd=self._logs_fd))
+        except OSError as exc:
+            self._failed(exc, self.log_path(task, attempt))
+
+    def _log_fd(self, key: tuple[str, int]) -> int | None:
+        """The open log file of an attempt, made on first use (in its folder: `_log_folder`);
+        None when it cannot be."""
+        fd = self._fds.get(key)
+        if fd is not None:
+            return fd
+        task, attempt = key
+        safe = self._log_folder(task)
+        if safe is None:
+            return None
         try:
             fd = os.open(f"{safe}/{attempt}.log", _FILE_FLAGS, 0o600, dir_fd=self._logs_fd)
         except OSError as exc:
