@@ -1,14 +1,16 @@
 """What runs inside a Dask worker for tuiflow: one attempt of a task, through the worker's agent.
 
-The engine (daskrunner.py) submits `run_attempt` pinned to one worker. It hands the command to the
-worker's agent (daskagent.py: a process of its own that runs it with the local runner, so that a
-killed worker's commands are still ended), relays the output to the engine as it comes, in batches
-of at most BATCH_BYTES at most every BATCH_INTERVAL, with `log_event` on the run's topic, and ends
-with the result on the same topic (so it arrives after every batch) before returning it.
+The engine (daskrunner.py) submits `run_attempt` pinned to one worker. It is a coroutine, so the
+worker runs it on its own event loop (it still takes one of the worker's threads, as a slot), with
+no thread of its own: it hands the command to the worker's agent (daskagent.py: a process of its
+own that runs it with the local runner, so that a killed worker's commands are still ended),
+relays the output to the engine as it comes, in batches of at most BATCH_BYTES at most every
+BATCH_INTERVAL, with `log_event` on the run's topic, and ends with the result on the same topic
+(so it arrives after every batch) before returning it.
 
-`cancel` is run on the worker's event loop through `Client.run`, with every attempt the engine
-cancels at once on this worker: a running attempt is told to stop (the agent: SIGTERM to its
-group, SIGKILL after the grace); one that has not started never will.
+`cancel` is run on the same loop through `Client.run`, with every attempt the engine cancels at
+once on this worker: a running attempt is told to stop (the agent: SIGTERM to its group, SIGKILL
+after the grace); one that has not started never will.
 An attempt whose key the scheduler let go (the engine's client left) is stopped the same way.
 
 Messages on the topic are lists `["tuiflow", key, kind, payload]`:
@@ -17,26 +19,24 @@ Messages on the topic are lists `["tuiflow", key, kind, payload]`:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import select
 import socket
 import subprocess
 import sys
-import threading
-import time
 from typing import Any
 
 from tuiflow import __version__
+from tuiflow.remote.protocol import ProtocolError, frame, parse_header
 
 BATCH_INTERVAL = 0.05    # seconds between output events of one attempt, at most (a quiet one sends at once)
 BATCH_BYTES = 64 * 1024  # bytes in one output event, at most: a topic keeps its last 1 000 events
-TICK = 0.05              # how often a quiet attempt checks whether it was cancelled
+TICK = 0.05              # how often a running attempt checks whether the scheduler let it go
 AGENT_MODULE = "tuiflow.engine.daskagent"
 MARK = "tuiflow"
 CANCELLED = {"exit_code": None, "cancelled": True, "reason": "cancelled"}   # an attempt that never started
 
-_lock = threading.Lock()          # _jobs and _cancelled
-_agent_lock = threading.Lock()
+# all of these live on the worker's event loop (run_attempt, cancel and hello all run there): no lock
 _jobs: dict[str, _Job] = {}        # key -> the attempt running in this worker
 _cancelled: dict[str, None] = {}   # keys cancelled before they started here (oldest first)
 _ended: dict[str, None] = {}       # keys of the attempts that ended here lately (oldest first)
@@ -49,27 +49,22 @@ def hello() -> str:
     return __version__
 
 
-def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
+async def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
     """Run one attempt's command on this worker (`request`: JSON, see daskagent._request); the
     result is also the last event on `topic`."""
     from distributed import get_worker
 
     worker = get_worker()
-    with _lock:
-        if key in _cancelled:
-            del _cancelled[key]
-            job = None
-        else:
-            job = _jobs[key] = _Job(key)
-    if job is None:
+    if key in _cancelled:
+        del _cancelled[key]
         result = dict(CANCELLED)
     else:
+        job = _jobs[key] = _Job(worker, key, topic)
         try:
-            result = job.run(worker, topic, request)
+            result = await job.run(request)
         finally:
-            with _lock:
-                _jobs.pop(key, None)
-                _remember(_ended, key)
+            _jobs.pop(key, None)
+            _remember(_ended, key)
     worker.log_event(topic, [MARK, key, "x", result])
     return result
 
@@ -79,19 +74,18 @@ def cancel(keys: list[str]) -> dict[str, str]:
     result follows on the topic), or "queued" (it has not started and never will; the engine ends
     it). Run on the worker's loop by Client.run. The engine sends the attempts it cancels together
     (a run's cancel) in one call: were they sent one by one, stopping a running one could free its
-    thread for one still queued here, which would start before its own cancel arrived."""
+    slot for one still queued here, which would start before its own cancel arrived."""
     said = {}
-    with _lock:   # run_attempt decides under it whether an attempt starts
-        for key in keys:
-            job = _jobs.get(key)
-            if job is not None:
-                job.stop()
-                said[key] = "running"
-            elif key in _ended:
-                said[key] = "ended"
-            else:
-                _remember(_cancelled, key)
-                said[key] = "queued"
+    for key in keys:
+        job = _jobs.get(key)
+        if job is not None:
+            job.stop()
+            said[key] = "running"
+        elif key in _ended:
+            said[key] = "ended"
+        else:
+            _remember(_cancelled, key)
+            said[key] = "queued"
     return said
 
 
@@ -102,89 +96,128 @@ def _remember(keys: dict[str, None], key: str) -> None:
 
 
 class _Job:
-    """One attempt here: its own connection to the agent, read by the task's thread."""
+    """One attempt here: its own connection to the agent, read by the worker's event loop."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, worker: Any, key: str, topic: str) -> None:
+        self.worker = worker
         self.key = key
-        self.sock, self.agent_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._stop = threading.Event()
-        self._stop_sent = False
+        self.topic = topic
+        self.loop = asyncio.get_running_loop()
+        self.sock: socket.socket | None = None
+        self.result: asyncio.Future[dict[str, Any]] = self.loop.create_future()
+        self.buf = bytearray()
+        self.batch: list[Any] = []     # stream, bytes, stream, bytes ...
+        self.size = 0
+        self.sent_at = -BATCH_INTERVAL
+        self.flusher: asyncio.TimerHandle | None = None
+        self.watcher: asyncio.TimerHandle | None = None
+        self.stopping = False
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    def run(self, worker: Any, topic: str, request: str) -> dict[str, Any]:
-        from tuiflow.remote.protocol import frame
-
+    async def run(self, request: str) -> dict[str, Any]:
+        sock, agent_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            _agent_for().take(self.agent_end)
+            try:
+                _agent_for().take(agent_end)
+            finally:
+                agent_end.close()
+            sock.sendall(frame({"request": True}, request.encode()))   # blocking: the agent reads it at once
         except OSError as exc:
+            sock.close()
             return {"exit_code": None, "reason": f"cannot start: the tuiflow agent of this worker: {exc}"}
-        finally:
-            self.agent_end.close()
-        sock = self.sock
+        sock.setblocking(False)
+        self.sock = sock
+        self.loop.add_reader(sock.fileno(), self._readable)
+        self.watcher = self.loop.call_later(TICK, self._watch)
         try:
-            if self._stop.is_set():   # cancelled since it was taken: its command never starts (a
-                return dict(CANCELLED)   # cancel that comes after this look stops it once started)
-            sock.sendall(frame({"request": True}, request.encode()))
-            return self._relay(worker, topic)
-        except OSError as exc:
-            return {"exit_code": None, "reason": f"the tuiflow agent of this worker failed: {exc}"}
-        finally:
+            return await self.result
+        finally:   # a worker that closes cancels this coroutine: closing the connection stops the command
+            self.loop.remove_reader(sock.fileno())
+            for timer in (self.flusher, self.watcher):
+                if timer is not None:
+                    timer.cancel()
             sock.close()
 
-    def _relay(self, worker: Any, topic: str) -> dict[str, Any]:
-        """Frames from the agent -> events on the topic, output gathered for BATCH_INTERVAL at most."""
-        from tuiflow.remote.protocol import frame, parse_header
+    def stop(self) -> None:
+        """Tell the agent to stop the command (once); its result follows."""
+        if not self.stopping and not self.result.done():
+            self.stopping = True
+            with contextlib.suppress(OSError):
+                self.sock.send(frame({"cancel": True}))   # a few bytes on an idle socket: never blocks
 
-        sock, key = self.sock, self.key
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        buf = bytearray()
-        batch: list[Any] = []          # stream, bytes, stream, bytes ...
-        size = 0
-        sent_at = 0.0
+    def _watch(self) -> None:
+        if _released(self.worker, self.key):
+            self.stop()
+        else:
+            self.watcher = self.loop.call_later(TICK, self._watch)
+
+    def _readable(self) -> None:
+        """Frames from the agent -> events on the topic, output gathered for BATCH_INTERVAL at most."""
+        try:
+            data = self.sock.recv(1 << 18)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._end({"exit_code": None, "reason": f"the tuiflow agent of this worker failed: {exc}"})
+            return
+        if not data:
+            self._end({"exit_code": None, "reason": "the tuiflow agent of this worker ended before the command"})
+            return
+        buf = self.buf
+        buf += data
         while True:
-            now = time.monotonic()
-            if batch and (size >= BATCH_BYTES or now - sent_at >= BATCH_INTERVAL):
-                worker.log_event(topic, [MARK, key, "o", batch])
-                batch, size, sent_at = [], 0, now
-            if self._stop.is_set() or _released(worker, key):
-                if not self._stop_sent:
-                    self._stop_sent = True
-                    sock.sendall(frame({"cancel": True}))
-            wait = TICK if not batch else max(0.0, sent_at + BATCH_INTERVAL - now)
-            if not poller.poll(wait * 1000):   # poll, not select: a busy worker's fds pass 1024
-                continue
-            data = sock.recv(1 << 18)
-            if not data:
-                return {"exit_code": None, "reason": "the tuiflow agent of this worker ended before the command"}
-            buf += data
-            while True:
-                end = buf.find(b"\n")
-                if end < 0:
-                    break
+            end = buf.find(b"\n")
+            if end < 0:
+                break
+            try:
                 header = parse_header(bytes(buf[:end]))
-                n = header.get("n", 0)
-                need = end + 1 + n
-                if len(buf) < need:
-                    break
-                payload = bytes(buf[end + 1:need])
-                del buf[:need]
-                if "o" in header:
-                    stream = header["o"]
-                    if batch and batch[-2] == stream and size + n <= BATCH_BYTES:
-                        batch[-1] += payload
-                    else:
-                        if size + n > BATCH_BYTES and batch:
-                            worker.log_event(topic, [MARK, key, "o", batch])
-                            batch, size, sent_at = [], 0, time.monotonic()
-                        batch += [stream, payload]
-                    size += n
-                elif "result" in header:
-                    if batch:
-                        worker.log_event(topic, [MARK, key, "o", batch])
-                    return header["result"]
+            except ProtocolError as exc:
+                self._end({"exit_code": None, "reason": f"the tuiflow agent of this worker failed: {exc}"})
+                return
+            n = header.get("n", 0)
+            need = end + 1 + n
+            if len(buf) < need:
+                break
+            payload = bytes(buf[end + 1:need])
+            del buf[:need]
+            if "o" in header:
+                self._output(header["o"], payload)
+            elif "result" in header:
+                self._end(header["result"])
+                return
+        batch = self.batch
+        if batch and self.flusher is None:
+            now = self.loop.time()
+            if now - self.sent_at >= BATCH_INTERVAL:
+                self._flush()
+            else:
+                self.flusher = self.loop.call_at(self.sent_at + BATCH_INTERVAL, self._flush)
+
+    def _output(self, stream: int, payload: bytes) -> None:
+        batch, n = self.batch, len(payload)
+        if batch and batch[-2] == stream and self.size + n <= BATCH_BYTES:
+            batch[-1] += payload
+        else:
+            if self.size + n > BATCH_BYTES and batch:
+                self._flush()
+                batch = self.batch
+            batch += [stream, payload]
+        self.size += n
+        if self.size >= BATCH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.flusher is not None:
+            self.flusher.cancel()
+            self.flusher = None
+        if self.batch:
+            self.worker.log_event(self.topic, [MARK, self.key, "o", self.batch])
+            self.batch, self.size, self.sent_at = [], 0, self.loop.time()
+
+    def _end(self, result: dict[str, Any]) -> None:
+        self._flush()
+        if not self.result.done():
+            self.result.set_result(result)
+        self.loop.remove_reader(self.sock.fileno())
 
 
 def _released(worker: Any, key: str) -> bool:
@@ -199,7 +232,6 @@ class _Agent:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.control = ours
-        self.lock = threading.Lock()
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", AGENT_MODULE, str(theirs.fileno())],
                                          pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
@@ -212,20 +244,18 @@ class _Agent:
         return self.proc.poll() is None
 
     def take(self, conn: socket.socket) -> None:
-        with self.lock:
-            socket.send_fds(self.control, [b"j"], [conn.fileno()])
+        socket.send_fds(self.control, [b"j"], [conn.fileno()])
 
 
 def _agent_for() -> _Agent:
     """This worker's agent, started by the first attempt (again if it died)."""
     global _agent
-    with _agent_lock:
-        if _agent is None or not _agent.alive:
-            if _agent is not None:
-                with contextlib.suppress(OSError):
-                    _agent.control.close()
-            _agent = _Agent()
-        return _agent
+    if _agent is None or not _agent.alive:
+        if _agent is not None:
+            with contextlib.suppress(OSError):
+                _agent.control.close()
+        _agent = _Agent()
+    return _agent
 
 
 def agent_pid() -> int | None:
