@@ -70,6 +70,7 @@ class DaskRunner:
         self._refresh: asyncio.Task[None] | None = None
         self._opening: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._to_submit: list[tuple[DaskCommand, str]] = []   # attempts started since the loop last turned
         self._to_stop: list[DaskCommand] = []          # cancels asked for since the loop last turned
         self._stoppers: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -222,13 +223,30 @@ class DaskRunner:
             "script": request.script, "timeout": request.timeout, "kill_grace": request.kill_grace,
             "separate_streams": request.separate_streams,
         })
-        resources = {request.pool: 1} if request.pool else None
-        cmd.future = self.client.submit(daskworker.run_attempt, key, self.topic, payload, key=key, pure=False,
-                                        workers=[worker.address], allow_other_workers=False,
-                                        resources=resources, retries=0)
+        if not self._to_submit:
+            asyncio.get_running_loop().call_soon(self._submit_now)
+        self._to_submit.append((cmd, payload))
         if self._watcher is None:
             self._watcher = asyncio.get_running_loop().create_task(self._watch())
         return cmd
+
+    def _submit_now(self) -> None:
+        """The attempts started in one turn of the loop (those that one batch of results made
+        ready) go to the scheduler together, in one graph per worker and pool: each graph costs
+        the scheduler and this engine about as much as one of its tasks."""
+        groups: dict[tuple[str, str | None], list[tuple[DaskCommand, str]]] = {}
+        for cmd, payload in self._to_submit:
+            if not cmd.done:   # not ended meanwhile (its worker left)
+                groups.setdefault((cmd.worker, cmd.request.pool), []).append((cmd, payload))
+        self._to_submit = []
+        for (address, pool), group in groups.items():
+            keys = [cmd.key for cmd, _ in group]
+            futures = self.client.map(daskworker.run_attempt, keys, [self.topic] * len(keys),
+                                      [payload for _, payload in group], key=keys, pure=False,
+                                      workers=[address], allow_other_workers=False,
+                                      resources={pool: 1} if pool else None, retries=0)
+            for (cmd, _), future in zip(group, futures, strict=True):
+                cmd.future = future
 
     def _key(self, request: CommandRequest) -> str:
         run = request.env.get("TUIFLOW_RUN_ID") or self.topic

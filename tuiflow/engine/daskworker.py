@@ -20,10 +20,10 @@ Messages on the topic are lists `["tuiflow", key, kind, payload]`:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from tuiflow import __version__
@@ -96,16 +96,16 @@ def _remember(keys: dict[str, None], key: str) -> None:
 
 
 class _Job:
-    """One attempt here: its own connection to the agent, read by the worker's event loop."""
+    """One attempt here: its frames on the agent's connection, handled on the worker's event loop."""
 
     def __init__(self, worker: Any, key: str, topic: str) -> None:
         self.worker = worker
         self.key = key
         self.topic = topic
         self.loop = asyncio.get_running_loop()
-        self.sock: socket.socket | None = None
+        self.agent: _Agent | None = None
+        self.id = 0
         self.result: asyncio.Future[dict[str, Any]] = self.loop.create_future()
-        self.buf = bytearray()
         self.batch: list[Any] = []     # stream, bytes, stream, bytes ...
         self.size = 0
         self.sent_at = -BATCH_INTERVAL
@@ -114,35 +114,33 @@ class _Job:
         self.stopping = False
 
     async def run(self, request: str) -> dict[str, Any]:
-        sock, agent_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            try:
-                _agent_for().take(agent_end)
-            finally:
-                agent_end.close()
-            sock.sendall(frame({"request": True}, request.encode()))   # blocking: the agent reads it at once
+            agent = await _agent_for()
         except OSError as exc:
-            sock.close()
             return {"exit_code": None, "reason": f"cannot start: the tuiflow agent of this worker: {exc}"}
-        sock.setblocking(False)
-        self.sock = sock
-        self.loop.add_reader(sock.fileno(), self._readable)
+        if self.stopping:   # cancelled while the agent started: its command never starts
+            return dict(CANCELLED)
+        self.agent = agent
+        self.id = agent.add(self)
+        agent.send({"request": True, "j": self.id}, request.encode())
         self.watcher = self.loop.call_later(TICK, self._watch)
         try:
             return await self.result
-        finally:   # a worker that closes cancels this coroutine: closing the connection stops the command
-            self.loop.remove_reader(sock.fileno())
+        except asyncio.CancelledError:   # the worker is closing: so is the command
+            self.stop()
+            raise
+        finally:
+            agent.jobs.pop(self.id, None)
             for timer in (self.flusher, self.watcher):
                 if timer is not None:
                     timer.cancel()
-            sock.close()
 
     def stop(self) -> None:
         """Tell the agent to stop the command (once); its result follows."""
         if not self.stopping and not self.result.done():
             self.stopping = True
-            with contextlib.suppress(OSError):
-                self.sock.send(frame({"cancel": True}))   # a few bytes on an idle socket: never blocks
+            if self.agent is not None:
+                self.agent.send({"cancel": True, "j": self.id})
 
     def _watch(self) -> None:
         if _released(self.worker, self.key):
@@ -150,49 +148,7 @@ class _Job:
         else:
             self.watcher = self.loop.call_later(TICK, self._watch)
 
-    def _readable(self) -> None:
-        """Frames from the agent -> events on the topic, output gathered for BATCH_INTERVAL at most."""
-        try:
-            data = self.sock.recv(1 << 18)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._end({"exit_code": None, "reason": f"the tuiflow agent of this worker failed: {exc}"})
-            return
-        if not data:
-            self._end({"exit_code": None, "reason": "the tuiflow agent of this worker ended before the command"})
-            return
-        buf = self.buf
-        buf += data
-        while True:
-            end = buf.find(b"\n")
-            if end < 0:
-                break
-            try:
-                header = parse_header(bytes(buf[:end]))
-            except ProtocolError as exc:
-                self._end({"exit_code": None, "reason": f"the tuiflow agent of this worker failed: {exc}"})
-                return
-            n = header.get("n", 0)
-            need = end + 1 + n
-            if len(buf) < need:
-                break
-            payload = bytes(buf[end + 1:need])
-            del buf[:need]
-            if "o" in header:
-                self._output(header["o"], payload)
-            elif "result" in header:
-                self._end(header["result"])
-                return
-        batch = self.batch
-        if batch and self.flusher is None:
-            now = self.loop.time()
-            if now - self.sent_at >= BATCH_INTERVAL:
-                self._flush()
-            else:
-                self.flusher = self.loop.call_at(self.sent_at + BATCH_INTERVAL, self._flush)
-
-    def _output(self, stream: int, payload: bytes) -> None:
+    def output(self, stream: int, payload: bytes) -> None:
         batch, n = self.batch, len(payload)
         if batch and batch[-2] == stream and self.size + n <= BATCH_BYTES:
             batch[-1] += payload
@@ -205,6 +161,14 @@ class _Job:
         if self.size >= BATCH_BYTES:
             self._flush()
 
+    def output_read(self) -> None:
+        """What one read brought is in: sent now if the last batch left BATCH_INTERVAL ago, else then."""
+        if self.batch and self.flusher is None:
+            if self.loop.time() - self.sent_at >= BATCH_INTERVAL:
+                self._flush()
+            else:
+                self.flusher = self.loop.call_at(self.sent_at + BATCH_INTERVAL, self._flush)
+
     def _flush(self) -> None:
         if self.flusher is not None:
             self.flusher.cancel()
@@ -213,11 +177,10 @@ class _Job:
             self.worker.log_event(self.topic, [MARK, self.key, "o", self.batch])
             self.batch, self.size, self.sent_at = [], 0, self.loop.time()
 
-    def _end(self, result: dict[str, Any]) -> None:
+    def end(self, result: dict[str, Any]) -> None:
         self._flush()
         if not self.result.done():
             self.result.set_result(result)
-        self.loop.remove_reader(self.sock.fileno())
 
 
 def _released(worker: Any, key: str) -> bool:
@@ -226,36 +189,110 @@ def _released(worker: Any, key: str) -> bool:
     return ts is None or ts.state not in ("executing", "long-running")
 
 
-class _Agent:
-    """The worker's agent process and the socket it takes each attempt's connection on."""
+def frames(buf: bytearray) -> Iterator[tuple[dict[str, Any], bytes]]:
+    """The whole frames at the start of `buf`, taken out of it as they are read (ProtocolError for
+    garbage); a frame cut short stays for the next read."""
+    while True:
+        end = buf.find(b"\n")
+        if end < 0:
+            return
+        header = parse_header(bytes(buf[:end]))
+        need = end + 1 + header.get("n", 0)
+        if len(buf) < need:
+            return
+        payload = bytes(buf[end + 1:need])
+        del buf[:need]
+        yield header, payload
+
+
+class _Agent(asyncio.Protocol):
+    """The worker's agent process and the one connection every attempt shares with it: requests
+    and cancels go out, output and results come back, each frame naming its attempt (`"j"`)."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.control = ours
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", AGENT_MODULE, str(theirs.fileno())],
                                          pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
                                          start_new_session=True, close_fds=True)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
+        self.jobs: dict[int, _Job] = {}
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.lost = False
+        self._ids = 0
+        loop = asyncio.get_running_loop()
+        self.ready = loop.create_task(loop.create_unix_connection(lambda: self, sock=ours))
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self.lost and self.proc.poll() is None
 
-    def take(self, conn: socket.socket) -> None:
-        socket.send_fds(self.control, [b"j"], [conn.fileno()])
+    @property
+    def usable(self) -> bool:
+        """Alive and connected, or still connecting."""
+        ready = self.ready
+        if not ready.done():
+            return True
+        return not ready.cancelled() and ready.exception() is None and self.alive
+
+    def add(self, job: _Job) -> int:
+        self._ids += 1
+        self.jobs[self._ids] = job
+        return self._ids
+
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame(header, payload))
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        read = set()
+        try:
+            for header, payload in frames(self.buf):
+                job = self.jobs.get(header.get("j"))
+                if job is None:
+                    continue
+                if "o" in header:
+                    job.output(header["o"], payload)
+                    read.add(job)
+                elif "result" in header:
+                    read.discard(job)
+                    job.end(header["result"])
+        except ProtocolError as exc:
+            self._fail(f"the tuiflow agent of this worker failed: {exc}")
+            return
+        for job in read:
+            job.output_read()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail("the tuiflow agent of this worker ended before the command")
+
+    def _fail(self, why: str) -> None:
+        self.lost = True
+        if self.transport is not None:
+            self.transport.close()
+        for job in list(self.jobs.values()):
+            job.end({"exit_code": None, "reason": why})
 
 
-def _agent_for() -> _Agent:
+async def _agent_for() -> _Agent:
     """This worker's agent, started by the first attempt (again if it died)."""
     global _agent
-    if _agent is None or not _agent.alive:
-        if _agent is not None:
-            with contextlib.suppress(OSError):
-                _agent.control.close()
+    if _agent is None or not _agent.usable:
+        if _agent is not None and _agent.transport is not None:
+            _agent.transport.close()
         _agent = _Agent()
-    return _agent
+    agent = _agent
+    await asyncio.shield(agent.ready)
+    return agent
 
 
 def agent_pid() -> int | None:
@@ -263,4 +300,4 @@ def agent_pid() -> int | None:
     return _agent.proc.pid if _agent is not None and _agent.alive else None
 
 
-__all__ = ["BATCH_BYTES", "BATCH_INTERVAL", "agent_pid", "cancel", "hello", "run_attempt"]
+__all__ = ["BATCH_BYTES", "BATCH_INTERVAL", "agent_pid", "cancel", "frames", "hello", "run_attempt"]
