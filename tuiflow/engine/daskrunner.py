@@ -466,8 +466,9 @@ class DaskCommand:
             self.finish(CommandResult(exit_code=None, cancelled=self.cancelling, reason=reason))
         except Exception as exc:  # noqa: BLE001 - whatever Dask says is the attempt's reason
             self.finish(CommandResult(exit_code=None, reason=f"dask: {_first_line(exc)}"))
-        else:
-            self.finish(_result(result))
+        else:   # its result event comes before the task's end, on the same streams: this is a bug
+            self.finish(_result(result) if isinstance(result, dict) else
+                        CommandResult(exit_code=None, reason="the Dask task ended without sending its result"))
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode

@@ -49,9 +49,10 @@ def hello() -> str:
     return __version__
 
 
-async def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
-    """Run one attempt's command on this worker (`request`: JSON, see daskagent._request); the
-    result is also the last event on `topic`."""
+async def run_attempt(key: str, topic: str, request: str) -> None:
+    """Run one attempt's command on this worker (`request`: JSON, see daskagent._request); its
+    result is the last event on `topic`. The task's own value is None: Dask sizes and keeps a
+    task's value until the engine lets it go, and the engine has the result by then."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -66,7 +67,6 @@ async def run_attempt(key: str, topic: str, request: str) -> dict[str, Any]:
             _jobs.pop(key, None)
             _remember(_ended, key)
     worker.log_event(topic, [MARK, key, "x", result])
-    return result
 
 
 def cancel(keys: list[str]) -> dict[str, str]:
