@@ -28,6 +28,7 @@ from tests.engine.fakes import Recorder
 from tuiflow.engine.daskrunner import DaskRunner
 from tuiflow.engine.events import TaskStateChanged
 from tuiflow.engine.model import Executor, Pipeline, TaskSpec, TaskState
+from tuiflow.engine.runner import CommandRequest
 from tuiflow.engine.scheduler import Scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -348,6 +349,46 @@ tasks:
     assert f"✗ fragile Dask worker {first} died (attempt 1/2)" in out
     assert runs.read_text() == "attempt 1\nattempt 2\n"   # Dask did not run attempt 1 again anywhere
     wait_for(lambda: processes_with(mark) == [], 15, "end of the killed worker's processes (setsid too)")
+
+
+def test_a_killed_agent_fails_its_attempt_and_its_worker_starts_another(tmp_path: Path, address: str) -> None:
+    """The worker's tuiflow agent is SIGKILLed mid-task: the attempt fails saying so (it does not wait
+    forever), and the next attempt on that worker runs under a new agent."""
+    mark = marker(tmp_path)
+
+    def request(task: str, command: str) -> CommandRequest:
+        return CommandRequest(task=task, attempt=1, command=command, cwd=str(tmp_path), env=dict(os.environ))
+
+    async def scenario() -> None:
+        runner = DaskRunner(Executor("dask", address))
+        await runner.open()
+        try:
+            cmd = await runner.start(request("t", f"sleep {mark}"), lambda stream, data: None)
+            while not processes_with(mark):
+                await asyncio.sleep(0.05)
+            (pid,) = processes_with(mark)
+            while "tuiflow.engine.daskagent" not in cmdline(pid):
+                pid = parent_of(pid)
+            os.kill(pid, signal.SIGKILL)
+            result = await asyncio.wait_for(cmd.wait(), 30)
+            assert (result.exit_code, result.reason) == (None, "the tuiflow agent of this worker ended before the command")
+            said: dict[str, bytes] = {}
+            # one on each worker (the least busy): the one whose agent died too
+            cmds = [await runner.start(request(f"u{i}", f"echo u{i}"),
+                                       lambda stream, data, i=i: said.__setitem__(f"u{i}", data)) for i in range(2)]
+            results = await asyncio.wait_for(asyncio.gather(*(c.wait() for c in cmds)), 60)
+            assert [r.exit_code for r in results] == [0, 0]
+            assert said == {"u0": b"u0\n", "u1": b"u1\n"}
+            assert {c.worker for c in cmds} == {cmd.worker, *runner.workers}
+        finally:
+            await runner.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:   # a SIGKILLed agent cannot end its commands: this test does
+        for pid in processes_with(mark):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_pool_runs_only_on_the_worker_with_that_resource(tmp_path: Path, address: str) -> None:

@@ -3,10 +3,11 @@
 The engine (daskrunner.py) submits `run_attempt` pinned to one worker. It is a coroutine, so the
 worker runs it on its own event loop (it still takes one of the worker's threads, as a slot), with
 no thread of its own: it hands the command to the worker's agent (daskagent.py: a process of its
-own that runs it with the local runner, so that a killed worker's commands are still ended),
-relays the output to the engine as it comes, in batches of at most BATCH_BYTES at most every
-BATCH_INTERVAL, with `log_event` on the run's topic, and ends with the result on the same topic
-(so it arrives after every batch) before returning it.
+own that runs it with the local runner, so that a killed worker's commands are still ended) on
+the one connection every attempt of this worker shares, relays the output to the engine as it
+comes, in batches of at most BATCH_BYTES at most every BATCH_INTERVAL, with `log_event` on the
+run's topic, and ends with the result on the same topic (so it arrives after every batch, and
+before the task's end).
 
 `cancel` is run on the same loop through `Client.run`, with every attempt the engine cancels at
 once on this worker: a running attempt is told to stop (the agent: SIGTERM to its group, SIGKILL
@@ -120,6 +121,8 @@ class _Job:
             return {"exit_code": None, "reason": f"cannot start: the tuiflow agent of this worker: {exc}"}
         if self.stopping:   # cancelled while the agent started: its command never starts
             return dict(CANCELLED)
+        if agent.lost:      # gone while it started: nothing would answer
+            return {"exit_code": None, "reason": "cannot start: the tuiflow agent of this worker ended"}
         self.agent = agent
         self.id = agent.add(self)
         agent.send({"request": True, "j": self.id}, request.encode())
