@@ -366,6 +366,31 @@ async def test_an_attempt_that_printed_nothing_gets_an_empty_log_never_opened(
     assert logs == ["loud/1.log"]      # the one that has bytes to write
 
 
+async def test_empty_logs_are_made_while_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not left for the last batch, after the last task: a run shorter than the flush interval
+    (chain 200) made every one of them there, one after the other (~20 ms of its end)."""
+    monkeypatch.setattr(store_mod, "FLUSH_INTERVAL", 3600.0)   # nothing else would write them before the end
+    names = [f"t{i}" for i in range(50)]
+    st = RunStore.create(str(tmp_path), pipeline(*names))
+    await st.start()
+    for name in names:
+        st.handle(state(name, TaskState.RUNNING))
+    events = Path(st.run_dir) / "events.jsonl"
+    for _ in range(200):                    # the first batch goes at once: from now on the rhythm holds
+        if events.exists():
+            break
+        await asyncio.sleep(0.05)
+    for name in names:
+        st.handle(state(name, TaskState.SUCCEEDED))
+    made = lambda: [n for n in names if os.path.exists(st.log_path(n, 1))]  # noqa: E731
+    for _ in range(200):                    # up to 10 s on a loaded machine; ~0.05 s when idle
+        if len(made()) == len(names):
+            break
+        await asyncio.sleep(0.05)
+    assert made() == names                  # before the store is closed
+    await st.aclose()
+
+
 def test_list_runs_limit_reads_the_newest_by_folder_name(tmp_path: Path) -> None:
     now = time.time()
     ids = ["2026-11-23T14-02-09", "2026-11-23T14-02-11", "2026-11-23T14-02-11-2", "2026-11-23T14-02-11-10"]

@@ -7,7 +7,7 @@
 RunStore is an EventSink: `handle()` only buffers, on the loop, in microseconds. One flusher
 task writes the buffers through a single writer thread (so files see batches in order, and a
 slow disk never stalls the loop) at most ~4 times a second, sooner when a quarter megabyte of output is
-waiting; run.json is rewritten with the same rhythm and at least every HEARTBEAT seconds, so a
+waiting or an attempt that printed nothing waits for its empty log (within 50 ms); run.json is rewritten with the same rhythm and at least every HEARTBEAT seconds, so a
 reader can tell a crashed run (`interrupted`) from a live one. Nothing is fsync'ed per event.
 One job per batch, rather than aiofiles' one thread call per file operation: see "Files and
 threads" in docs/architecture.md.
@@ -51,6 +51,7 @@ from .runs import RUN_JSON, TMP_JSON, engine_identity
 from .runview import RunView
 
 FLUSH_INTERVAL = 0.25        # seconds between writes while events arrive
+EMPTY_LOGS_SOON = 0.05       # ...but this soon after an attempt ends that printed nothing (see `_run`)
 HEARTBEAT = 2.0              # run.json is rewritten at least this often while the engine lives
 FLUSH_BYTES = 256 << 10      # this much buffered output is written at once
 MAX_PENDING = 4 << 20        # past this, handle() writes itself: the loop slows, the pipes push back
@@ -200,6 +201,7 @@ class RunStore:
         self._dirty = False
         self._json_dirty = False
         self._urgent = False
+        self._empty_due = False     # an ended attempt waits for its empty log
         self._closing = False
         self._closed = False
         self._last_flush = 0.0
@@ -402,7 +404,11 @@ class RunStore:
                 if ran:
                     self._started.discard(key)
                     self._safe_for(event.task)  # resolved here: the writer thread only reads the mapping
-                self._to_close.append((key, ran and key not in self._written))
+                make = ran and key not in self._written
+                self._to_close.append((key, make))
+                if make and not self._empty_due:
+                    self._empty_due = True
+                    self._poke()
         elif isinstance(event, RunStarted | TasksAdded):
             for info in event.tasks:
                 if info.parent:
@@ -465,6 +471,11 @@ class RunStore:
             now = time.monotonic()
             if self._urgent:
                 due = now
+            elif self._empty_due:
+                # An empty log is two new inodes (~45 us of kernel time here): made while the
+                # run goes on, not left to the last batch after the last task, where a short
+                # run (chain 200: ~150 of them) waits for every one in turn.
+                due = self._last_flush + EMPTY_LOGS_SOON
             elif self._dirty:
                 due = self._last_flush + FLUSH_INTERVAL
             else:
@@ -486,6 +497,7 @@ class RunStore:
         logs = self._take_logs()
         events, self._events = self._events, []
         to_close, self._to_close = self._to_close, []
+        self._empty_due = False
         self._dirty = False
         self._last_flush = now
         snapshot = None
