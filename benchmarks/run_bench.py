@@ -297,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="tuiflow-bench-"))
     runner = Runner(tuiflow_cmd, a.jobs, root,
                     flood_sha=workloads.flood_sha256(FLOOD_LINES), baseline=a.baseline.split())
+    from inode_probe import probe  # sibling module
+    disk_before = probe(str(root))
     only = {x for x in a.only.split(",") if x}
     cases = [c for c in CASES if not only or c.name in only]
 
@@ -326,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(f"|  ↳ {case.name}: {problem} |")
 
     baseline_head = " baseline | its ratio | tuiflow vs baseline | baseline cpu s |" if runner.baseline else ""
-    lines = [f"## tuiflow --headless vs make -j{a.jobs}", "", machine(), "",
+    disk = f"disk: {disk_before:.0f} µs a mkdir + create before, {probe(str(root)):.0f} after (inode_probe.py)"
+    lines = [f"## tuiflow --headless vs make -j{a.jobs}", "", machine(), "", disk, "",
              f"{a.warmup} warm-up, {a.runs} runs, wall seconds median (min–max)"
              + (f"; baseline: {a.baseline}, interleaved" if a.baseline else ""), "",
              f"| workload | make -j{a.jobs} |{baseline_head} tuiflow | ratio | goal | met | cpu s make / tuiflow | "
