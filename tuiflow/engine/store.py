@@ -390,8 +390,7 @@ class RunStore:
 
     def _apply(self, event: Event) -> None:
         """What the view does not keep: which tasks' entries changed, which attempts ended (their
-        log files are closed, or made empty), and the run's own fields."""
-        st = self._state
+        log files are closed, or made empty). The run's own fields are read at each write."""
         if isinstance(event, TaskStateChanged):
             self._add(event.task)
             self._told.add(event.task)
@@ -414,13 +413,6 @@ class RunStore:
                 if info.parent:
                     self._parents[info.name] = info.parent
                 self._add(info.name)
-        view = self.view   # the run's own fields, as the view has them
-        st.update(state=view.result or "running", exit_code=view.exit_code if view.result else None,
-                  ended=view.finished_at, paused=view.paused)
-        if view.started_at is not None:
-            st.update(pipeline=view.pipeline, file=view.file, max_parallel=view.max_parallel, started=view.started_at)
-        if view.executor:
-            st["executor"] = view.executor
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -519,8 +511,14 @@ class RunStore:
         for name in self._stale:
             frags[name] = encode_task(name, self._task_record(name))
         self._stale.clear()
-        self._state["heartbeat"] = time.time()
-        text = join_run_json(self._state, self._digests, frags.values())
+        st, view = self._state, self.view   # the run's own fields, as the view has them
+        st.update(heartbeat=time.time(), state=view.result or "running", ended=view.finished_at,
+                  exit_code=view.exit_code if view.result else None, paused=view.paused)
+        if view.started_at is not None:
+            st.update(pipeline=view.pipeline, file=view.file, max_parallel=view.max_parallel, started=view.started_at)
+        if view.executor:
+            st["executor"] = view.executor
+        text = join_run_json(st, self._digests, frags.values())
         self._json_dirty = False
         self._last_json = time.monotonic()
         data = text.encode()
