@@ -108,7 +108,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         super().__init__()
         # No smooth-scroll animations: each frame of one is a full repaint sent down the link.
         self.animation_level = "none"
-        self.sched: SchedulerAPI | None = scheduler
+        self.sched: SchedulerAPI = scheduler
         self.clock = clock
         self.max_lines = max_lines
         self.terminal_alerts = terminal_alerts
@@ -203,7 +203,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
 
     @property
     def read_only(self) -> bool:
-        return self.sched is not None and self.sched.read_only
+        return self.sched.read_only
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._arrange_panes)
@@ -235,7 +235,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         loop = asyncio.get_running_loop()
 
         def handler(sig: int, _frame: object) -> None:
-            if self.sched is not None and self.sched.can_detach:
+            if self.sched.can_detach:
                 deadline = threading.Timer(EXIT_DEADLINE, os._exit, (stopsignals.exit_code(sig),))
                 deadline.daemon = True
                 deadline.start()
@@ -279,13 +279,12 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
     def _on_signal(self, sig: int) -> None:
         self._signal_code = stopsignals.exit_code(sig)
         self._quitting = True
-        if self.sched is not None and self.sched.can_detach:
+        if self.sched.can_detach:
             self.hung_up = sig == signal.SIGHUP
             self.detached = True
             self.sched.detach()
             self._exit_with(self._signal_code)
-        elif self.sched is not None and self._scheduler_worker is not None \
-                and not self._scheduler_worker.is_finished:
+        elif self._scheduler_worker is not None and not self._scheduler_worker.is_finished:
             self.sched.close()  # cancels what runs; the worker's end exits the app
         else:
             self._exit_with(self._signal_code)
@@ -312,7 +311,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
                 self.exit_code = worker.result if self.exit_code is None else self.exit_code
                 if self._quitting or self.detached:
                     self._exit_with(self._final_exit_code())
-                elif self.sched is not None and self.sched.can_detach:
+                elif self.sched.can_detach:
                     self._gone(self.sched.end_reason or "the engine closed the connection")
         elif worker.name == "build-tree" and event.state is WorkerState.ERROR:
             self._fail(f"cannot draw the tree: {worker.error!r}")
@@ -394,7 +393,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
 
     def _control_notice(self, event: ControlApplied) -> None:
         """Another viewer's control shows here too; one of ours that changed nothing says so."""
-        me = self.sched.viewer if self.sched is not None else ""
+        me = self.sched.viewer
         if event.applied and event.by == me and event.control in ("retry", "retry_failed", "rerun") \
                 and "changed since the run started" in event.detail:
             self.notify(event.detail, title="The pipeline file changed", severity="warning", timeout=8)
@@ -442,8 +441,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
     # ------------------------------------------------------------------ panes
     def _watch_panes(self) -> None:
         """Tell the engine which tasks' output to send (a viewer gets only what it shows)."""
-        if self.sched is not None:
-            self.sched.watch(sorted({p.task_name for p in self.panes() if p.task_name}))
+        self.sched.watch(sorted({p.task_name for p in self.panes() if p.task_name}))
 
     def _feed_pane(self, pane: LogPane, chunk: OutputChunk) -> None:
         pane.feed(chunk.attempt, chunk.offset, chunk.parts)
@@ -456,7 +454,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         else:
             placeholder = "(no output yet)" if not view.info.virtual else "(a folder: it has no output of its own)"
             attempts = sorted({a.number for a in view.attempts} | ({view.output.attempt} - {0}))
-        pane.show(task, attempts, self.sched.logs if self.sched is not None else None, placeholder)
+        pane.show(task, attempts, self.sched.logs, placeholder)
         self._watch_panes()
 
     def _select(self, task: str | None) -> None:
@@ -512,7 +510,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
             return "ERROR"
         if self.engine_gone:
             return self.model.state.value
-        if self.sched is None or self.model.started_at is None:
+        if self.model.started_at is None:
             return RunState.STARTING.value
         return self.sched.run_state
 
@@ -539,8 +537,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
             pane.auto = self.auto and pane is self.main_pane
             pane.show_title(view, now)
             why = None
-            if pane is self.main_pane and view is not None and self.sched is not None \
-                    and view.state in WHY_STATES and not self.engine_gone:
+            if pane is self.main_pane and view is not None and view.state in WHY_STATES and not self.engine_gone:
                 try:
                     why = self.sched.why(view.name)
                 except KeyError:
@@ -626,7 +623,7 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         if self._quitting:
             return
         counts = self.model.counts
-        live = self.sched is not None and self.model.started_at is not None and self.model.result is None \
+        live = self.model.started_at is not None and self.model.result is None \
             and not self.engine_gone and self._run_state() in LIVE_STATES
         if not live:
             self._quitting = True
@@ -634,7 +631,6 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
             return
         waiting = sum(counts[s] for s in (TaskState.PENDING, TaskState.READY, TaskState.RETRYING,
                                           TaskState.HELD, TaskState.BLOCKED))
-        assert self.sched is not None
 
         def chosen(choice: str | None) -> None:
             if choice == "detach":
@@ -642,7 +638,6 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
             elif choice == "cancel":
                 self._quitting = True
                 self.notify("Cancelling the run…", timeout=10)
-                assert self.sched is not None
                 self.sched.cancel_run()
                 self._after_control()
                 if self.model.result is not None:
@@ -652,13 +647,12 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
 
     def _detach(self) -> None:
         """Leave the run going without this viewer (tmux's detach): the engine keeps it."""
-        assert self.sched is not None
         self.detached = True
         self.sched.detach()
 
     def _finish_quit(self) -> None:
         """Close the run (or leave it, for a viewer); the app exits when the scheduler worker returns."""
-        if self.sched is None or self._scheduler_worker is None or self._scheduler_worker.is_finished:
+        if self._scheduler_worker is None or self._scheduler_worker.is_finished:
             self._exit_with(self._final_exit_code())
             return
         self.run_worker(self._close_after_summary(), group="quit", exclusive=True, exit_on_error=False)
@@ -666,7 +660,6 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
     async def _close_after_summary(self) -> None:
         """Read the last lines of failed tasks for the summary while the logs can still be read."""
         sched = self.sched
-        assert sched is not None
         if sched.logs is not None and not self.engine_gone:
             for view in self.model.failures()[:SUMMARY_FAILURES]:
                 try:
@@ -691,9 +684,8 @@ class TuiflowApp(ControlActions, ViewActions, FindingActions, App[int]):
         return self.exit_code if self.exit_code is not None else 1
 
     def summary(self) -> object:
-        sched = self.sched
         state = self.model.result or (self._run_state().lower())
-        why = sched.why if sched is not None and not self.engine_gone else None
+        why = None if self.engine_gone else self.sched.why
         return render_summary(self.model, self.last_lines, self.clock(), state, self._final_exit_code(), why=why,
                               full=self.full_summary)
 

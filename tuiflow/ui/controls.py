@@ -33,7 +33,7 @@ class ControlActions:
     """Needs from the app: `sched`, `model`, `selected`, `bridge`, `_update_status`."""
 
     if TYPE_CHECKING:  # provided by TuiflowApp
-        sched: SchedulerAPI | None
+        sched: SchedulerAPI
         model: RunView
         selected: str | None
         bridge: Bridge
@@ -52,7 +52,7 @@ class ControlActions:
         sched = self.sched
         if action in ALWAYS:
             return True
-        if sched is None or self.model.started_at is None:
+        if self.model.started_at is None:
             return None
         if sched.read_only and action in RUN_CONTROLS:
             return False  # a read-only viewer: the controls are not even listed
@@ -88,18 +88,16 @@ class ControlActions:
         self._update_status()
 
     def action_pause(self) -> None:
-        if self.sched is not None and not self.sched.paused:
+        if not self.sched.paused:
             self.sched.pause()
             self._after_control()
 
     def action_resume(self) -> None:
-        if self.sched is not None and self.sched.paused:
+        if self.sched.paused:
             self.sched.resume()
             self._after_control()
 
     def action_limit(self, step: int) -> None:
-        if self.sched is None:
-            return
         new = max(1, self.sched.max_parallel + step)
         if new != self.sched.max_parallel:
             self.sched.set_max_parallel(new)
@@ -114,18 +112,18 @@ class ControlActions:
 
     def action_cancel_task(self) -> None:
         task = self._selected_task()
-        if task and self.sched and self.sched.can("cancel", task):
+        if task and self.sched.can("cancel", task):
             self._confirm(f"Cancel task {task}? Its process group is terminated and its "
-                          "downstream is blocked.", lambda: self.sched.cancel(task))  # type: ignore[union-attr]
+                          "downstream is blocked.", lambda: self.sched.cancel(task))
 
     def action_cancel_run(self) -> None:
-        if self.sched and self.sched.can("cancel_run", None):
+        if self.sched.can("cancel_run", None):
             self._confirm("Cancel the whole run? Every running task is terminated and nothing new "
                           "starts (r / R can still retry afterwards).", self.sched.cancel_run)
 
     def _task_control(self, control: str, task: str | None = None) -> None:
         task = task or self._selected_task()
-        if task is None or self.sched is None:
+        if task is None:
             return
         if not self.sched.can(control, task):
             self.notify(f"cannot {control} {task} now ({self.model.tasks[task].state.value})",
@@ -139,7 +137,7 @@ class ControlActions:
 
     def action_rerun(self) -> None:
         task = self._selected_task()
-        if task and self.sched and self.sched.can("rerun", task):
+        if task and self.sched.can("rerun", task):
             self._confirm(f"Rerun {task} and everything downstream of it? Downstream tasks that are "
                           "running are stopped and start again.", lambda: self._task_control("rerun", task))
 
@@ -148,12 +146,12 @@ class ControlActions:
 
     def action_hold(self) -> None:
         task = self._selected_task()
-        if task and self.sched:
+        if task:
             self._task_control("release" if self.sched.can("release", task) else "hold")
 
     def action_approve(self) -> None:
         task = self._selected_task()
-        if not (task and self.sched and self.sched.can("approve", task)):
+        if not (task and self.sched.can("approve", task)):
             return
 
         def decided(choice: str | None) -> None:
@@ -162,7 +160,7 @@ class ControlActions:
         self.push_screen(ApprovalScreen(task, self.model.tasks[task].info.description), decided)
 
     def action_retry_failed(self) -> None:
-        if self.sched and self.sched.can("retry_failed", None):
+        if self.sched.can("retry_failed", None):
             self.sched.retry_failed()
             self._after_control()
 

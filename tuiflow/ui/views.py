@@ -52,7 +52,7 @@ class ViewActions:
     """Needs from the app: the widgets, the model, `_select`, `_load_pane`, `_update_titles`."""
 
     if TYPE_CHECKING:  # provided by TuiflowApp
-        sched: SchedulerAPI | None
+        sched: SchedulerAPI
         model: RunView
         max_lines: int
         auto: bool
@@ -138,7 +138,7 @@ class ViewActions:
 
     def action_pager(self) -> None:
         task = self._selected_task()
-        if task is None or self.sched is None or self.sched.logs is None:
+        if task is None or self.sched.logs is None:
             return
         self.run_worker(self._page(task, max(1, self.model.tasks[task].attempt)), group="pager",
                         exclusive=True, exit_on_error=False)
@@ -209,7 +209,7 @@ class ViewActions:
 
     def action_search_all(self) -> None:
         from tuiflow.ui.screens.search import SearchAllScreen
-        if self.sched is None or self.sched.logs is None:
+        if self.sched.logs is None:
             return
         self.push_screen(SearchAllScreen(self.model, self.sched.logs), self._jump_to_hit)
 
