@@ -97,7 +97,8 @@ def runs_headless(headless: bool, detach: bool) -> bool:
 def is_stream(file: str) -> bool:
     """Perhaps a pipe, FIFO or terminal, which only the launcher can read (once), to hand the bytes
     over (engine/yamlsource.py `read_if_stream` decides); a regular file, a directory or a missing
-    path is the engine's to read and report on."""
+    path is the engine's to read and report on. Asked here so that a TUI's launcher does not
+    import the loader's modules (~15 ms) for a regular file."""
     try:
         mode = os.stat(file).st_mode
     except (OSError, ValueError):

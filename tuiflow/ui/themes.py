@@ -21,7 +21,9 @@ DEFAULT_THEME = "tuiflow-dark"
 COLOR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground",
               "background", "surface", "panel", "boost")
 OTHER_KEYS = {"name", "dark", "luminosity_spread", "text_alpha", "variables", "ansi", "description"}
-_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml: a tenth of the time at start-up
+# libyaml: a tenth of the time at start-up (yamlsource makes the same choice; importing it here
+# would cost the TUI's start more than this line)
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
