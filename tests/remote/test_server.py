@@ -65,6 +65,34 @@ async def test_controls_are_answered_and_recorded_with_the_viewer_that_sent_them
     assert v.viewer == f"pid {os.getpid()}"  # the peer's pid, from the kernel (SO_PEERCRED)
 
 
+async def test_controls_sent_in_a_burst_each_start_from_the_one_before(tmp_path: Path) -> None:
+    """`+++` and `pp` arrive over SSH in one read, before the engine has answered the first:
+    each key acts on what the viewer asked last, not on the engine's last word."""
+    sched, server, _ = engine(tmp_path, t("long", "sleep:30"), limit=2)
+    job = asyncio.create_task(sched.run(stay_open=True))
+    v, _ = await viewer(server)
+    await until(lambda: sched.state("long") is S.RUNNING and v.max_parallel == 2)
+    for _ in range(3):                       # what the app's `+` does, three times in one go
+        v.set_max_parallel(v.max_parallel + 1)
+    v.set_max_parallel(v.max_parallel - 1)   # and `-`
+    assert v.max_parallel == 4               # as asked, before any answer
+    for _ in range(2):                       # `p` twice: pause, then resume
+        if v.paused:
+            v.resume()
+        else:
+            v.pause()
+    await until(lambda: not v._asked)        # every request answered
+    assert (sched.max_parallel, v.max_parallel, v.view.max_parallel) == (4, 4, 4)
+    assert (sched.paused, v.paused) == (False, False)
+    v.close()
+    sched.cancel_run()
+    sched.close()
+    await asyncio.wait_for(job, 5)
+    events = [json.loads(line) for line in Path(sched.run_dir, "events.jsonl").read_text().splitlines()]
+    assert [(e["control"], e["applied"]) for e in events if e["event"] == "control" and e["by"]] == [
+        ("set_max_parallel", True)] * 4 + [("pause", True), ("resume", True)]
+
+
 async def test_a_read_only_viewer_steers_nothing(tmp_path: Path) -> None:
     sched, server, _ = engine(tmp_path, t("long", "sleep:30"))
     job = asyncio.create_task(sched.run(stay_open=True))

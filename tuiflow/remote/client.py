@@ -206,6 +206,10 @@ class RemoteRun:
         self._watch: list[str] = []
         self._leaving = False
         self._early: list[bytes] = []   # what was said before the connection was open
+        # The limit and pause asked for and not answered yet (by the ids of those requests):
+        # until then they read as asked, so keys in a burst (`+++` over SSH) each start from the
+        # one before, not from the engine's last word.
+        self._asked: dict[str, tuple[Any, set[int]]] = {}
 
     # ------------------------------------------------------------------ the connection
     def subscribe(self, sink: EventSink) -> None:
@@ -269,6 +273,7 @@ class RemoteRun:
         elif kind == "why":
             self._emit(WhyChanged(time=time.time(), task=h["task"], why=h["why"]))
         elif kind == "reply":
+            self._answered(h.get("id"))
             fut = self._pending.pop(h.get("id"), None)
             if fut is not None and not fut.done():
                 if h.get("ok"):
@@ -334,19 +339,32 @@ class RemoteRun:
                 self._send({"op": "watch", "watch": wanted})
 
     # ------------------------------------------------------------------ controls
-    def _control(self, control: Control, task: str | None = None, value: int | None = None) -> None:
-        if not self.read_only:
-            self._send({"op": "control", "id": next(self._ids), "control": control.value, "task": task,
-                        "value": value})
+    def _control(self, control: Control, task: str | None = None, value: int | None = None) -> int | None:
+        """Send a control request; its id (None from a read-only viewer, which sends nothing)."""
+        if self.read_only:
+            return None
+        rid = next(self._ids)
+        self._send({"op": "control", "id": rid, "control": control.value, "task": task, "value": value})
+        return rid
+
+    def _ask(self, what: str, value: Any, rid: int | None) -> None:
+        if rid is not None:
+            self._asked[what] = (value, self._asked.get(what, (value, set()))[1] | {rid})
+
+    def _answered(self, rid: Any) -> None:
+        for what, (_, ids) in list(self._asked.items()):
+            ids.discard(rid)
+            if not ids:   # the engine's events before this answer say what it made of them
+                del self._asked[what]
 
     def pause(self) -> None:
-        self._control(Control.PAUSE)
+        self._ask("paused", True, self._control(Control.PAUSE))
 
     def resume(self) -> None:
-        self._control(Control.RESUME)
+        self._ask("paused", False, self._control(Control.RESUME))
 
     def set_max_parallel(self, n: int) -> None:
-        self._control(Control.SET_MAX_PARALLEL, value=n)
+        self._ask("max_parallel", n, self._control(Control.SET_MAX_PARALLEL, value=n))
 
     def cancel(self, task: str) -> None:
         self._control(Control.CANCEL, task)
@@ -389,11 +407,13 @@ class RemoteRun:
 
     @property
     def max_parallel(self) -> int:
-        return self.view.max_parallel
+        asked = self._asked.get("max_parallel")
+        return asked[0] if asked else self.view.max_parallel
 
     @property
     def paused(self) -> bool:
-        return self.view.paused
+        asked = self._asked.get("paused")
+        return asked[0] if asked else self.view.paused
 
     def state(self, task: str) -> TaskState:
         return self.view.tasks[task].state
